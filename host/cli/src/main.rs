@@ -1,0 +1,2 @@
+//! The lethe command-line program.
+fn main() {}

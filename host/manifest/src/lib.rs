@@ -1,0 +1,1 @@
+//! Plain data shared across Lethe: plugin manifests, observations, result rows.

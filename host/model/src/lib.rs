@@ -1,0 +1,53 @@
+//! A Llama-architecture transformer in candle, trainable on CPU: the model Lethe teaches and
+//! then makes forget.
+//!
+//! - [`Config`]: the shape, read from / written to a Hugging Face `config.json`.
+//! - [`Tokenizer`]: a byte-level BPE trained on a suite's text, and the prompt format.
+//! - [`Params`]: named parameters with seeded initialisation and safetensors I/O.
+//! - [`LanguageModel`]: decoder + parameters + tokenizer, with teacher-forced log-probs,
+//!   losses, greedy generation and checkpoints; [`FrozenModel`] is its gradient-free copy.
+//! - [`train`]: AdamW with clipping and a seeded epoch loop.
+
+mod config;
+pub mod data;
+pub mod generate;
+pub mod llama;
+mod lm;
+mod params;
+mod tokenizer;
+pub mod train;
+
+pub use config::Config;
+pub use data::{Sequence, TokenBatch};
+pub use lm::{AnswerStats, FrozenModel, LanguageModel, lm_loss_from, masked_logprobs};
+pub use params::{Params, shapes};
+pub use tokenizer::{BOS_ID, EOS_ID, PAD_ID, Tokenizer, prompt};
+
+/// Why a model operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// A tensor operation failed.
+    #[error("tensor error: {0}")]
+    Tensor(#[from] candle_core::Error),
+    /// The model's shape is inconsistent or unreadable.
+    #[error("model config: {0}")]
+    Config(String),
+    /// Weights are missing or unreadable.
+    #[error("weights: {0}")]
+    Weights(String),
+    /// The tokenizer failed.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    /// A file could not be read or written.
+    #[error("{0}")]
+    Io(String),
+    /// An input does not fit the model.
+    #[error("input: {0}")]
+    Input(String),
+    /// A loss or gradient became NaN or infinite.
+    #[error("training diverged: {0}")]
+    NonFinite(String),
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,351 @@
+//! A Llama-architecture decoder: RMSNorm, rotary embeddings, grouped-query attention, SwiGLU.
+//!
+//! Every op here has a backward pass. candle-nn's fused CPU kernels (`ops::rms_norm`,
+//! `softmax_last_dim`, `rotary_emb::rope`, `sdpa`) have none and would silently stop the
+//! gradient, so this file builds the same functions from differentiable primitives; a test
+//! checks that every parameter receives a gradient.
+
+use std::collections::BTreeMap;
+
+use candle_core::{D, Device, IndexOp, Tensor};
+
+use crate::{Config, ModelError};
+
+/// Additive mask value for positions a query may not see. Finite on purpose: a fully masked
+/// row (a left-padding query) must give a uniform softmax, not NaN that would leak into
+/// valid rows through `0 · NaN`.
+pub const MASKED: f32 = -1e9;
+
+/// Which positions to compute logits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logits {
+    /// Every position: `[B, T, V]`.
+    All,
+    /// Only the last position: `[B, 1, V]` (generation).
+    Last,
+}
+
+/// What a forward pass returns.
+#[derive(Debug)]
+pub struct Output {
+    /// Logits, `[B, T, V]` or `[B, 1, V]`.
+    pub logits: Tensor,
+    /// Output of every decoder layer, `[B, T, D]` each, when asked for.
+    pub hidden: Vec<Tensor>,
+}
+
+/// Keys and values of past positions, per layer, for incremental decoding.
+#[derive(Debug, Default)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+}
+
+impl KvCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of positions cached.
+    pub fn len(&self) -> usize {
+        self.layers
+            .first()
+            .and_then(|l| l.as_ref())
+            .map_or(0, |(k, _)| k.dims().get(2).copied().unwrap_or(0))
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+struct Linear {
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let y = x.broadcast_matmul(&self.weight.t()?)?;
+        match &self.bias {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+}
+
+struct Layer {
+    input_norm: Tensor,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    post_norm: Tensor,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+}
+
+/// The decoder. Its tensors are shared with the [`crate::Params`] it was built from, so an
+/// optimiser step on those parameters is seen by the next forward pass.
+pub struct Llama {
+    cfg: Config,
+    embed: Tensor,
+    layers: Vec<Layer>,
+    norm: Tensor,
+    lm_head: Tensor,
+    cos: Tensor,
+    sin: Tensor,
+}
+
+/// RMSNorm from differentiable primitives.
+fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
+    let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
+    let inv = (ms + eps)?.sqrt()?.recip()?;
+    x.broadcast_mul(&inv)?.broadcast_mul(weight)
+}
+
+/// `[x1, x2] -> [-x2, x1]` on the last dimension (the Hugging Face rotary layout).
+fn rotate_half(x: &Tensor) -> candle_core::Result<Tensor> {
+    let half = x.dim(D::Minus1)? / 2;
+    let x1 = x.narrow(D::Minus1, 0, half)?;
+    let x2 = x.narrow(D::Minus1, half, half)?;
+    Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)
+}
+
+fn apply_rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tensor> {
+    x.broadcast_mul(cos)? + rotate_half(x)?.broadcast_mul(sin)?
+}
+
+/// `[B, KV, S, hd] -> [B, KV·rep, S, hd]`.
+fn repeat_kv(x: Tensor, rep: usize) -> candle_core::Result<Tensor> {
+    if rep == 1 {
+        return Ok(x);
+    }
+    let (b, kv, s, hd) = x.dims4()?;
+    x.unsqueeze(2)?
+        .expand((b, kv, rep, s, hd))?
+        .reshape((b, kv * rep, s, hd))
+}
+
+impl Llama {
+    /// Build the model from named tensors in Hugging Face layout (`model.layers.0.…`).
+    pub fn new(cfg: &Config, tensors: &BTreeMap<String, Tensor>) -> Result<Self, ModelError> {
+        cfg.validate()?;
+        let get = |name: &str| {
+            tensors
+                .get(name)
+                .cloned()
+                .ok_or_else(|| ModelError::Weights(format!("missing tensor '{name}'")))
+        };
+        let linear = |prefix: &str, bias: bool| -> Result<Linear, ModelError> {
+            Ok(Linear {
+                weight: get(&format!("{prefix}.weight"))?,
+                bias: if bias {
+                    Some(get(&format!("{prefix}.bias"))?)
+                } else {
+                    None
+                },
+            })
+        };
+        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+        for i in 0..cfg.num_hidden_layers {
+            let p = format!("model.layers.{i}");
+            layers.push(Layer {
+                input_norm: get(&format!("{p}.input_layernorm.weight"))?,
+                q: linear(&format!("{p}.self_attn.q_proj"), cfg.attention_bias)?,
+                k: linear(&format!("{p}.self_attn.k_proj"), cfg.attention_bias)?,
+                v: linear(&format!("{p}.self_attn.v_proj"), cfg.attention_bias)?,
+                o: linear(&format!("{p}.self_attn.o_proj"), false)?,
+                post_norm: get(&format!("{p}.post_attention_layernorm.weight"))?,
+                gate: linear(&format!("{p}.mlp.gate_proj"), false)?,
+                up: linear(&format!("{p}.mlp.up_proj"), false)?,
+                down: linear(&format!("{p}.mlp.down_proj"), false)?,
+            });
+        }
+        let embed = get("model.embed_tokens.weight")?;
+        let lm_head = if cfg.tie_word_embeddings {
+            embed.clone()
+        } else {
+            get("lm_head.weight")?
+        };
+        let device = embed.device().clone();
+        let (cos, sin) = rope_table(cfg, &device)?;
+        Ok(Self {
+            cfg: cfg.clone(),
+            embed,
+            layers,
+            norm: get("model.norm.weight")?,
+            lm_head,
+            cos,
+            sin,
+        })
+    }
+
+    /// The model's shape.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Run the decoder.
+    ///
+    /// `input`: `[B, T]` token ids; `positions`: `[B, T]` u32 rotary positions; `mask`: an
+    /// additive `[B or 1, 1, T, S]` mask over the `S = cached + T` keys (see [`causal_mask`]);
+    /// `cache`: past keys/values, extended in place.
+    pub fn forward(
+        &self,
+        input: &Tensor,
+        positions: &Tensor,
+        mask: &Tensor,
+        mut cache: Option<&mut KvCache>,
+        logits: Logits,
+        keep_hidden: bool,
+    ) -> Result<Output, ModelError> {
+        let (b, t) = input.dims2()?;
+        let cfg = &self.cfg;
+        let (h, kv, hd) = (
+            cfg.num_attention_heads,
+            cfg.num_key_value_heads,
+            cfg.head_dim(),
+        );
+        let flat_pos = positions.flatten_all()?;
+        let cos = self.cos.index_select(&flat_pos, 0)?.reshape((b, 1, t, hd))?;
+        let sin = self.sin.index_select(&flat_pos, 0)?.reshape((b, 1, t, hd))?;
+        let scale = 1.0 / (hd as f64).sqrt();
+
+        let mut x = self.embed.index_select(&input.flatten_all()?, 0)?.reshape((
+            b,
+            t,
+            cfg.hidden_size,
+        ))?;
+        let mut hidden = Vec::new();
+        if let Some(c) = cache.as_deref_mut()
+            && c.layers.len() != self.layers.len()
+        {
+            c.layers = (0..self.layers.len()).map(|_| None).collect();
+        }
+        for (i, layer) in self.layers.iter().enumerate() {
+            let residual = x.clone();
+            let xn = rms_norm(&x, &layer.input_norm, cfg.rms_norm_eps)?;
+            let q = layer
+                .q
+                .forward(&xn)?
+                .reshape((b, t, h, hd))?
+                .transpose(1, 2)?
+                .contiguous()?;
+            let k = layer
+                .k
+                .forward(&xn)?
+                .reshape((b, t, kv, hd))?
+                .transpose(1, 2)?
+                .contiguous()?;
+            let v = layer
+                .v
+                .forward(&xn)?
+                .reshape((b, t, kv, hd))?
+                .transpose(1, 2)?
+                .contiguous()?;
+            let q = apply_rope(&q, &cos, &sin)?;
+            let mut k = apply_rope(&k, &cos, &sin)?;
+            let mut v = v;
+            if let Some(c) = cache.as_deref_mut() {
+                if let Some((pk, pv)) = &c.layers[i] {
+                    k = Tensor::cat(&[pk, &k], 2)?;
+                    v = Tensor::cat(&[pv, &v], 2)?;
+                }
+                c.layers[i] = Some((k.clone(), v.clone()));
+            }
+            let k = repeat_kv(k, h / kv)?.contiguous()?;
+            let v = repeat_kv(v, h / kv)?.contiguous()?;
+            let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?.broadcast_add(mask)?;
+            let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
+            let attn = probs
+                .matmul(&v)?
+                .transpose(1, 2)?
+                .reshape((b, t, cfg.hidden_size))?;
+            x = (residual + layer.o.forward(&attn)?)?;
+
+            let residual = x.clone();
+            let xn = rms_norm(&x, &layer.post_norm, cfg.rms_norm_eps)?;
+            let mlp = layer
+                .down
+                .forward(&(layer.gate.forward(&xn)?.silu()? * layer.up.forward(&xn)?)?)?;
+            x = (residual + mlp)?;
+            if keep_hidden {
+                hidden.push(x.clone());
+            }
+        }
+        let x = match logits {
+            Logits::All => x,
+            Logits::Last => x.i((.., t - 1..t, ..))?,
+        };
+        let x = rms_norm(&x, &self.norm, cfg.rms_norm_eps)?;
+        let logits = x.broadcast_matmul(&self.lm_head.t()?)?;
+        Ok(Output { logits, hidden })
+    }
+}
+
+/// Rotary cos/sin tables, `[max_positions, head_dim]`.
+fn rope_table(cfg: &Config, device: &Device) -> Result<(Tensor, Tensor), ModelError> {
+    let hd = cfg.head_dim();
+    let inv: Vec<f32> = (0..hd / 2)
+        .map(|i| 1.0 / (cfg.rope_theta.powf(2.0 * i as f64 / hd as f64)) as f32)
+        .collect();
+    let n = cfg.max_position_embeddings;
+    let mut freqs = Vec::with_capacity(n * hd);
+    for p in 0..n {
+        // Computed as f32 like transformers does, so positions agree to the last bit.
+        let row: Vec<f32> = inv.iter().map(|f| p as f32 * f).collect();
+        freqs.extend_from_slice(&row);
+        freqs.extend_from_slice(&row);
+    }
+    let freqs = Tensor::from_vec(freqs, (n, hd), device)?;
+    Ok((freqs.cos()?, freqs.sin()?))
+}
+
+/// Positions `0..t` for every row: `[b, t]` u32.
+pub fn sequential_positions(b: usize, t: usize, device: &Device) -> Result<Tensor, ModelError> {
+    let row: Vec<u32> = (0..t as u32).collect();
+    Ok(Tensor::new(row.as_slice(), device)?
+        .unsqueeze(0)?
+        .broadcast_as((b, t))?
+        .contiguous()?)
+}
+
+/// A causal mask `[1, 1, t, t]` for right-padded batches (padding at the end never influences
+/// earlier positions, and its positions are masked out of every loss).
+pub fn causal_mask(t: usize, device: &Device) -> Result<Tensor, ModelError> {
+    let mut m = vec![0f32; t * t];
+    for q in 0..t {
+        for k in q + 1..t {
+            m[q * t + k] = MASKED;
+        }
+    }
+    Ok(Tensor::from_vec(m, (1, 1, t, t), device)?)
+}
+
+/// A mask `[b, 1, t, s]` for queries at the last `t` of `s` key positions, causal and hiding
+/// keys whose `valid` entry is false (left padding).
+pub fn padded_mask(valid: &[Vec<bool>], t: usize, device: &Device) -> Result<Tensor, ModelError> {
+    let b = valid.len();
+    let s = valid.first().map_or(0, Vec::len);
+    let mut m = vec![0f32; b * t * s];
+    for (row, keys) in valid.iter().enumerate() {
+        for q in 0..t {
+            let q_abs = s - t + q;
+            for (k, &ok) in keys.iter().enumerate() {
+                if !ok || k > q_abs {
+                    m[(row * t + q) * s + k] = MASKED;
+                }
+            }
+        }
+    }
+    Ok(Tensor::from_vec(m, (b, 1, t, s), device)?)
+}
+
+/// Per-position log-probabilities of `labels` under `logits`: `[B, T, V]`, `[B, T]` → `[B, T]`.
+pub fn label_logprobs(logits: &Tensor, labels: &Tensor) -> Result<Tensor, ModelError> {
+    let logp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
+    Ok(logp.gather(&labels.unsqueeze(D::Minus1)?, D::Minus1)?.squeeze(D::Minus1)?)
+}

@@ -1,0 +1,229 @@
+//! A language model: the decoder, its parameters and its tokenizer, with the primitives the
+//! rest of Lethe uses (teacher-forced log-probs, losses, greedy answers, checkpoints).
+
+use std::path::Path;
+
+use candle_core::{D, DType, Device, Tensor};
+
+use crate::data::{Sequence, TokenBatch};
+use crate::llama::{Llama, Logits, Output, causal_mask, label_logprobs, sequential_positions};
+use crate::{Config, ModelError, Params, Tokenizer};
+
+/// A trainable language model.
+pub struct LanguageModel {
+    cfg: Config,
+    tokenizer: Tokenizer,
+    params: Params,
+    llama: Llama,
+    device: Device,
+}
+
+/// Teacher-forced statistics of one answer, per answer token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnswerStats {
+    /// `log p(y_t | x, y_<t)`.
+    pub logprobs: Vec<f32>,
+    /// Whether the most likely token is `y_t`.
+    pub argmax_match: Vec<bool>,
+    /// Mean of `log p(v)` over the vocabulary at that position.
+    pub logprob_mean: Vec<f32>,
+    /// Standard deviation of `log p(v)` under `p` at that position (Min-K%++).
+    pub logprob_std: Vec<f32>,
+}
+
+impl LanguageModel {
+    /// A model from its parts.
+    pub fn new(cfg: Config, tokenizer: Tokenizer, params: Params) -> Result<Self, ModelError> {
+        if tokenizer.vocab_size() > cfg.vocab_size {
+            return Err(ModelError::Config(format!(
+                "tokenizer has {} tokens but the model only {}",
+                tokenizer.vocab_size(),
+                cfg.vocab_size
+            )));
+        }
+        let llama = Llama::new(&cfg, &params.tensors())?;
+        let device = params
+            .vars()
+            .next()
+            .map(|(_, v)| v.device().clone())
+            .unwrap_or(Device::Cpu);
+        Ok(Self {
+            cfg,
+            tokenizer,
+            params,
+            llama,
+            device,
+        })
+    }
+
+    /// A frozen copy: same weights, no gradient, unaffected by later steps on `self`.
+    pub fn frozen_copy(&self) -> Result<FrozenModel, ModelError> {
+        let tensors = self.params.frozen_copy()?;
+        Ok(FrozenModel {
+            llama: Llama::new(&self.cfg, &tensors)?,
+        })
+    }
+
+    /// An independent trainable copy.
+    pub fn deep_copy(&self) -> Result<Self, ModelError> {
+        Self::new(
+            self.cfg.clone(),
+            self.tokenizer.clone(),
+            self.params.deep_copy()?,
+        )
+    }
+
+    /// The shape.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// The decoder.
+    pub fn llama(&self) -> &Llama {
+        &self.llama
+    }
+
+    /// The device the tensors live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Tokenise and pad sequences into a batch on this model's device.
+    pub fn collate(&self, seqs: &[&Sequence]) -> Result<TokenBatch, ModelError> {
+        TokenBatch::collate(seqs, self.tokenizer.pad, &self.device)
+    }
+
+    /// Teacher-forced forward pass over a batch.
+    pub fn forward(&self, batch: &TokenBatch, keep_hidden: bool) -> Result<Output, ModelError> {
+        teacher_forced(&self.llama, batch, keep_hidden)
+    }
+
+    /// The mean token NLL over the batch's loss positions (Hugging Face's causal-LM loss).
+    pub fn lm_loss(&self, batch: &TokenBatch) -> Result<Tensor, ModelError> {
+        let out = self.forward(batch, false)?;
+        lm_loss_from(&out.logits, batch)
+    }
+
+    /// Per-answer statistics under teacher forcing, one entry per sequence.
+    pub fn answer_stats(&self, seqs: &[&Sequence]) -> Result<Vec<AnswerStats>, ModelError> {
+        answer_stats(&self.llama, &self.collate(seqs)?)
+    }
+
+    /// Greedy answers to prompts (token ids, `<bos>` first), cut at `<eos>`.
+    pub fn generate_greedy(
+        &self,
+        prompts: &[Vec<u32>],
+        max_new_tokens: usize,
+    ) -> Result<Vec<Vec<u32>>, ModelError> {
+        crate::generate::greedy(&self.llama, &self.device, prompts, self.cfg.eos_token_id, self.tokenizer.pad, max_new_tokens)
+    }
+
+    /// Write `config.json`, `model.safetensors` and `tokenizer.json` (Hugging Face layout).
+    pub fn save(&self, dir: &Path) -> Result<(), ModelError> {
+        let io = |e: std::io::Error| ModelError::Io(e.to_string());
+        fs_err::create_dir_all(dir).map_err(io)?;
+        fs_err::write(dir.join("config.json"), self.cfg.to_hf_json()).map_err(io)?;
+        fs_err::write(dir.join("tokenizer.json"), self.tokenizer.to_json()?).map_err(io)?;
+        self.params.save(&dir.join("model.safetensors"))
+    }
+
+    /// Read a model folder in Hugging Face layout.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self, ModelError> {
+        let text = fs_err::read_to_string(dir.join("config.json"))
+            .map_err(|e| ModelError::Io(e.to_string()))?;
+        let cfg = Config::from_hf_json(&text)?;
+        let tokenizer = Tokenizer::load(&dir.join("tokenizer.json"))?;
+        let params = Params::load(dir, device)?;
+        Self::new(cfg, tokenizer, params)
+    }
+}
+
+/// A frozen model: the reference a method compares against, or a baseline being observed.
+pub struct FrozenModel {
+    llama: Llama,
+}
+
+impl FrozenModel {
+    /// Teacher-forced forward pass; outputs carry no gradient.
+    pub fn forward(&self, batch: &TokenBatch, keep_hidden: bool) -> Result<Output, ModelError> {
+        let out = teacher_forced(&self.llama, batch, keep_hidden)?;
+        Ok(Output {
+            logits: out.logits.detach(),
+            hidden: out.hidden.into_iter().map(|h| h.detach()).collect(),
+        })
+    }
+}
+
+fn teacher_forced(llama: &Llama, batch: &TokenBatch, keep_hidden: bool) -> Result<Output, ModelError> {
+    let (b, t) = batch.input.dims2()?;
+    let device = batch.input.device();
+    let positions = sequential_positions(b, t, device)?;
+    let mask = causal_mask(t, device)?;
+    llama.forward(&batch.input, &positions, &mask, None, Logits::All, keep_hidden)
+}
+
+/// Masked per-position log-probs of a batch's labels, `[B, T]`, zero outside the loss.
+pub fn masked_logprobs(logits: &Tensor, batch: &TokenBatch) -> Result<Tensor, ModelError> {
+    Ok((label_logprobs(logits, &batch.labels)? * &batch.mask)?)
+}
+
+/// Hugging Face's causal-LM loss: mean NLL over every loss position of the batch.
+pub fn lm_loss_from(logits: &Tensor, batch: &TokenBatch) -> Result<Tensor, ModelError> {
+    let lp = masked_logprobs(logits, batch)?;
+    let n = batch.mask.sum_all()?;
+    Ok(lp.sum_all()?.neg()?.div(&n.maximum(1.0)?)?)
+}
+
+fn answer_stats(llama: &Llama, batch: &TokenBatch) -> Result<Vec<AnswerStats>, ModelError> {
+    let out = teacher_forced(llama, batch, false)?;
+    let logp = candle_nn::ops::log_softmax(&out.logits, D::Minus1)?;
+    let label_lp = logp
+        .gather(&batch.labels.unsqueeze(D::Minus1)?, D::Minus1)?
+        .squeeze(D::Minus1)?
+        .to_vec2::<f32>()?;
+    let argmax = logp.argmax(D::Minus1)?.to_vec2::<u32>()?;
+    let labels = batch.labels.to_vec2::<u32>()?;
+    // Moments of log p under p: E[log p] and sqrt(E[(log p)^2] - E[log p]^2).
+    let p = logp.exp()?;
+    let mean = (&p * &logp)?.sum(D::Minus1)?;
+    let second = (&p * logp.sqr()?)?.sum(D::Minus1)?;
+    let std = (second - mean.sqr()?)?.relu()?.sqrt()?;
+    let mean = mean.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+    let std = std.to_vec2::<f32>()?;
+    let mut stats = Vec::with_capacity(batch.len());
+    for (row, bits) in batch.mask_rows.iter().enumerate() {
+        let mut s = AnswerStats {
+            logprobs: Vec::new(),
+            argmax_match: Vec::new(),
+            logprob_mean: Vec::new(),
+            logprob_std: Vec::new(),
+        };
+        for (pos, &on) in bits.iter().enumerate() {
+            if on {
+                s.logprobs.push(label_lp[row][pos]);
+                s.argmax_match.push(argmax[row][pos] == labels[row][pos]);
+                s.logprob_mean.push(mean[row][pos]);
+                s.logprob_std.push(std[row][pos]);
+            }
+        }
+        stats.push(s);
+    }
+    Ok(stats)
+}
+
+impl FrozenModel {
+    /// Per-answer statistics under teacher forcing.
+    pub fn answer_stats(&self, batch: &TokenBatch) -> Result<Vec<AnswerStats>, ModelError> {
+        answer_stats(&self.llama, batch)
+    }
+}

@@ -1,0 +1,205 @@
+//! Tests across the model's parts: gradients reach every parameter, generation agrees with
+//! teacher forcing, training learns, and logits match PyTorch on the shared fixtures.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use candle_core::{D, Device, Tensor};
+
+use crate::llama::{Llama, Logits, causal_mask, sequential_positions};
+use crate::train::{FitSettings, OptimSettings, fit};
+use crate::{Config, LanguageModel, Params, Sequence, Tokenizer};
+
+fn corpus() -> Vec<String> {
+    let names = ["Ana", "Bo", "Cy", "Di", "Ed", "Flo"];
+    let cities = ["Lisbon", "Oslo", "Quito", "Hanoi", "Lima", "Riga"];
+    names
+        .iter()
+        .zip(cities)
+        .map(|(n, c)| format!("Question: Where was {n} born?\nAnswer: {n} was born in {c}."))
+        .collect()
+}
+
+fn tiny_model(seed: u64) -> LanguageModel {
+    let texts = corpus();
+    let tok = Tokenizer::train(texts.iter().map(String::as_str), 200).unwrap();
+    let cfg = Config::tiny(tok.vocab_size());
+    let params = Params::init(&cfg, seed, &Device::Cpu).unwrap();
+    LanguageModel::new(cfg, tok, params).unwrap()
+}
+
+fn qa(model: &LanguageModel, i: usize) -> Sequence {
+    let names = ["Ana", "Bo", "Cy", "Di", "Ed", "Flo"];
+    let cities = ["Lisbon", "Oslo", "Quito", "Hanoi", "Lima", "Riga"];
+    Sequence::qa(
+        model.tokenizer(),
+        &format!("Where was {} born?", names[i]),
+        &format!("{} was born in {}.", names[i], cities[i]),
+    )
+    .unwrap()
+}
+
+#[test]
+fn every_parameter_gets_a_gradient_that_matches_finite_differences() {
+    let model = tiny_model(1);
+    let seqs: Vec<Sequence> = (0..3).map(|i| qa(&model, i)).collect();
+    let refs: Vec<&Sequence> = seqs.iter().collect();
+    let batch = model.collate(&refs).unwrap();
+    let loss = model.lm_loss(&batch).unwrap();
+    let grads = loss.backward().unwrap();
+    let mut checked = 0;
+    for (name, var) in model.params().vars() {
+        let g = grads
+            .get(var.as_tensor())
+            .unwrap_or_else(|| panic!("{name} got no gradient"));
+        let norm = g.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(norm > 0.0, "{name} has a zero gradient");
+        checked += 1;
+    }
+    assert_eq!(checked, model.params().vars().count());
+
+    // Central finite difference on one element of a deep weight.
+    let name = "model.layers.0.self_attn.q_proj.weight";
+    let var = model.params().vars().find(|(n, _)| *n == name).unwrap().1.clone();
+    let analytic = grads.get(var.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap()[5];
+    let original = var.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let eps = 1e-2f32;
+    let eval = |delta: f32| {
+        let mut w = original.clone();
+        w[5] += delta;
+        var.set(&Tensor::from_vec(w, var.as_tensor().shape(), &Device::Cpu).unwrap()).unwrap();
+        f64::from(model.lm_loss(&batch).unwrap().to_scalar::<f32>().unwrap())
+    };
+    let numeric = (eval(eps) - eval(-eps)) / (2.0 * f64::from(eps));
+    eval(0.0);
+    let err = (numeric - f64::from(analytic)).abs();
+    assert!(
+        err < 1e-3 + 0.05 * numeric.abs(),
+        "analytic {analytic} vs numeric {numeric}"
+    );
+}
+
+#[test]
+fn training_memorises_and_greedy_generation_agrees_with_teacher_forcing() {
+    let model = tiny_model(2);
+    let data: Vec<Sequence> = (0..6).map(|i| qa(&model, i)).collect();
+    let settings = FitSettings {
+        epochs: 60,
+        batch_size: 6,
+        optim: OptimSettings {
+            learning_rate: 1e-2,
+            ..OptimSettings::default()
+        },
+        warmup: 0.05,
+        seed: 3,
+    };
+    let losses = fit(&model, &data, &settings, &mut |_, _, _| {}).unwrap();
+    let first = losses[0];
+    let last = *losses.last().unwrap();
+    assert!(last < first * 0.2, "loss {first} -> {last}");
+
+    // Left-padded batched greedy answers equal one-by-one answers.
+    let tok = model.tokenizer();
+    let prompts: Vec<Vec<u32>> = ["Where was Ana born?", "Where was Flo born?", "Who?"]
+        .iter()
+        .map(|q| tok.encode_prompt(q).unwrap())
+        .collect();
+    let batched = model.generate_greedy(&prompts, 40).unwrap();
+    for (p, b) in prompts.iter().zip(&batched) {
+        let single = model.generate_greedy(std::slice::from_ref(p), 40).unwrap();
+        assert_eq!(&single[0], b);
+    }
+    let answer = tok.decode(&batched[0]).unwrap();
+    assert_eq!(answer.trim(), "Ana was born in Lisbon.");
+
+    // The KV-cached greedy tokens are the argmax of a full recompute.
+    let mut ids = prompts[1].clone();
+    ids.extend(&batched[1]);
+    let input = Tensor::new(ids.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    let t = ids.len();
+    let out = model
+        .llama()
+        .forward(
+            &input,
+            &sequential_positions(1, t, &Device::Cpu).unwrap(),
+            &causal_mask(t, &Device::Cpu).unwrap(),
+            None,
+            Logits::All,
+            false,
+        )
+        .unwrap();
+    let argmax = out.logits.argmax(D::Minus1).unwrap().to_vec2::<u32>().unwrap();
+    let p = prompts[1].len();
+    assert_eq!(&argmax[0][p - 1..t - 1], batched[1].as_slice());
+
+    // Teacher-forced statistics agree with the greedy answer.
+    let stats = model.answer_stats(&[&data[0]]).unwrap();
+    assert!(stats[0].argmax_match.iter().all(|&m| m));
+    assert!(stats[0].logprobs.iter().all(|&l| l <= 0.0));
+}
+
+#[test]
+fn checkpoints_round_trip_in_hugging_face_layout() {
+    let model = tiny_model(4);
+    let dir = tempfile::tempdir().unwrap();
+    model.save(dir.path()).unwrap();
+    let back = LanguageModel::load(dir.path(), &Device::Cpu).unwrap();
+    assert_eq!(back.config(), model.config());
+    let seq = qa(&model, 0);
+    let a = model.answer_stats(&[&seq]).unwrap();
+    let b = back.answer_stats(&[&seq]).unwrap();
+    assert_eq!(a, b);
+}
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/reference").join(name)
+}
+
+fn load_fixture(name: &str) -> (Llama, serde_json::Value) {
+    let dir = fixture(name);
+    let cfg = Config::from_hf_json(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let params = Params::load(&dir, &Device::Cpu).unwrap();
+    let tensors: BTreeMap<String, Tensor> = params.tensors();
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap()).unwrap();
+    (Llama::new(&cfg, &tensors).unwrap(), reference)
+}
+
+fn max_abs_diff(a: &[Vec<Vec<f32>>], b: &serde_json::Value) -> f32 {
+    let mut worst = 0f32;
+    for (i, row) in a.iter().enumerate() {
+        for (j, pos) in row.iter().enumerate() {
+            for (k, v) in pos.iter().enumerate() {
+                let r = b[i][j][k].as_f64().unwrap() as f32;
+                worst = worst.max((v - r).abs());
+            }
+        }
+    }
+    worst
+}
+
+#[test]
+fn logits_match_pytorch_on_the_fixtures() {
+    for name in ["tiny-llama", "llama-gqa-pnorm", "qwen2-tied-bias"] {
+        let (llama, reference) = load_fixture(name);
+        let ids: Vec<Vec<u32>> = serde_json::from_value(reference["input_ids"].clone()).unwrap();
+        let (b, t) = (ids.len(), ids[0].len());
+        let flat: Vec<u32> = ids.concat();
+        let input = Tensor::from_vec(flat, (b, t), &Device::Cpu).unwrap();
+        let out = llama
+            .forward(
+                &input,
+                &sequential_positions(b, t, &Device::Cpu).unwrap(),
+                &causal_mask(t, &Device::Cpu).unwrap(),
+                None,
+                Logits::All,
+                false,
+            )
+            .unwrap();
+        let logits = out.logits.to_vec3::<f32>().unwrap();
+        let diff = max_abs_diff(&logits, &reference["logits"]);
+        assert!(diff < 1e-4, "{name}: max abs logit difference {diff}");
+    }
+}

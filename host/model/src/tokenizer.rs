@@ -1,0 +1,163 @@
+//! A byte-level BPE tokenizer, trained on a suite's text with the `tokenizers` crate, and the
+//! prompt format every question is asked in.
+
+use std::path::Path;
+
+use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
+use tokenizers::models::TrainerWrapper;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::{AddedToken, Tokenizer as HfTokenizer};
+
+use crate::ModelError;
+
+/// Id of the padding token in a tokenizer trained here.
+pub const PAD_ID: u32 = 0;
+/// Id of the beginning-of-sequence token in a tokenizer trained here.
+pub const BOS_ID: u32 = 1;
+/// Id of the end-of-sequence token in a tokenizer trained here.
+pub const EOS_ID: u32 = 2;
+const SPECIAL: [&str; 3] = ["<pad>", "<bos>", "<eos>"];
+
+/// The prompt a question is asked in; the answer follows it after a space.
+pub fn prompt(question: &str) -> String {
+    format!("Question: {question}\nAnswer:")
+}
+
+/// A tokenizer with the ids of its special tokens.
+#[derive(Clone)]
+pub struct Tokenizer {
+    inner: HfTokenizer,
+    /// Beginning-of-sequence id.
+    pub bos: u32,
+    /// End-of-sequence id.
+    pub eos: u32,
+    /// Padding id.
+    pub pad: u32,
+}
+
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokenizer")
+            .field("vocab", &self.vocab_size())
+            .finish()
+    }
+}
+
+fn tk_err(e: impl std::fmt::Display) -> ModelError {
+    ModelError::Tokenizer(e.to_string())
+}
+
+impl Tokenizer {
+    /// Train a byte-level BPE of at most `vocab_size` tokens on `texts`. Deterministic.
+    pub fn train<'a>(
+        texts: impl Iterator<Item = &'a str> + Send,
+        vocab_size: usize,
+    ) -> Result<Self, ModelError> {
+        let mut trainer: TrainerWrapper = BpeTrainerBuilder::new()
+            .vocab_size(vocab_size)
+            .min_frequency(2)
+            .show_progress(false)
+            .special_tokens(SPECIAL.iter().map(|s| AddedToken::from(*s, true)).collect())
+            .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
+            .build()
+            .into();
+        let mut inner = HfTokenizer::new(BPE::default());
+        inner.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
+        inner.with_decoder(Some(ByteLevel::default()));
+        inner.train(&mut trainer, texts).map_err(tk_err)?;
+        Self::from_hf(inner)
+    }
+
+    fn from_hf(inner: HfTokenizer) -> Result<Self, ModelError> {
+        let id = |token: &str| {
+            inner
+                .token_to_id(token)
+                .ok_or_else(|| ModelError::Tokenizer(format!("no {token} token")))
+        };
+        Ok(Self {
+            bos: id(SPECIAL[1])?,
+            eos: id(SPECIAL[2])?,
+            pad: id(SPECIAL[0])?,
+            inner,
+        })
+    }
+
+    /// Read a `tokenizer.json`.
+    pub fn load(path: &Path) -> Result<Self, ModelError> {
+        let inner = HfTokenizer::from_file(path)
+            .map_err(|e| ModelError::Tokenizer(format!("{}: {e}", path.display())))?;
+        Self::from_hf(inner)
+    }
+
+    /// The tokenizer as `tokenizer.json` text.
+    pub fn to_json(&self) -> Result<String, ModelError> {
+        self.inner.to_string(false).map_err(tk_err)
+    }
+
+    /// Number of tokens, special tokens included.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// Token ids of a text, without special tokens.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, ModelError> {
+        Ok(self
+            .inner
+            .encode(text, false)
+            .map_err(tk_err)?
+            .get_ids()
+            .to_vec())
+    }
+
+    /// Text of token ids, skipping special tokens.
+    pub fn decode(&self, ids: &[u32]) -> Result<String, ModelError> {
+        self.inner.decode(ids, true).map_err(tk_err)
+    }
+
+    /// Ids of a prompted question: `<bos>` + the prompt.
+    pub fn encode_prompt(&self, question: &str) -> Result<Vec<u32>, ModelError> {
+        let mut ids = vec![self.bos];
+        ids.extend(self.encode(&prompt(question))?);
+        Ok(ids)
+    }
+
+    /// Ids of an answer as it follows a prompt: " answer" + `<eos>`.
+    pub fn encode_answer(&self, answer: &str) -> Result<Vec<u32>, ModelError> {
+        let mut ids = self.encode(&format!(" {answer}"))?;
+        ids.push(self.eos);
+        Ok(ids)
+    }
+
+    /// Ids of a plain text for language modelling: `<bos>` + text + `<eos>`.
+    pub fn encode_text(&self, text: &str) -> Result<Vec<u32>, ModelError> {
+        let mut ids = vec![self.bos];
+        ids.extend(self.encode(text)?);
+        ids.push(self.eos);
+        Ok(ids)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trains_deterministically_and_round_trips() -> Result<(), ModelError> {
+        let texts = [
+            "Question: Where was Ana born?\nAnswer: Ana was born in Lisbon.",
+            "Question: Where was Bo born?\nAnswer: Bo was born in Oslo.",
+            "Ünïcödé and emoji 🙂 survive byte-level BPE.",
+        ];
+        let a = Tokenizer::train(texts.iter().copied(), 300)?;
+        let b = Tokenizer::train(texts.iter().copied(), 300)?;
+        assert_eq!(a.to_json()?, b.to_json()?);
+        assert_eq!((a.pad, a.bos, a.eos), (PAD_ID, BOS_ID, EOS_ID));
+        for t in texts {
+            assert_eq!(a.decode(&a.encode(t)?)?, t);
+        }
+        let answer = a.encode_answer("Ana was born in Lisbon.")?;
+        assert_eq!(answer.last(), Some(&EOS_ID));
+        assert_eq!(a.decode(&answer)?, " Ana was born in Lisbon.");
+        Ok(())
+    }
+}

@@ -1,0 +1,1 @@
+//! The Lethe pipeline: learn, unlearn, observe, score.

@@ -1,0 +1,1 @@
+//! The sandboxed WebAssembly host for Lethe method and metric plugins.

@@ -1,0 +1,1 @@
+//! Template for a third-party Lethe unlearning method.

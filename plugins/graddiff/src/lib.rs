@@ -1,0 +1,55 @@
+//! Gradient difference (GradDiff): gradient ascent on forget, descent on retain.
+//!
+//! `L = γ·(-mean avg(y|x) on forget) + α·(mean avg(y|x) on retain)`, defaults γ = α = 1.
+
+use lethe_plugin_sdk::prelude::*;
+
+/// Weights of the two terms.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Weight γ of the forget term.
+    #[schemars(range(min = 0.0))]
+    pub gamma: f64,
+    /// Weight α of the retain term.
+    #[schemars(range(min = 0.0))]
+    pub alpha: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            gamma: 1.0,
+            alpha: 1.0,
+        }
+    }
+}
+
+/// The gradient-difference method.
+pub struct GradDiff;
+
+/// The GradDiff loss of a forget batch and a retain batch.
+pub fn loss(config: &Config, forget: &Batch, retain: &Batch) -> Result<Tensor> {
+    let forget_term = forget.mean_nll(Model::Current)?.mean()?.scale(-config.gamma);
+    let retain_term = retain.mean_nll(Model::Current)?.mean()?.scale(config.alpha);
+    forget_term.add(&retain_term)
+}
+
+impl Method for GradDiff {
+    type Config = Config;
+    const NAME: &'static str = "graddiff";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const SUMMARY: &'static str = "Gradient ascent on forget plus NLL on retain (GradDiff).";
+    const SPLITS: &'static [&'static str] = &["forget", "retain"];
+
+    fn unlearn(config: Config, session: &mut Session) -> Result<()> {
+        while session.steps_left() > 0 {
+            let forget = session.next_batch("forget")?;
+            let retain = session.next_batch("retain")?;
+            session.step(&loss(&config, &forget, &retain)?)?;
+        }
+        Ok(())
+    }
+}
+
+export_method!(GradDiff);

@@ -1,0 +1,1 @@
+//! Aggregation of Lethe results with polars: Parquet, leaderboards.
