@@ -1,0 +1,231 @@
+//! The sandbox: one engine with fuel and epoch interruption, and a fresh store per call whose
+//! WASI context grants nothing (no files, network, environment or clock; seeded randomness).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use wasmtime::component::ResourceTable;
+use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::training::TrainingState;
+
+/// How often the epoch advances; the unit of the hang guard.
+const TICK: Duration = Duration::from_millis(10);
+
+/// The resources a plugin call may use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Fuel (roughly, wasm instructions) for one call; deterministic.
+    pub fuel: u64,
+    /// Linear memory a plugin may grow to, in bytes.
+    pub memory_bytes: usize,
+    /// Time the guest may run without calling the host (host work, such as a training step,
+    /// does not count).
+    pub guest_timeout: Duration,
+    /// Elements of the largest tensor a plugin may make the host create.
+    pub max_tensor_elements: usize,
+    /// Tensor and batch handles a plugin may hold at once.
+    pub max_live_handles: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            fuel: 20_000_000_000,
+            memory_bytes: 512 << 20,
+            guest_timeout: Duration::from_secs(60),
+            max_tensor_elements: 1 << 26,
+            max_live_handles: 1 << 20,
+        }
+    }
+}
+
+/// Advances an engine's epoch until dropped.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// The engine every plugin runs on, with its limits.
+pub struct Sandbox {
+    pub(crate) engine: Engine,
+    pub(crate) limits: Limits,
+    _ticker: Ticker,
+}
+
+impl Sandbox {
+    /// A sandbox with the given limits.
+    pub fn new(limits: Limits) -> Result<Self, String> {
+        let mut config = wasmtime::Config::new();
+        config
+            .wasm_component_model(true)
+            .consume_fuel(true)
+            .epoch_interruption(true)
+            .max_wasm_stack(1 << 20);
+        let engine = Engine::new(&config).map_err(|e| e.to_string())?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = {
+            let engine = engine.clone();
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("lethe-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| e.to_string())?
+        };
+        Ok(Self {
+            engine,
+            limits,
+            _ticker: Ticker {
+                stop,
+                handle: Some(handle),
+            },
+        })
+    }
+
+    /// The limits every call runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// A fresh store for one call of `plugin`, with fuel, memory limits and the hang guard.
+    pub(crate) fn store(
+        &self,
+        plugin: &str,
+        seed: u64,
+        training: Option<TrainingState>,
+    ) -> Result<Store<HostState>, String> {
+        let stderr = MemoryOutputPipe::new(16 << 10);
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stderr(stderr.clone())
+            .wall_clock(FrozenClock)
+            .monotonic_clock(FrozenClock)
+            .secure_random(SeededRng(ChaCha8Rng::seed_from_u64(seed)))
+            .insecure_random(SeededRng(ChaCha8Rng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15)))
+            .insecure_random_seed(u128::from(seed));
+        let state = HostState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.limits.memory_bytes)
+                .trap_on_grow_failure(true)
+                .build(),
+            plugin: plugin.to_owned(),
+            stderr,
+            guest_ticks: 0,
+            max_ticks: (self.limits.guest_timeout.as_millis() / TICK.as_millis()).max(1) as u32,
+            timed_out: false,
+            live_handles: 0,
+            sandbox_limits: self.limits.clone(),
+            training,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.set_fuel(self.limits.fuel).map_err(|e| e.to_string())?;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut ctx| {
+            let s = ctx.data_mut();
+            s.guest_ticks += 1;
+            if s.guest_ticks > s.max_ticks {
+                s.timed_out = true;
+                Err(wasmtime::format_err!("guest ran too long without returning to the host"))
+            } else {
+                Ok(UpdateDeadline::Continue(1))
+            }
+        });
+        Ok(store)
+    }
+}
+
+/// Everything a store holds for one plugin call.
+pub struct HostState {
+    wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    limits: StoreLimits,
+    pub(crate) plugin: String,
+    pub(crate) stderr: MemoryOutputPipe,
+    pub(crate) guest_ticks: u32,
+    max_ticks: u32,
+    pub(crate) timed_out: bool,
+    pub(crate) live_handles: usize,
+    pub(crate) sandbox_limits: Limits,
+    pub(crate) training: Option<TrainingState>,
+}
+
+impl HostState {
+    /// Called by every host import: the guest is making progress.
+    pub(crate) fn touch(&mut self) {
+        self.guest_ticks = 0;
+    }
+
+    /// What the plugin wrote to stderr (a panic message, typically), trimmed.
+    pub(crate) fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.contents()).trim().to_owned()
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A clock that never moves: plugins get no time source.
+struct FrozenClock;
+
+impl HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+/// The run's seeded generator, served to `wasi:random` so plugins are deterministic.
+struct SeededRng(ChaCha8Rng);
+
+impl rand_core_wasi::TryRng for SeededRng {
+    type Error = std::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok(rand::RngCore::next_u32(&mut self.0))
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        Ok(rand::RngCore::next_u64(&mut self.0))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        rand::RngCore::fill_bytes(&mut self.0, dst);
+        Ok(())
+    }
+}

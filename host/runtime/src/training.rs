@@ -1,0 +1,714 @@
+//! The `training` interface on the host side: tensors and batches that live in candle, handed
+//! to a method plugin as opaque handles, and the step that runs backward and the optimiser.
+
+use std::collections::BTreeMap;
+
+use candle_core::{D, DType, Tensor};
+use lethe_model::llama::Output;
+use lethe_model::train::{OptimSettings, Trainer};
+use lethe_model::{FrozenModel, LanguageModel, Sequence, TokenBatch, masked_logprobs};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use wasmtime::component::Resource;
+
+use crate::bindings::method::lethe::plugin::training::{
+    self as wit, BinaryOp, Budget, Model, StepOutcome, UnaryOp,
+};
+use crate::bindings::method::lethe::plugin::types::PluginError;
+use crate::sandbox::HostState;
+
+/// A host tensor behind a plugin's handle.
+pub struct TensorEntry(pub(crate) Tensor);
+
+/// A host batch behind a plugin's handle.
+pub struct BatchEntry {
+    split: String,
+    batch: TokenBatch,
+    questions: Vec<Option<String>>,
+    current: Option<(u32, Output)>,
+    reference: Option<Output>,
+}
+
+/// One example a method may draw: its tokens and, for questions, the question text (needed to
+/// re-ask it with an "I don't know" answer).
+#[derive(Debug, Clone)]
+pub struct FeedExample {
+    /// The question, or `None` for plain text.
+    pub question: Option<String>,
+    /// The tokenised example.
+    pub sequence: Sequence,
+}
+
+/// A split a method may read, served in a seeded order that reshuffles every pass.
+#[derive(Debug, Clone)]
+pub struct SplitFeed {
+    examples: Vec<FeedExample>,
+    order: Vec<usize>,
+    cursor: usize,
+}
+
+impl SplitFeed {
+    /// A feed over examples.
+    pub fn new(examples: Vec<FeedExample>) -> Self {
+        Self {
+            order: (0..examples.len()).collect(),
+            examples,
+            cursor: usize::MAX,
+        }
+    }
+
+    fn draw(&mut self, n: usize, rng: &mut ChaCha8Rng) -> Vec<FeedExample> {
+        let mut out = Vec::with_capacity(n);
+        if self.examples.is_empty() {
+            return out;
+        }
+        while out.len() < n {
+            if self.cursor >= self.order.len() {
+                self.order.shuffle(rng);
+                self.cursor = 0;
+            }
+            out.push(self.examples[self.order[self.cursor]].clone());
+            self.cursor += 1;
+        }
+        out
+    }
+}
+
+/// Everything a method's `unlearn` call works on. The pipeline builds it, the plugin drives
+/// it, and the pipeline takes the trained model back out.
+pub struct TrainingState {
+    /// The model being unlearned.
+    pub model: LanguageModel,
+    /// The frozen reference (the model before unlearning), when the method asked for it.
+    pub reference: Option<FrozenModel>,
+    /// The splits the method may read.
+    pub feeds: BTreeMap<String, SplitFeed>,
+    /// Splits that exist but are refused, with the reason.
+    pub refused: BTreeMap<String, String>,
+    /// The refusals for `with-idk-answers`.
+    pub idk_answers: Vec<String>,
+    /// The budget.
+    pub max_steps: u32,
+    /// The batch size the run asks for.
+    pub batch_size: u32,
+    /// Largest batch a method may ask for.
+    pub max_batch: u32,
+    /// Optimiser settings.
+    pub optim: OptimSettings,
+    /// Loss of every step taken.
+    pub losses: Vec<f64>,
+    trainer: Trainer,
+    rng: ChaCha8Rng,
+}
+
+impl TrainingState {
+    /// Prepare a run over `model`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        model: LanguageModel,
+        reference: Option<FrozenModel>,
+        feeds: BTreeMap<String, SplitFeed>,
+        refused: BTreeMap<String, String>,
+        idk_answers: Vec<String>,
+        max_steps: u32,
+        batch_size: u32,
+        optim: OptimSettings,
+        seed: u64,
+    ) -> Result<Self, lethe_model::ModelError> {
+        let trainer = Trainer::for_model(&model, &optim)?;
+        Ok(Self {
+            model,
+            reference,
+            feeds,
+            refused,
+            idk_answers,
+            max_steps,
+            batch_size,
+            max_batch: 512,
+            optim,
+            losses: Vec::new(),
+            trainer,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        })
+    }
+
+    /// The budget record handed to the plugin.
+    pub(crate) fn budget(&self) -> Budget {
+        Budget {
+            max_steps: self.max_steps,
+            batch_size: self.batch_size,
+            split_sizes: self
+                .feeds
+                .iter()
+                .map(|(k, f)| (k.clone(), f.examples.len() as u32))
+                .collect(),
+        }
+    }
+
+    fn steps(&self) -> u32 {
+        self.losses.len() as u32
+    }
+}
+
+type WResult<T> = wasmtime::Result<T>;
+
+fn denied(m: impl Into<String>) -> PluginError {
+    PluginError::Denied(m.into())
+}
+
+fn invalid(m: impl Into<String>) -> PluginError {
+    PluginError::InvalidInput(m.into())
+}
+
+fn host_err(e: impl std::fmt::Display) -> wasmtime::Error {
+    wasmtime::format_err!("{e}")
+}
+
+impl HostState {
+    fn training(&mut self) -> WResult<&mut TrainingState> {
+        self.touch();
+        self.training
+            .as_mut()
+            .ok_or_else(|| wasmtime::format_err!("training imports called outside of unlearn"))
+    }
+
+    fn tensor(&self, r: &Resource<TensorEntry>) -> WResult<Tensor> {
+        Ok(self.table.get(r)?.0.clone())
+    }
+
+    fn push_tensor(&mut self, t: Tensor) -> WResult<Resource<TensorEntry>> {
+        self.reserve_handle()?;
+        Ok(self.table.push(TensorEntry(t))?)
+    }
+
+    fn push_batch(&mut self, b: BatchEntry) -> WResult<Resource<BatchEntry>> {
+        self.reserve_handle()?;
+        Ok(self.table.push(b)?)
+    }
+
+    fn reserve_handle(&mut self) -> WResult<()> {
+        if self.live_handles >= self.sandbox_limits.max_live_handles {
+            return Err(wasmtime::format_err!(
+                "plugin holds more than {} tensor/batch handles",
+                self.sandbox_limits.max_live_handles
+            ));
+        }
+        self.live_handles += 1;
+        Ok(())
+    }
+
+    fn check_elements(&self, shape: &[usize]) -> Result<(), PluginError> {
+        let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        match n {
+            Some(n) if n <= self.sandbox_limits.max_tensor_elements => Ok(()),
+            _ => Err(denied(format!(
+                "a tensor of shape {shape:?} exceeds the host's limit of {} elements",
+                self.sandbox_limits.max_tensor_elements
+            ))),
+        }
+    }
+
+    /// Forward pass of a batch under a model, cached for the current step.
+    fn forward(&mut self, b: &Resource<BatchEntry>, model: Model) -> WResult<Result<Output, PluginError>> {
+        let steps = self.training()?.steps();
+        let entry = self.table.get(b)?;
+        match model {
+            Model::Current => {
+                if let Some((s, out)) = &entry.current
+                    && *s == steps
+                {
+                    return Ok(Ok(clone_output(out)));
+                }
+            }
+            Model::Reference => {
+                if let Some(out) = &entry.reference {
+                    return Ok(Ok(clone_output(out)));
+                }
+            }
+        }
+        let batch = entry.batch.clone();
+        let training = self.training()?;
+        let out = match model {
+            Model::Current => training.model.forward(&batch, true).map_err(host_err)?,
+            Model::Reference => match &training.reference {
+                Some(r) => r.forward(&batch, true).map_err(host_err)?,
+                None => {
+                    return Ok(Err(denied(
+                        "no reference model: declare needs-reference in the manifest",
+                    )));
+                }
+            },
+        };
+        let entry = self.table.get_mut(b)?;
+        match model {
+            Model::Current => entry.current = Some((steps, clone_output(&out))),
+            Model::Reference => entry.reference = Some(clone_output(&out)),
+        }
+        Ok(Ok(out))
+    }
+}
+
+fn clone_output(o: &Output) -> Output {
+    Output {
+        logits: o.logits.clone(),
+        hidden: o.hidden.clone(),
+    }
+}
+
+fn dims(shape: &[u32]) -> Vec<usize> {
+    shape.iter().map(|&d| d as usize).collect()
+}
+
+fn dim_arg(t: &Tensor, dim: u32) -> Result<usize, PluginError> {
+    let rank = t.rank();
+    if (dim as usize) < rank {
+        Ok(dim as usize)
+    } else {
+        Err(invalid(format!("dimension {dim} out of range for a tensor of rank {rank}")))
+    }
+}
+
+/// `log σ(x) = min(x, 0) − log(1 + e^{−|x|})`: stable for large |x|, differentiable.
+fn log_sigmoid(x: &Tensor) -> candle_core::Result<Tensor> {
+    let tail = ((x.abs()?.neg()?.exp()? + 1.0)?).log()?;
+    x.minimum(0.0)? - tail
+}
+
+fn unary(x: &Tensor, op: UnaryOp) -> candle_core::Result<Tensor> {
+    match op {
+        UnaryOp::Neg => x.neg(),
+        UnaryOp::Exp => x.exp(),
+        UnaryOp::Log => x.log(),
+        UnaryOp::LogSigmoid => log_sigmoid(x),
+        UnaryOp::Sigmoid => log_sigmoid(x)?.exp(),
+        UnaryOp::Abs => x.abs(),
+        UnaryOp::Sqr => x.sqr(),
+        UnaryOp::Sqrt => x.sqrt(),
+        UnaryOp::Relu => x.relu(),
+        UnaryOp::Tanh => x.tanh(),
+    }
+}
+
+fn broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
+    let n = a.len().max(b.len());
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
+        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        out.push(match (da, db) {
+            (x, y) if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => return None,
+        });
+    }
+    Some(out)
+}
+
+impl wit::HostTensor for HostState {
+    fn shape(&mut self, this: Resource<TensorEntry>) -> WResult<Vec<u32>> {
+        self.touch();
+        Ok(self.tensor(&this)?.dims().iter().map(|&d| d as u32).collect())
+    }
+
+    fn unary(&mut self, this: Resource<TensorEntry>, op: UnaryOp) -> WResult<Resource<TensorEntry>> {
+        self.touch();
+        let t = unary(&self.tensor(&this)?, op).map_err(host_err)?;
+        self.push_tensor(t)
+    }
+
+    fn binary(
+        &mut self,
+        this: Resource<TensorEntry>,
+        op: BinaryOp,
+        other: Resource<TensorEntry>,
+    ) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
+        self.touch();
+        let a = self.tensor(&this)?;
+        let b = self.tensor(&other)?;
+        let Some(shape) = broadcast_shape(a.dims(), b.dims()) else {
+            return Ok(Err(invalid(format!(
+                "shapes {:?} and {:?} do not broadcast",
+                a.dims(),
+                b.dims()
+            ))));
+        };
+        if let Err(e) = self.check_elements(&shape) {
+            return Ok(Err(e));
+        }
+        let r = match op {
+            BinaryOp::Add => a.broadcast_add(&b),
+            BinaryOp::Sub => a.broadcast_sub(&b),
+            BinaryOp::Mul => a.broadcast_mul(&b),
+            BinaryOp::Div => a.broadcast_div(&b),
+            BinaryOp::Maximum => a.broadcast_maximum(&b),
+            BinaryOp::Minimum => a.broadcast_minimum(&b),
+        }
+        .map_err(host_err)?;
+        Ok(Ok(self.push_tensor(r)?))
+    }
+
+    fn affine(&mut self, this: Resource<TensorEntry>, mul: f64, add: f64) -> WResult<Resource<TensorEntry>> {
+        self.touch();
+        let t = self.tensor(&this)?.affine(mul, add).map_err(host_err)?;
+        self.push_tensor(t)
+    }
+
+    fn powf(&mut self, this: Resource<TensorEntry>, exponent: f64) -> WResult<Resource<TensorEntry>> {
+        self.touch();
+        let t = self.tensor(&this)?.powf(exponent).map_err(host_err)?;
+        self.push_tensor(t)
+    }
+
+    fn sum(
+        &mut self,
+        this: Resource<TensorEntry>,
+        dim: Option<u32>,
+    ) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
+        self.touch();
+        let t = self.tensor(&this)?;
+        let r = match dim {
+            None => t.sum_all(),
+            Some(d) => match dim_arg(&t, d) {
+                Ok(d) => t.sum(d),
+                Err(e) => return Ok(Err(e)),
+            },
+        }
+        .map_err(host_err)?;
+        Ok(Ok(self.push_tensor(r)?))
+    }
+
+    fn mean(
+        &mut self,
+        this: Resource<TensorEntry>,
+        dim: Option<u32>,
+    ) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
+        self.touch();
+        let t = self.tensor(&this)?;
+        let r = match dim {
+            None => t.mean_all(),
+            Some(d) => match dim_arg(&t, d) {
+                Ok(d) => t.mean(d),
+                Err(e) => return Ok(Err(e)),
+            },
+        }
+        .map_err(host_err)?;
+        Ok(Ok(self.push_tensor(r)?))
+    }
+
+    fn max(&mut self, this: Resource<TensorEntry>, dim: u32) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
+        self.touch();
+        let t = self.tensor(&this)?;
+        let d = match dim_arg(&t, dim) {
+            Ok(d) => d,
+            Err(e) => return Ok(Err(e)),
+        };
+        let r = t.max(d).map_err(host_err)?;
+        Ok(Ok(self.push_tensor(r)?))
+    }
+
+    fn log_softmax(&mut self, this: Resource<TensorEntry>) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
+        self.touch();
+        let t = self.tensor(&this)?;
+        if t.rank() == 0 {
+            return Ok(Err(invalid("log-softmax of a scalar")));
+        }
+        let r = candle_nn::ops::log_softmax(&t, D::Minus1).map_err(host_err)?;
+        Ok(Ok(self.push_tensor(r)?))
+    }
+
+    fn detach(&mut self, this: Resource<TensorEntry>) -> WResult<Resource<TensorEntry>> {
+        self.touch();
+        let t = self.tensor(&this)?.detach();
+        self.push_tensor(t)
+    }
+
+    fn to_list(&mut self, this: Resource<TensorEntry>) -> WResult<Result<Vec<f32>, PluginError>> {
+        self.touch();
+        let t = self.tensor(&this)?;
+        if t.elem_count() > 1 << 20 {
+            return Ok(Err(denied(format!(
+                "reading {} values back is refused (limit 1048576)",
+                t.elem_count()
+            ))));
+        }
+        Ok(Ok(t
+            .flatten_all()
+            .and_then(|t| t.to_dtype(DType::F32))
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(host_err)?))
+    }
+
+    fn to_scalar(&mut self, this: Resource<TensorEntry>) -> WResult<Result<f64, PluginError>> {
+        self.touch();
+        let t = self.tensor(&this)?;
+        if t.elem_count() != 1 {
+            return Ok(Err(invalid(format!(
+                "to-scalar of a tensor of shape {:?}",
+                t.dims()
+            ))));
+        }
+        let v = t
+            .flatten_all()
+            .and_then(|t| t.to_dtype(DType::F32))
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(host_err)?;
+        Ok(Ok(f64::from(v[0])))
+    }
+
+    fn drop(&mut self, rep: Resource<TensorEntry>) -> WResult<()> {
+        self.table.delete(rep)?;
+        self.live_handles = self.live_handles.saturating_sub(1);
+        Ok(())
+    }
+}
+
+impl wit::HostBatch for HostState {
+    fn size(&mut self, this: Resource<BatchEntry>) -> WResult<u32> {
+        self.touch();
+        Ok(self.table.get(&this)?.batch.len() as u32)
+    }
+
+    fn split(&mut self, this: Resource<BatchEntry>) -> WResult<String> {
+        self.touch();
+        Ok(self.table.get(&this)?.split.clone())
+    }
+
+    fn answer_mask(&mut self, this: Resource<BatchEntry>) -> WResult<Resource<TensorEntry>> {
+        self.touch();
+        let m = self.table.get(&this)?.batch.mask.clone();
+        self.push_tensor(m)
+    }
+
+    fn token_logprobs(
+        &mut self,
+        this: Resource<BatchEntry>,
+        model: Model,
+    ) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
+        self.touch();
+        let out = match self.forward(&this, model)? {
+            Ok(o) => o,
+            Err(e) => return Ok(Err(e)),
+        };
+        let batch = self.table.get(&this)?.batch.clone();
+        let lp = masked_logprobs(&out.logits, &batch).map_err(host_err)?;
+        Ok(Ok(self.push_tensor(lp)?))
+    }
+
+    fn logits(&mut self, this: Resource<BatchEntry>, model: Model) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
+        self.touch();
+        let out = match self.forward(&this, model)? {
+            Ok(o) => o,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(Ok(self.push_tensor(out.logits)?))
+    }
+
+    fn labels_one_hot(&mut self, this: Resource<BatchEntry>) -> WResult<Resource<TensorEntry>> {
+        self.touch();
+        let vocab = self.training()?.model.config().vocab_size;
+        let batch = self.table.get(&this)?.batch.clone();
+        let oh = candle_nn::encoding::one_hot(batch.labels.clone(), vocab, 1f32, 0f32)
+            .and_then(|oh| oh.broadcast_mul(&batch.mask.unsqueeze(D::Minus1)?))
+            .map_err(host_err)?;
+        self.push_tensor(oh)
+    }
+
+    fn kl_to_reference(&mut self, this: Resource<BatchEntry>) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
+        self.touch();
+        let reference = match self.forward(&this, Model::Reference)? {
+            Ok(o) => o,
+            Err(e) => return Ok(Err(e)),
+        };
+        let current = match self.forward(&this, Model::Current)? {
+            Ok(o) => o,
+            Err(e) => return Ok(Err(e)),
+        };
+        let mask = self.table.get(&this)?.batch.mask.clone();
+        let kl = (|| -> candle_core::Result<Tensor> {
+            let lp_ref = candle_nn::ops::log_softmax(&reference.logits, D::Minus1)?;
+            let lp_cur = candle_nn::ops::log_softmax(&current.logits, D::Minus1)?;
+            let kl = (lp_ref.exp()? * (&lp_ref - &lp_cur)?)?.sum(D::Minus1)?;
+            kl * mask
+        })()
+        .map_err(host_err)?;
+        Ok(Ok(self.push_tensor(kl)?))
+    }
+
+    fn hidden_state(
+        &mut self,
+        this: Resource<BatchEntry>,
+        model: Model,
+        layer: u32,
+    ) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
+        self.touch();
+        let out = match self.forward(&this, model)? {
+            Ok(o) => o,
+            Err(e) => return Ok(Err(e)),
+        };
+        match out.hidden.get(layer as usize) {
+            Some(h) => Ok(Ok(self.push_tensor(h.clone())?)),
+            None => Ok(Err(invalid(format!(
+                "layer {layer} out of range: the model has {} layers",
+                out.hidden.len()
+            )))),
+        }
+    }
+
+    fn with_idk_answers(&mut self, this: Resource<BatchEntry>) -> WResult<Result<Resource<BatchEntry>, PluginError>> {
+        self.touch();
+        let entry = self.table.get(&this)?;
+        let questions = entry.questions.clone();
+        let split = format!("{}+idk", entry.split);
+        let training = self.training()?;
+        if training.idk_answers.is_empty() {
+            return Ok(Err(denied("the suite has no idk split")));
+        }
+        let mut seqs = Vec::with_capacity(questions.len());
+        for q in &questions {
+            let Some(q) = q else {
+                return Ok(Err(invalid("with-idk-answers needs a batch of questions")));
+            };
+            let pick = rand::Rng::random_range(&mut training.rng, 0..training.idk_answers.len());
+            let answer = training.idk_answers[pick].clone();
+            seqs.push(Sequence::qa(training.model.tokenizer(), q, &answer).map_err(host_err)?);
+        }
+        let refs: Vec<&Sequence> = seqs.iter().collect();
+        let batch = training.model.collate(&refs).map_err(host_err)?;
+        let b = self.push_batch(BatchEntry {
+            split,
+            batch,
+            questions,
+            current: None,
+            reference: None,
+        })?;
+        Ok(Ok(b))
+    }
+
+    fn drop(&mut self, rep: Resource<BatchEntry>) -> WResult<()> {
+        self.table.delete(rep)?;
+        self.live_handles = self.live_handles.saturating_sub(1);
+        Ok(())
+    }
+}
+
+impl wit::Host for HostState {
+    fn scalar(&mut self, value: f64) -> WResult<Resource<TensorEntry>> {
+        self.touch();
+        let device = self.training()?.model.device().clone();
+        let t = Tensor::new(value as f32, &device).map_err(host_err)?;
+        self.push_tensor(t)
+    }
+
+    fn full(&mut self, shape: Vec<u32>, value: f64) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
+        self.touch();
+        let shape = dims(&shape);
+        if let Err(e) = self.check_elements(&shape) {
+            return Ok(Err(e));
+        }
+        let device = self.training()?.model.device().clone();
+        let t = Tensor::full(value as f32, shape, &device).map_err(host_err)?;
+        Ok(Ok(self.push_tensor(t)?))
+    }
+
+    fn uniform(&mut self, shape: Vec<u32>) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
+        self.touch();
+        let shape = dims(&shape);
+        if let Err(e) = self.check_elements(&shape) {
+            return Ok(Err(e));
+        }
+        let training = self.training()?;
+        let n: usize = shape.iter().product();
+        let values: Vec<f32> = (0..n)
+            .map(|_| rand::Rng::random::<f32>(&mut training.rng))
+            .collect();
+        let t = Tensor::from_vec(values, shape, training.model.device()).map_err(host_err)?;
+        Ok(Ok(self.push_tensor(t)?))
+    }
+
+    fn next_batch(&mut self, split: String, size: u32) -> WResult<Result<Resource<BatchEntry>, PluginError>> {
+        let training = self.training()?;
+        if size == 0 || size > training.max_batch {
+            return Ok(Err(invalid(format!(
+                "batch size {size} is outside 1..={}",
+                training.max_batch
+            ))));
+        }
+        let Some(feed) = training.feeds.get_mut(&split) else {
+            let reason = training.refused.get(&split).cloned().unwrap_or_else(|| {
+                format!(
+                    "there is no split '{split}' this method may read (readable: {})",
+                    training.feeds.keys().cloned().collect::<Vec<_>>().join(", ")
+                )
+            });
+            return Ok(Err(denied(reason)));
+        };
+        let examples = feed.draw(size as usize, &mut training.rng);
+        if examples.is_empty() {
+            return Ok(Err(invalid(format!("split '{split}' is empty"))));
+        }
+        let refs: Vec<&Sequence> = examples.iter().map(|e| &e.sequence).collect();
+        let batch = training.model.collate(&refs).map_err(host_err)?;
+        let b = self.push_batch(BatchEntry {
+            split,
+            batch,
+            questions: examples.into_iter().map(|e| e.question).collect(),
+            current: None,
+            reference: None,
+        })?;
+        Ok(Ok(b))
+    }
+
+    fn step(&mut self, loss: Resource<TensorEntry>) -> WResult<Result<StepOutcome, PluginError>> {
+        let loss = self.tensor(&loss)?;
+        let training = self.training()?;
+        if training.steps() >= training.max_steps {
+            return Ok(Err(denied(format!(
+                "the step budget of {} is spent",
+                training.max_steps
+            ))));
+        }
+        if loss.elem_count() != 1 {
+            return Ok(Err(invalid(format!(
+                "the loss must have one element, not shape {:?}",
+                loss.dims()
+            ))));
+        }
+        let loss = loss.flatten_all().and_then(|l| l.sum_all()).map_err(host_err)?;
+        let value = match training.trainer.step(&loss) {
+            Ok(v) => v,
+            Err(lethe_model::ModelError::NonFinite(m)) => {
+                return Ok(Err(PluginError::Failed(format!("training diverged: {m}"))));
+            }
+            Err(e) => return Err(host_err(e)),
+        };
+        training.losses.push(value);
+        Ok(Ok(StepOutcome {
+            step: training.steps(),
+            steps_left: training.max_steps - training.steps(),
+            loss: value,
+        }))
+    }
+
+    fn num_layers(&mut self) -> WResult<u32> {
+        Ok(self.training()?.model.config().num_hidden_layers as u32)
+    }
+
+    fn parameter_names(&mut self) -> WResult<Vec<String>> {
+        Ok(self.training()?.model.params().short_names())
+    }
+
+    fn train_only(&mut self, prefixes: Vec<String>) -> WResult<Result<(), PluginError>> {
+        let training = self.training()?;
+        let selected = training.model.params().select(&prefixes);
+        if selected.is_empty() {
+            return Ok(Err(invalid(format!(
+                "no parameter starts with any of {prefixes:?}"
+            ))));
+        }
+        let vars = selected.into_iter().map(|(_, v)| v).collect();
+        training.trainer = Trainer::new(vars, &training.optim).map_err(host_err)?;
+        Ok(Ok(()))
+    }
+}
