@@ -42,27 +42,46 @@ fn crates_in(dir: &Path, group: Group, skip: &[&str]) -> Vec<Crate> {
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     for path in paths {
-        let short = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        let short = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
         if skip.contains(&short.as_str()) {
             continue;
         }
         if let Some(package) = package_name(&path.join("Cargo.toml")) {
-            out.push(Crate { package, short, group });
+            out.push(Crate {
+                package,
+                short,
+                group,
+            });
         }
     }
     out
 }
 
 fn main() {
-    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest_dir =
+        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let root = manifest_dir.join("../..");
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
 
     let mut crates = crates_in(&root.join("plugins"), Group::Builtin, &["builtin"]);
-    crates.extend(crates_in(&root.join("plugin-sdk/template"), Group::Template, &[]));
+    crates.extend(crates_in(
+        &root.join("plugin-sdk/template"),
+        Group::Template,
+        &[],
+    ));
     crates.extend(crates_in(&root.join("tests/hostile"), Group::Hostile, &[]));
 
-    for watched in ["plugins", "plugin-sdk", "tests/hostile", "Cargo.toml", "Cargo.lock"] {
+    for watched in [
+        "plugins",
+        "plugin-sdk",
+        "tests/hostile",
+        "Cargo.toml",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
 
@@ -76,16 +95,31 @@ fn main() {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(&root)
-        .args(["build", "--profile", "plugin", "--target", TARGET, "--target-dir"])
+        .args([
+            "build",
+            "--profile",
+            "plugin",
+            "--target",
+            TARGET,
+            "--target-dir",
+        ])
         .arg(&target_dir);
     for c in &crates {
         cmd.args(["-p", &c.package]);
     }
     // Flags meant for the host build must not leak into the wasm build.
-    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET"] {
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+    ] {
         cmd.env_remove(var);
     }
-    let status = cmd.status().unwrap_or_else(|e| panic!("could not run {cargo}: {e}"));
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("could not run {cargo}: {e}"));
     if !status.success() {
         panic!(
             "building the plugins for {TARGET} failed (see above). If the target is missing, \
@@ -100,13 +134,26 @@ fn main() {
     let mut other = Vec::new();
     for c in &crates {
         let file = artifacts.join(format!("{}.wasm", c.package.replace('-', "_")));
-        assert!(file.exists(), "expected {} after building {}", file.display(), c.package);
+        assert!(
+            file.exists(),
+            "expected {} after building {}",
+            file.display(),
+            c.package
+        );
         let copy = out_dir.join(format!("{}.wasm", c.package));
         fs::copy(&file, &copy).unwrap_or_else(|e| panic!("copy {}: {e}", file.display()));
         match c.group {
-            Group::Builtin => builtin.push(format!("    ({:?}, include_bytes!({:?})),\n", c.short, copy.display().to_string())),
+            Group::Builtin => builtin.push(format!(
+                "    ({:?}, include_bytes!({:?})),\n",
+                c.short,
+                copy.display().to_string()
+            )),
             Group::Template | Group::Hostile => {
-                let prefix = if c.group == Group::Template { "TEMPLATE" } else { "HOSTILE" };
+                let prefix = if c.group == Group::Template {
+                    "TEMPLATE"
+                } else {
+                    "HOSTILE"
+                };
                 other.push(format!(
                     "/// Path of the compiled `{}` component.\npub const {}_{}: &str = {:?};\n",
                     c.package,
@@ -119,7 +166,9 @@ fn main() {
     }
     code.push_str("/// The built-in plugins: (folder name, component bytes).\npub const BUILTIN: &[(&str, &[u8])] = &[\n");
     code.extend(builtin);
-    code.push_str("];\n\n/// Test plugins and templates, compiled but not embedded.\npub mod artifacts {\n");
+    code.push_str(
+        "];\n\n/// Test plugins and templates, compiled but not embedded.\npub mod artifacts {\n",
+    );
     for o in other {
         code.push_str(&o);
     }

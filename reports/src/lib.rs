@@ -1,1 +1,270 @@
-//! Aggregation of Lethe results with polars: Parquet, leaderboards.
+//! Aggregation of Lethe results with polars: the long-format results table (Parquet), and
+//! leaderboards built from it (Markdown for people, CSV for machines).
+//!
+//! Results are long: one row per (run, model row, attack, metric, output, split, example,
+//! seed). A leaderboard keeps the split-level values (`example` null), averages them over
+//! seeds (reporting the spread), and lays them out with one row per method.
+
+use std::path::Path;
+
+use lethe_manifest::ResultRow;
+use polars::prelude::*;
+
+/// Why a report could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// polars failed.
+    #[error("polars: {0}")]
+    Polars(#[from] PolarsError),
+    /// A file could not be written.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// The long-format results table.
+pub fn results_frame(rows: &[ResultRow]) -> Result<DataFrame, ReportError> {
+    let col_str = |name: &str, f: &dyn Fn(&ResultRow) -> String| {
+        Column::new(name.into(), rows.iter().map(f).collect::<Vec<String>>())
+    };
+    let df = DataFrame::new(vec![
+        col_str("run", &|r| r.run.clone()),
+        col_str("suite", &|r| r.suite.clone()),
+        col_str("method", &|r| r.method.clone()),
+        col_str("method_sha256", &|r| r.method_sha256.clone()),
+        col_str("attack", &|r| r.attack.clone()),
+        col_str("metric", &|r| r.metric.clone()),
+        col_str("metric_sha256", &|r| r.metric_sha256.clone()),
+        col_str("output", &|r| r.output.clone()),
+        col_str("split", &|r| r.split.clone()),
+        Column::new(
+            "example".into(),
+            rows.iter()
+                .map(|r| r.example.clone())
+                .collect::<Vec<Option<String>>>(),
+        ),
+        Column::new(
+            "value".into(),
+            rows.iter().map(|r| r.value).collect::<Vec<f64>>(),
+        ),
+        Column::new(
+            "seed".into(),
+            rows.iter().map(|r| r.seed).collect::<Vec<u64>>(),
+        ),
+    ])?;
+    Ok(df)
+}
+
+/// Write a frame as Parquet (written to a temporary name, then renamed into place).
+pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<(), ReportError> {
+    let tmp = path.with_extension("parquet.tmp");
+    let file = fs_err::File::create(&tmp)?;
+    ParquetWriter::new(file.into_parts().0)
+        .with_statistics(StatisticsOptions::empty())
+        .finish(df)?;
+    fs_err::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// Read a Parquet results file (or shard).
+pub fn read_parquet(path: &Path) -> Result<DataFrame, ReportError> {
+    let file = fs_err::File::open(path)?;
+    Ok(ParquetReader::new(file.into_parts().0).finish()?)
+}
+
+/// One column of a leaderboard: a metric output on a split.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnSpec {
+    /// The metric plugin.
+    pub metric: String,
+    /// Its output.
+    pub output: String,
+    /// The split.
+    pub split: String,
+}
+
+impl ColumnSpec {
+    /// The column's header: "split output".
+    pub fn header(&self) -> String {
+        format!("{} {}", self.split, self.output)
+    }
+}
+
+/// A leaderboard: one row per method, one column per [`ColumnSpec`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leaderboard {
+    /// The columns.
+    pub columns: Vec<ColumnSpec>,
+    /// Method names, in the order they first appear in the results.
+    pub methods: Vec<String>,
+    /// `values[i][j]`: mean over seeds of column j for method i.
+    pub values: Vec<Vec<Option<f64>>>,
+    /// Standard deviation over seeds (None with one seed).
+    pub spread: Vec<Vec<Option<f64>>>,
+}
+
+/// Split-level values averaged over seeds: method, metric, output, split, mean, std, seeds.
+pub fn split_summary(results: &DataFrame, attack: &str) -> Result<DataFrame, ReportError> {
+    Ok(results
+        .clone()
+        .lazy()
+        .filter(col("example").is_null().and(col("attack").eq(lit(attack))))
+        .group_by_stable([col("method"), col("metric"), col("output"), col("split")])
+        .agg([
+            col("value").mean().alias("mean"),
+            col("value").std(1).alias("std"),
+            col("seed").n_unique().alias("seeds"),
+        ])
+        .collect()?)
+}
+
+/// Build a leaderboard of the clean (`attack == "none"`) results.
+pub fn leaderboard(
+    results: &DataFrame,
+    columns: &[ColumnSpec],
+) -> Result<Leaderboard, ReportError> {
+    let summary = split_summary(results, "none")?;
+    let method = summary.column("method")?.str()?.clone();
+    let metric = summary.column("metric")?.str()?.clone();
+    let output = summary.column("output")?.str()?.clone();
+    let split = summary.column("split")?.str()?.clone();
+    let mean = summary.column("mean")?.f64()?.clone();
+    let std = summary.column("std")?.f64()?.clone();
+    let mut methods: Vec<String> = Vec::new();
+    for m in method.into_iter().flatten() {
+        if !methods.iter().any(|x| x == m) {
+            methods.push(m.to_owned());
+        }
+    }
+    let mut values = vec![vec![None; columns.len()]; methods.len()];
+    let mut spread = vec![vec![None; columns.len()]; methods.len()];
+    for i in 0..summary.height() {
+        let (Some(m), Some(me), Some(o), Some(s)) =
+            (method.get(i), metric.get(i), output.get(i), split.get(i))
+        else {
+            continue;
+        };
+        let Some(row) = methods.iter().position(|x| x == m) else {
+            continue;
+        };
+        if let Some(c) = columns
+            .iter()
+            .position(|c| c.metric == me && c.output == o && c.split == s)
+        {
+            values[row][c] = mean.get(i);
+            spread[row][c] = std.get(i).filter(|v| v.is_finite());
+        }
+    }
+    Ok(Leaderboard {
+        columns: columns.to_vec(),
+        methods,
+        values,
+        spread,
+    })
+}
+
+impl Leaderboard {
+    /// A Markdown table, values rounded to `decimals`.
+    pub fn to_markdown(&self, decimals: usize) -> String {
+        let mut out = String::from("| method |");
+        for c in &self.columns {
+            out.push_str(&format!(" {} |", c.header()));
+        }
+        out.push_str("\n|---|");
+        for _ in &self.columns {
+            out.push_str("---:|");
+        }
+        out.push('\n');
+        for (i, m) in self.methods.iter().enumerate() {
+            out.push_str(&format!("| {m} |"));
+            for j in 0..self.columns.len() {
+                let cell = match (self.values[i][j], self.spread[i][j]) {
+                    (Some(v), Some(s)) => format!("{v:.decimals$} ± {s:.decimals$}"),
+                    (Some(v), None) => format!("{v:.decimals$}"),
+                    _ => "–".to_owned(),
+                };
+                out.push_str(&format!(" {cell} |"));
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The leaderboard as a polars frame: a `method` column and one column per spec.
+    pub fn to_frame(&self) -> Result<DataFrame, ReportError> {
+        let mut cols = vec![Column::new("method".into(), self.methods.clone())];
+        for (j, c) in self.columns.iter().enumerate() {
+            let v: Vec<Option<f64>> = self.values.iter().map(|r| r[j]).collect();
+            cols.push(Column::new(c.header().into(), v));
+        }
+        Ok(DataFrame::new(cols)?)
+    }
+
+    /// Write the leaderboard as CSV.
+    pub fn write_csv(&self, path: &Path) -> Result<(), ReportError> {
+        let mut df = self.to_frame()?;
+        let file = fs_err::File::create(path)?;
+        CsvWriter::new(file.into_parts().0)
+            .include_header(true)
+            .with_float_precision(Some(6))
+            .finish(&mut df)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn row(method: &str, split: &str, example: Option<&str>, value: f64, seed: u64) -> ResultRow {
+        ResultRow {
+            run: "r".into(),
+            suite: "s@1".into(),
+            method: method.into(),
+            method_sha256: String::new(),
+            attack: "none".into(),
+            metric: "rouge".into(),
+            metric_sha256: "h".into(),
+            output: "rougeL_recall".into(),
+            split: split.into(),
+            example: example.map(str::to_owned),
+            value,
+            seed,
+        }
+    }
+
+    #[test]
+    fn leaderboard_averages_seeds_and_ignores_examples() {
+        let rows = vec![
+            row("target", "forget", None, 0.9, 1),
+            row("target", "forget", None, 0.7, 2),
+            row("target", "forget", Some("e1"), 0.0, 1),
+            row("ga", "forget", None, 0.1, 1),
+        ];
+        let df = results_frame(&rows).unwrap();
+        let cols = vec![ColumnSpec {
+            metric: "rouge".into(),
+            output: "rougeL_recall".into(),
+            split: "forget".into(),
+        }];
+        let lb = leaderboard(&df, &cols).unwrap();
+        assert_eq!(lb.methods, vec!["target", "ga"]);
+        assert!((lb.values[0][0].unwrap() - 0.8).abs() < 1e-12);
+        assert!(lb.spread[0][0].unwrap() > 0.1);
+        assert_eq!(lb.spread[1][0], None);
+        let md = lb.to_markdown(3);
+        assert!(md.contains("| target | 0.800 ± 0.141 |"), "{md}");
+        assert!(md.contains("| ga | 0.100 |"), "{md}");
+    }
+
+    #[test]
+    fn parquet_round_trips() {
+        let rows = vec![row("ga", "retain", Some("x"), 0.25, 3)];
+        let mut df = results_frame(&rows).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.parquet");
+        write_parquet(&mut df, &path).unwrap();
+        let back = read_parquet(&path).unwrap();
+        assert!(back.equals_missing(&df));
+    }
+}

@@ -1,2 +1,93 @@
-//! The lethe command-line program.
-fn main() {}
+//! `lethe`: measure how well unlearning methods make a language model forget.
+//!
+//! Logs go to stderr, data (the leaderboard, listings) to stdout. Exit status: 0 success,
+//! 1 the run finished but a plugin failed (its failure is in `failures.json`), 2 bad usage or
+//! bad input.
+
+mod args;
+mod catalog;
+mod progress;
+mod run;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Cli, Command, PluginCommand, SuiteCommand};
+
+/// An error with the exit status it deserves.
+pub struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl Failure {
+    /// Bad usage or bad input: exit 2.
+    pub fn input(error: impl Into<anyhow::Error>) -> Self {
+        Self {
+            code: 2,
+            error: error.into(),
+        }
+    }
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Self {
+            code: 1,
+            error: e.into(),
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_env("LETHE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::env::var_os("NO_COLOR").is_none())
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let result = match cli.command {
+        Command::Run(args) => run::run(args, cli.verbose),
+        Command::Plugins(args) => catalog::list(&args),
+        Command::Plugin {
+            command: PluginCommand::Check(args),
+        } => catalog::check(&args),
+        Command::Suite {
+            command: SuiteCommand::Check(args),
+        } => run::suite_check(&args),
+        Command::Suite {
+            command: SuiteCommand::Generate(args),
+        } => run::suite_generate(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(Failure { code, error }) => {
+            // A closed pipe (`lethe plugins | head`) is not an error.
+            if error.chain().any(|e| {
+                e.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            let mut stderr = std::io::stderr().lock();
+            let _ = writeln!(stderr, "error: {error}");
+            for cause in error.chain().skip(1) {
+                let _ = writeln!(stderr, "  caused by: {cause}");
+            }
+            ExitCode::from(code)
+        }
+    }
+}

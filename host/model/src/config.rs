@@ -104,11 +104,16 @@ impl Config {
             ("pad_token_id", self.pad_token_id),
         ] {
             if id as usize >= self.vocab_size {
-                return bad(format!("{name} {id} is outside the vocabulary ({})", self.vocab_size));
+                return bad(format!(
+                    "{name} {id} is outside the vocabulary ({})",
+                    self.vocab_size
+                ));
             }
         }
         if self.vocab_size == 0 || self.num_hidden_layers == 0 || self.intermediate_size == 0 {
-            return bad("vocab_size, num_hidden_layers and intermediate_size must be positive".into());
+            return bad(
+                "vocab_size, num_hidden_layers and intermediate_size must be positive".into(),
+            );
         }
         Ok(())
     }

@@ -55,7 +55,11 @@ pub fn greedy(
     let mut done = vec![false; b];
     for _ in 0..max_new {
         let step = llama.forward(&input, &pos, &mask, Some(&mut cache), Logits::Last, false)?;
-        let next = step.logits.squeeze(1)?.argmax(D::Minus1)?.to_vec1::<u32>()?;
+        let next = step
+            .logits
+            .squeeze(1)?
+            .argmax(D::Minus1)?
+            .to_vec1::<u32>()?;
         for (row, &tok) in next.iter().enumerate() {
             if done[row] {
                 continue;

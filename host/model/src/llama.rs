@@ -210,15 +210,20 @@ impl Llama {
             cfg.head_dim(),
         );
         let flat_pos = positions.flatten_all()?;
-        let cos = self.cos.index_select(&flat_pos, 0)?.reshape((b, 1, t, hd))?;
-        let sin = self.sin.index_select(&flat_pos, 0)?.reshape((b, 1, t, hd))?;
+        let cos = self
+            .cos
+            .index_select(&flat_pos, 0)?
+            .reshape((b, 1, t, hd))?;
+        let sin = self
+            .sin
+            .index_select(&flat_pos, 0)?
+            .reshape((b, 1, t, hd))?;
         let scale = 1.0 / (hd as f64).sqrt();
 
-        let mut x = self.embed.index_select(&input.flatten_all()?, 0)?.reshape((
-            b,
-            t,
-            cfg.hidden_size,
-        ))?;
+        let mut x = self
+            .embed
+            .index_select(&input.flatten_all()?, 0)?
+            .reshape((b, t, cfg.hidden_size))?;
         let mut hidden = Vec::new();
         if let Some(c) = cache.as_deref_mut()
             && c.layers.len() != self.layers.len()
@@ -347,5 +352,7 @@ pub fn padded_mask(valid: &[Vec<bool>], t: usize, device: &Device) -> Result<Ten
 /// Per-position log-probabilities of `labels` under `logits`: `[B, T, V]`, `[B, T]` → `[B, T]`.
 pub fn label_logprobs(logits: &Tensor, labels: &Tensor) -> Result<Tensor, ModelError> {
     let logp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
-    Ok(logp.gather(&labels.unsqueeze(D::Minus1)?, D::Minus1)?.squeeze(D::Minus1)?)
+    Ok(logp
+        .gather(&labels.unsqueeze(D::Minus1)?, D::Minus1)?
+        .squeeze(D::Minus1)?)
 }

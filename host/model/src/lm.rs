@@ -125,7 +125,14 @@ impl LanguageModel {
         prompts: &[Vec<u32>],
         max_new_tokens: usize,
     ) -> Result<Vec<Vec<u32>>, ModelError> {
-        crate::generate::greedy(&self.llama, &self.device, prompts, self.cfg.eos_token_id, self.tokenizer.pad, max_new_tokens)
+        crate::generate::greedy(
+            &self.llama,
+            &self.device,
+            prompts,
+            self.cfg.eos_token_id,
+            self.tokenizer.pad,
+            max_new_tokens,
+        )
     }
 
     /// Write `config.json`, `model.safetensors` and `tokenizer.json` (Hugging Face layout).
@@ -164,12 +171,23 @@ impl FrozenModel {
     }
 }
 
-fn teacher_forced(llama: &Llama, batch: &TokenBatch, keep_hidden: bool) -> Result<Output, ModelError> {
+fn teacher_forced(
+    llama: &Llama,
+    batch: &TokenBatch,
+    keep_hidden: bool,
+) -> Result<Output, ModelError> {
     let (b, t) = batch.input.dims2()?;
     let device = batch.input.device();
     let positions = sequential_positions(b, t, device)?;
     let mask = causal_mask(t, device)?;
-    llama.forward(&batch.input, &positions, &mask, None, Logits::All, keep_hidden)
+    llama.forward(
+        &batch.input,
+        &positions,
+        &mask,
+        None,
+        Logits::All,
+        keep_hidden,
+    )
 }
 
 /// Masked per-position log-probs of a batch's labels, `[B, T]`, zero outside the loss.

@@ -54,7 +54,13 @@ fn every_parameter_gets_a_gradient_that_matches_finite_differences() {
         let g = grads
             .get(var.as_tensor())
             .unwrap_or_else(|| panic!("{name} got no gradient"));
-        let norm = g.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+        let norm = g
+            .sqr()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert!(norm > 0.0, "{name} has a zero gradient");
         checked += 1;
     }
@@ -62,14 +68,32 @@ fn every_parameter_gets_a_gradient_that_matches_finite_differences() {
 
     // Central finite difference on one element of a deep weight.
     let name = "model.layers.0.self_attn.q_proj.weight";
-    let var = model.params().vars().find(|(n, _)| *n == name).unwrap().1.clone();
-    let analytic = grads.get(var.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap()[5];
-    let original = var.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let var = model
+        .params()
+        .vars()
+        .find(|(n, _)| *n == name)
+        .unwrap()
+        .1
+        .clone();
+    let analytic = grads
+        .get(var.as_tensor())
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap()[5];
+    let original = var
+        .as_tensor()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
     let eps = 1e-2f32;
     let eval = |delta: f32| {
         let mut w = original.clone();
         w[5] += delta;
-        var.set(&Tensor::from_vec(w, var.as_tensor().shape(), &Device::Cpu).unwrap()).unwrap();
+        var.set(&Tensor::from_vec(w, var.as_tensor().shape(), &Device::Cpu).unwrap())
+            .unwrap();
         f64::from(model.lm_loss(&batch).unwrap().to_scalar::<f32>().unwrap())
     };
     let numeric = (eval(eps) - eval(-eps)) / (2.0 * f64::from(eps));
@@ -117,7 +141,10 @@ fn training_memorises_and_greedy_generation_agrees_with_teacher_forcing() {
     // The KV-cached greedy tokens are the argmax of a full recompute.
     let mut ids = prompts[1].clone();
     ids.extend(&batched[1]);
-    let input = Tensor::new(ids.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    let input = Tensor::new(ids.as_slice(), &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
     let t = ids.len();
     let out = model
         .llama()
@@ -130,7 +157,12 @@ fn training_memorises_and_greedy_generation_agrees_with_teacher_forcing() {
             false,
         )
         .unwrap();
-    let argmax = out.logits.argmax(D::Minus1).unwrap().to_vec2::<u32>().unwrap();
+    let argmax = out
+        .logits
+        .argmax(D::Minus1)
+        .unwrap()
+        .to_vec2::<u32>()
+        .unwrap();
     let p = prompts[1].len();
     assert_eq!(&argmax[0][p - 1..t - 1], batched[1].as_slice());
 
@@ -154,16 +186,20 @@ fn checkpoints_round_trip_in_hugging_face_layout() {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/reference").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/reference")
+        .join(name)
 }
 
 fn load_fixture(name: &str) -> (Llama, serde_json::Value) {
     let dir = fixture(name);
-    let cfg = Config::from_hf_json(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let cfg =
+        Config::from_hf_json(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
     let params = Params::load(&dir, &Device::Cpu).unwrap();
     let tensors: BTreeMap<String, Tensor> = params.tensors();
     let reference: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
+            .unwrap();
     (Llama::new(&cfg, &tensors).unwrap(), reference)
 }
 

@@ -60,7 +60,10 @@ impl Trainer {
 
     /// An optimiser over every parameter of a model.
     pub fn for_model(model: &LanguageModel, settings: &OptimSettings) -> Result<Self, ModelError> {
-        Self::new(model.params().vars().map(|(_, v)| v.clone()).collect(), settings)
+        Self::new(
+            model.params().vars().map(|(_, v)| v.clone()).collect(),
+            settings,
+        )
     }
 
     /// Set the learning rate of the next steps.
@@ -77,7 +80,13 @@ impl Trainer {
     ///
     /// A non-finite loss is refused before it can poison the weights.
     pub fn step(&mut self, loss: &Tensor) -> Result<f64, ModelError> {
-        let value = f64::from(loss.flatten_all()?.to_vec1::<f32>()?.first().copied().unwrap_or(f32::NAN));
+        let value = f64::from(
+            loss.flatten_all()?
+                .to_vec1::<f32>()?
+                .first()
+                .copied()
+                .unwrap_or(f32::NAN),
+        );
         if !value.is_finite() {
             return Err(ModelError::NonFinite(format!("loss is {value}")));
         }

@@ -1,1 +1,466 @@
-//! The Lethe pipeline: learn, unlearn, observe, score.
+//! The Lethe pipeline: learn → unlearn → observe → score, on one suite.
+//!
+//! Data flows one way. [`learn`] trains (or reuses) the base, finetuned target and retain-only
+//! oracle models; each method plugin unlearns a copy of the target through the runtime's
+//! training interface; [`observe`] records what the metrics declared they need for every
+//! model row; each metric plugin scores every row. A failing plugin becomes a
+//! [`RunFailure`] and the run goes on.
+
+pub mod learn;
+pub mod observe;
+mod reporter;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use lethe_manifest::{
+    ModelRole, ObservationKind, ObservedSplit, PluginKind, ResultRow, RunFailure,
+};
+use lethe_model::LanguageModel;
+use lethe_model::train::OptimSettings;
+use lethe_runtime::{FeedExample, Plugin, PluginHost, SplitFeed, TrainingState};
+use lethe_suites::{SplitRole, Suite};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tracing::{info, info_span, warn};
+
+pub use learn::{LearnSpec, Learned, ModelCache, ModelPreset, Phase};
+pub use observe::ObserveSettings;
+pub use reporter::{Reporter, Silent};
+
+/// Why a run could not go on. Plugin failures are not here: they are recorded and skipped.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The model failed.
+    #[error(transparent)]
+    Model(#[from] lethe_model::ModelError),
+    /// A file could not be read or written.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The suite cannot be run.
+    #[error("suite: {0}")]
+    Suite(String),
+    /// A bug or an impossible state.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// How methods unlearn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnlearnSpec {
+    /// Passes over the forget split; the step budget is `ceil(|forget| / batch) · epochs`.
+    pub epochs: usize,
+    /// Examples per batch.
+    pub batch_size: u32,
+    /// AdamW learning rate.
+    pub learning_rate: f64,
+}
+
+/// A plugin and its configuration.
+pub struct Choice<'a> {
+    /// The loaded plugin.
+    pub plugin: &'a Plugin,
+    /// Its configuration (validated before it runs).
+    pub config: serde_json::Value,
+}
+
+/// Everything a run depends on.
+pub struct RunSpec<'a> {
+    /// The suite.
+    pub suite: &'a Suite,
+    /// The learn stage.
+    pub learn: LearnSpec,
+    /// The unlearn stage.
+    pub unlearn: UnlearnSpec,
+    /// The observe stage.
+    pub observe: ObserveSettings,
+    /// Methods, in leaderboard order.
+    pub methods: Vec<Choice<'a>>,
+    /// Metrics.
+    pub metrics: Vec<Choice<'a>>,
+    /// The run's seed.
+    pub seed: u64,
+}
+
+/// A plugin as a run used it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginUse {
+    /// Method or metric.
+    pub kind: PluginKind,
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Interface version.
+    pub api_version: String,
+    /// sha256 of the component.
+    pub sha256: String,
+    /// Configuration.
+    pub config: serde_json::Value,
+}
+
+/// What produced a run's results: enough to reproduce them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// The run id: a digest of everything below.
+    pub run: String,
+    /// "name@version" of the suite.
+    pub suite: String,
+    /// Digest of the suite's content.
+    pub suite_digest: String,
+    /// Examples per split.
+    pub split_sizes: BTreeMap<String, usize>,
+    /// The model's `config.json`.
+    pub model_config: serde_json::Value,
+    /// Trainable parameters.
+    pub parameters: usize,
+    /// The learn stage.
+    pub learn: LearnSpec,
+    /// The unlearn stage.
+    pub unlearn: UnlearnSpec,
+    /// Step budget each method had.
+    pub unlearn_steps: u32,
+    /// The seed.
+    pub seed: u64,
+    /// Plugins used.
+    pub plugins: Vec<PluginUse>,
+    /// Cache keys of the base, target and oracle models.
+    pub model_keys: [String; 3],
+}
+
+/// What a run produced.
+pub struct RunOutput {
+    /// Provenance.
+    pub info: RunInfo,
+    /// Results in long format.
+    pub rows: Vec<ResultRow>,
+    /// Plugins that failed, and why.
+    pub failures: Vec<RunFailure>,
+    /// The loss of every unlearning step, per method row.
+    pub losses: BTreeMap<String, Vec<f64>>,
+}
+
+fn digest_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn plugin_use(kind: PluginKind, c: &Choice<'_>) -> PluginUse {
+    PluginUse {
+        kind,
+        name: c.plugin.manifest.name.clone(),
+        version: c.plugin.manifest.version.clone(),
+        api_version: c.plugin.manifest.api_version.clone(),
+        sha256: c.plugin.sha256.clone(),
+        config: c.config.clone(),
+    }
+}
+
+/// Split feeds a method may read: the method-visible splits it declared.
+fn feeds_for(
+    suite: &Suite,
+    model: &LanguageModel,
+    declared: &[String],
+) -> Result<
+    (
+        BTreeMap<String, SplitFeed>,
+        BTreeMap<String, String>,
+        Vec<String>,
+    ),
+    PipelineError,
+> {
+    let tok = model.tokenizer();
+    let max_len = model.config().max_position_embeddings;
+    let mut feeds = BTreeMap::new();
+    let mut refused = BTreeMap::new();
+    let mut idk = Vec::new();
+    for split in &suite.splits {
+        if split.role == SplitRole::Idk {
+            idk.extend(split.texts().iter().map(|t| t.text.clone()));
+        }
+        if !split.role.visible_to_methods() {
+            refused.insert(
+                split.name.clone(),
+                format!(
+                    "split '{}' is evaluation-only (role {:?}); a method may read forget, retain and idk",
+                    split.name, split.role
+                ),
+            );
+            continue;
+        }
+        if !declared.contains(&split.name) {
+            refused.insert(
+                split.name.clone(),
+                format!(
+                    "split '{}' is not among the splits the method's manifest declares",
+                    split.name
+                ),
+            );
+            continue;
+        }
+        let mut examples = Vec::new();
+        for q in split.questions() {
+            examples.push(FeedExample {
+                question: Some(q.question.clone()),
+                sequence: lethe_model::Sequence::qa(tok, &q.question, &q.answer)?
+                    .truncated(max_len),
+            });
+        }
+        for t in split.texts() {
+            examples.push(FeedExample {
+                question: None,
+                sequence: lethe_model::Sequence::text(tok, &t.text)?.truncated(max_len),
+            });
+        }
+        feeds.insert(split.name.clone(), SplitFeed::new(examples));
+    }
+    Ok((feeds, refused, idk))
+}
+
+/// One row of the leaderboard: a model and how it came to be.
+struct Row {
+    label: String,
+    sha256: String,
+    observed: Vec<ObservedSplit>,
+}
+
+fn relabel(observed: &[ObservedSplit], role: ModelRole) -> Vec<ObservedSplit> {
+    observed
+        .iter()
+        .map(|s| ObservedSplit {
+            model: role,
+            ..s.clone()
+        })
+        .collect()
+}
+
+/// Run the pipeline.
+pub fn run(
+    spec: &RunSpec<'_>,
+    host: &PluginHost,
+    cache: &ModelCache,
+    reporter: &dyn Reporter,
+) -> Result<RunOutput, PipelineError> {
+    let suite = spec.suite;
+    if suite.splits_with(SplitRole::Forget).all(|s| s.is_empty()) {
+        return Err(PipelineError::Suite(format!(
+            "suite '{}' has no forget examples",
+            suite.manifest.name
+        )));
+    }
+    let forget_size: usize = suite.splits_with(SplitRole::Forget).map(|s| s.len()).sum();
+    let steps = (forget_size.div_ceil(spec.unlearn.batch_size.max(1) as usize)
+        * spec.unlearn.epochs) as u32;
+
+    let mut plugins: Vec<PluginUse> = spec
+        .methods
+        .iter()
+        .map(|c| plugin_use(PluginKind::Method, c))
+        .collect();
+    plugins.extend(
+        spec.metrics
+            .iter()
+            .map(|c| plugin_use(PluginKind::Metric, c)),
+    );
+    let learned = learn::learn(suite, &spec.learn, cache, reporter)?;
+    let target_cfg: serde_json::Value = serde_json::from_str(&learned.target.config().to_hf_json())
+        .map_err(|e| PipelineError::Internal(e.to_string()))?;
+    let mut info = RunInfo {
+        run: String::new(),
+        suite: format!("{}@{}", suite.manifest.name, suite.manifest.version),
+        suite_digest: suite.digest(),
+        split_sizes: suite
+            .splits
+            .iter()
+            .map(|s| (s.name.clone(), s.len()))
+            .collect(),
+        model_config: target_cfg,
+        parameters: learned.target.params().count(),
+        learn: spec.learn.clone(),
+        unlearn: spec.unlearn.clone(),
+        unlearn_steps: steps,
+        seed: spec.seed,
+        plugins,
+        model_keys: learned.keys.clone(),
+    };
+    info.run = digest_hex(
+        &serde_json::to_string(&info).map_err(|e| PipelineError::Internal(e.to_string()))?,
+    )[..16]
+        .to_owned();
+    let run_id = info.run.clone();
+    let _span = info_span!("run", run = %run_id).entered();
+
+    let needs: BTreeSet<ObservationKind> = spec
+        .metrics
+        .iter()
+        .flat_map(|c| c.plugin.manifest.observations.iter().copied())
+        .collect();
+    let per_model = observe::generation_count(suite)
+        * u64::from(needs.contains(&ObservationKind::GeneratedAnswer));
+    let mut failures = Vec::new();
+    let mut losses = BTreeMap::new();
+
+    let observe_one =
+        |name: &str, model: &LanguageModel| -> Result<Vec<ObservedSplit>, PipelineError> {
+            reporter.stage(&format!("observe {name}"), per_model);
+            let o = observe::observe(
+                model,
+                ModelRole::Subject,
+                suite,
+                &needs,
+                &spec.observe,
+                reporter,
+            )?;
+            reporter.finish();
+            Ok(o)
+        };
+    let mut rows = vec![
+        Row {
+            label: "base".into(),
+            sha256: String::new(),
+            observed: observe_one("base", &learned.base)?,
+        },
+        Row {
+            label: "target".into(),
+            sha256: String::new(),
+            observed: observe_one("target", &learned.target)?,
+        },
+        Row {
+            label: "oracle".into(),
+            sha256: String::new(),
+            observed: observe_one("oracle", &learned.oracle)?,
+        },
+    ];
+
+    let mut used_labels: BTreeSet<String> = rows.iter().map(|r| r.label.clone()).collect();
+    for (i, choice) in spec.methods.iter().enumerate() {
+        let plugin = choice.plugin;
+        let mut label = plugin.manifest.name.clone();
+        if used_labels.contains(&label) {
+            label = format!("{label}#{}", i + 1);
+        }
+        used_labels.insert(label.clone());
+        let _span = info_span!("method", plugin = %plugin.label(), run = %run_id).entered();
+        let model = learned.target.deep_copy()?;
+        let reference = if plugin.manifest.needs_reference {
+            Some(learned.target.frozen_copy()?)
+        } else {
+            None
+        };
+        let (feeds, refused, idk) = feeds_for(suite, &model, &plugin.manifest.splits)?;
+        let state = TrainingState::new(
+            model,
+            reference,
+            feeds,
+            refused,
+            idk,
+            steps,
+            spec.unlearn.batch_size,
+            OptimSettings {
+                learning_rate: spec.unlearn.learning_rate,
+                ..OptimSettings::default()
+            },
+            spec.seed.wrapping_add(100 + i as u64),
+        )?;
+        reporter.stage(&format!("unlearn {label}"), 0);
+        let result = host.unlearn(
+            plugin,
+            &choice.config,
+            state,
+            spec.seed.wrapping_add(i as u64),
+        );
+        reporter.finish();
+        match result {
+            Ok(state) => {
+                info!(steps = state.losses.len(), "unlearned");
+                losses.insert(label.clone(), state.losses.clone());
+                let observed = observe_one(&label, &state.model)?;
+                rows.push(Row {
+                    label,
+                    sha256: plugin.sha256.clone(),
+                    observed,
+                });
+            }
+            Err(e) => {
+                warn!("{e}");
+                reporter.warn(&e.to_string());
+                failures.push(RunFailure {
+                    run: run_id.clone(),
+                    kind: PluginKind::Method,
+                    plugin: plugin.label(),
+                    method: label,
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+
+    let references: BTreeMap<ModelRole, &Vec<ObservedSplit>> = [
+        (ModelRole::Base, &rows[0].observed),
+        (ModelRole::Target, &rows[1].observed),
+        (ModelRole::Oracle, &rows[2].observed),
+    ]
+    .into_iter()
+    .collect();
+    let mut out = Vec::new();
+    reporter.stage("score", (rows.len() * spec.metrics.len()) as u64);
+    for row in &rows {
+        for (j, choice) in spec.metrics.iter().enumerate() {
+            let plugin = choice.plugin;
+            let _span =
+                info_span!("metric", plugin = %plugin.label(), row = %row.label, run = %run_id)
+                    .entered();
+            let mut observed = row.observed.clone();
+            for role in &plugin.manifest.models {
+                if let Some(r) = references.get(role) {
+                    observed.extend(relabel(r, *role));
+                }
+            }
+            match host.score(
+                plugin,
+                &choice.config,
+                &observed,
+                spec.seed.wrapping_add(j as u64),
+            ) {
+                Ok(values) => {
+                    for v in values {
+                        out.push(ResultRow {
+                            run: run_id.clone(),
+                            suite: info.suite.clone(),
+                            method: row.label.clone(),
+                            method_sha256: row.sha256.clone(),
+                            attack: "none".into(),
+                            metric: plugin.manifest.name.clone(),
+                            metric_sha256: plugin.sha256.clone(),
+                            output: v.name,
+                            split: v.split,
+                            example: v.example,
+                            value: v.value,
+                            seed: spec.seed,
+                        });
+                    }
+                }
+                Err(e) => {
+                    warn!("{e}");
+                    reporter.warn(&format!("{e} (row {})", row.label));
+                    failures.push(RunFailure {
+                        run: run_id.clone(),
+                        kind: PluginKind::Metric,
+                        plugin: plugin.label(),
+                        method: row.label.clone(),
+                        error: e.to_string(),
+                    });
+                }
+            }
+            reporter.advance(1, "");
+        }
+    }
+    reporter.finish();
+    Ok(RunOutput {
+        info,
+        rows: out,
+        failures,
+        losses,
+    })
+}

@@ -13,9 +13,7 @@ pub enum RuntimeError {
         reason: String,
     },
     /// The component was built against an interface version this host does not support.
-    #[error(
-        "plugin {plugin}: built against lethe:plugin@{found}; this host supports {supported}"
-    )]
+    #[error("plugin {plugin}: built against lethe:plugin@{found}; this host supports {supported}")]
     ApiVersion {
         /// The plugin's file or name.
         plugin: String,

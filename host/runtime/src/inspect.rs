@@ -52,13 +52,20 @@ pub fn exported_interface(label: &str, bytes: &[u8]) -> Result<Exported, Runtime
     let Some(name) = ours.first() else {
         return Err(malformed(format!(
             "it exports no lethe:plugin interface (exports: {})",
-            if exports.is_empty() { "none".to_owned() } else { exports.join(", ") }
+            if exports.is_empty() {
+                "none".to_owned()
+            } else {
+                exports.join(", ")
+            }
         )));
     };
     if ours.len() > 1 {
         return Err(malformed(format!(
             "it exports more than one lethe:plugin interface: {}",
-            ours.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            ours.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     let rest = name.trim_start_matches("lethe:plugin/");
@@ -75,7 +82,11 @@ pub fn exported_interface(label: &str, bytes: &[u8]) -> Result<Exported, Runtime
     if !SUPPORTED_API.contains(&version) {
         return Err(RuntimeError::ApiVersion {
             plugin: label.to_owned(),
-            found: if version.is_empty() { "(unversioned)".to_owned() } else { version.to_owned() },
+            found: if version.is_empty() {
+                "(unversioned)".to_owned()
+            } else {
+                version.to_owned()
+            },
             supported: supported_range(),
         });
     }

@@ -85,11 +85,13 @@ impl PluginHost {
         };
         let sandbox = Sandbox::new(limits).map_err(host_err)?;
         let mut method_linker = Linker::new(&sandbox.engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut method_linker).map_err(|e| host_err(e.to_string()))?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut method_linker)
+            .map_err(|e| host_err(e.to_string()))?;
         MethodPlugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut method_linker, |s| s)
             .map_err(|e| host_err(e.to_string()))?;
         let mut metric_linker = Linker::new(&sandbox.engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut metric_linker).map_err(|e| host_err(e.to_string()))?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut metric_linker)
+            .map_err(|e| host_err(e.to_string()))?;
         MetricPlugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut metric_linker, |s| s)
             .map_err(|e| host_err(e.to_string()))?;
         Ok(Self {
@@ -114,28 +116,42 @@ impl PluginHost {
         let component =
             Component::new(&self.sandbox.engine, bytes).map_err(|e| malformed(format!("{e:#}")))?;
         let link_err = |e: wasmtime::Error| {
-            malformed(format!("it imports something this host does not provide: {e:#}"))
+            malformed(format!(
+                "it imports something this host does not provide: {e:#}"
+            ))
         };
         let pre = match exported.kind {
             PluginKind::Method => Pre::Method(
-                MethodPluginPre::new(self.method_linker.instantiate_pre(&component).map_err(link_err)?)
-                    .map_err(link_err)?,
+                MethodPluginPre::new(
+                    self.method_linker
+                        .instantiate_pre(&component)
+                        .map_err(link_err)?,
+                )
+                .map_err(link_err)?,
             ),
             PluginKind::Metric => Pre::Metric(
-                MetricPluginPre::new(self.metric_linker.instantiate_pre(&component).map_err(link_err)?)
-                    .map_err(link_err)?,
+                MetricPluginPre::new(
+                    self.metric_linker
+                        .instantiate_pre(&component)
+                        .map_err(link_err)?,
+                )
+                .map_err(link_err)?,
             ),
         };
         let mut store = self.store(source, 0, None)?;
         let raw = match &pre {
             Pre::Method(p) => {
-                let inst = p.instantiate(&mut store).map_err(|e| trap(source, "instantiate", &e, &store))?;
+                let inst = p
+                    .instantiate(&mut store)
+                    .map_err(|e| trap(source, "instantiate", &e, &store))?;
                 inst.lethe_plugin_method()
                     .call_describe(&mut store)
                     .map_err(|e| trap(source, "describe", &e, &store))?
             }
             Pre::Metric(p) => {
-                let inst = p.instantiate(&mut store).map_err(|e| trap(source, "instantiate", &e, &store))?;
+                let inst = p
+                    .instantiate(&mut store)
+                    .map_err(|e| trap(source, "instantiate", &e, &store))?;
                 inst.lethe_plugin_metric()
                     .call_describe(&mut store)
                     .map_err(|e| trap(source, "describe", &e, &store))?
@@ -166,7 +182,11 @@ impl PluginHost {
     }
 
     /// Check a configuration against the plugin's schema; `Ok` means the plugin may run.
-    pub fn validate_config(&self, plugin: &Plugin, config: &serde_json::Value) -> Result<(), RuntimeError> {
+    pub fn validate_config(
+        &self,
+        plugin: &Plugin,
+        config: &serde_json::Value,
+    ) -> Result<(), RuntimeError> {
         validate_config(&plugin.label(), &plugin.manifest.config_schema, config)
     }
 
@@ -192,9 +212,9 @@ impl PluginHost {
         let inst = pre
             .instantiate(&mut store)
             .map_err(|e| trap(&label, "instantiate", &e, &store))?;
-        let result = inst
-            .lethe_plugin_method()
-            .call_unlearn(&mut store, &config.to_string(), &budget);
+        let result =
+            inst.lethe_plugin_method()
+                .call_unlearn(&mut store, &config.to_string(), &budget);
         let outcome = match result {
             Err(e) => Err(trap(&label, "unlearn", &e, &store)),
             Ok(Err(e)) => Err(RuntimeError::Plugin {
@@ -205,10 +225,14 @@ impl PluginHost {
             Ok(Ok(())) => Ok(()),
         };
         outcome?;
-        store.data_mut().training.take().ok_or_else(|| RuntimeError::Host {
-            plugin: label,
-            reason: "training state lost".into(),
-        })
+        store
+            .data_mut()
+            .training
+            .take()
+            .ok_or_else(|| RuntimeError::Host {
+                plugin: label,
+                reason: "training state lost".into(),
+            })
     }
 
     /// Run a metric's `score` over observations.
@@ -232,9 +256,9 @@ impl PluginHost {
             .instantiate(&mut store)
             .map_err(|e| trap(&label, "instantiate", &e, &store))?;
         let observed: Vec<wit_metric::ObservedSplit> = observed.iter().map(to_wit_split).collect();
-        let result = inst
-            .lethe_plugin_metric()
-            .call_score(&mut store, &config.to_string(), &observed);
+        let result =
+            inst.lethe_plugin_metric()
+                .call_score(&mut store, &config.to_string(), &observed);
         match result {
             Err(e) => Err(trap(&label, "score", &e, &store)),
             Ok(Err(e)) => Err(RuntimeError::Plugin {
@@ -356,7 +380,11 @@ fn convert_manifest(source: &str, m: wit::Manifest) -> Result<PluginManifest, Ru
         config_schema: schema,
         splits: m.splits,
         needs_reference: m.needs_reference,
-        observations: m.observations.into_iter().map(observation_from_wit).collect(),
+        observations: m
+            .observations
+            .into_iter()
+            .map(observation_from_wit)
+            .collect(),
         models: m.models.into_iter().map(role_from_wit).collect(),
         outputs: m
             .outputs
@@ -400,11 +428,18 @@ fn check_manifest(
         ));
     }
     let parts: Vec<&str> = m.version.split('.').collect();
-    if parts.len() != 3 || parts.iter().any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_digit())) {
+    if parts.len() != 3
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_digit()))
+    {
         return bad(format!("version '{}' is not MAJOR.MINOR.PATCH", m.version));
     }
     if m.kind != kind {
-        return bad(format!("it says it is a {} but exports the {kind} interface", m.kind));
+        return bad(format!(
+            "it says it is a {} but exports the {kind} interface",
+            m.kind
+        ));
     }
     if m.api_version != api {
         return bad(format!(
@@ -489,7 +524,11 @@ fn to_wit_split(s: &ObservedSplit) -> wit_metric::ObservedSplit {
             .iter()
             .map(|e| wit_metric::Example {
                 id: e.id.clone(),
-                groups: e.groups.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                groups: e
+                    .groups
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
                 question: e.question.clone(),
                 answer: e.answer.clone(),
                 terms: e.terms.clone(),

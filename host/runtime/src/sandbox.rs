@@ -11,7 +11,9 @@ use rand_chacha::ChaCha8Rng;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{
+    HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
+};
 
 use crate::training::TrainingState;
 
@@ -120,7 +122,9 @@ impl Sandbox {
             .wall_clock(FrozenClock)
             .monotonic_clock(FrozenClock)
             .secure_random(SeededRng(ChaCha8Rng::seed_from_u64(seed)))
-            .insecure_random(SeededRng(ChaCha8Rng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15)))
+            .insecure_random(SeededRng(ChaCha8Rng::seed_from_u64(
+                seed ^ 0x9e37_79b9_7f4a_7c15,
+            )))
             .insecure_random_seed(u128::from(seed));
         let state = HostState {
             wasi: wasi.build(),
@@ -140,14 +144,18 @@ impl Sandbox {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        store.set_fuel(self.limits.fuel).map_err(|e| e.to_string())?;
+        store
+            .set_fuel(self.limits.fuel)
+            .map_err(|e| e.to_string())?;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut ctx| {
             let s = ctx.data_mut();
             s.guest_ticks += 1;
             if s.guest_ticks > s.max_ticks {
                 s.timed_out = true;
-                Err(wasmtime::format_err!("guest ran too long without returning to the host"))
+                Err(wasmtime::format_err!(
+                    "guest ran too long without returning to the host"
+                ))
             } else {
                 Ok(UpdateDeadline::Continue(1))
             }
@@ -179,7 +187,9 @@ impl HostState {
 
     /// What the plugin wrote to stderr (a panic message, typically), trimmed.
     pub(crate) fn stderr_text(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.contents()).trim().to_owned()
+        String::from_utf8_lossy(&self.stderr.contents())
+            .trim()
+            .to_owned()
     }
 }
 

@@ -210,7 +210,11 @@ impl HostState {
     }
 
     /// Forward pass of a batch under a model, cached for the current step.
-    fn forward(&mut self, b: &Resource<BatchEntry>, model: Model) -> WResult<Result<Output, PluginError>> {
+    fn forward(
+        &mut self,
+        b: &Resource<BatchEntry>,
+        model: Model,
+    ) -> WResult<Result<Output, PluginError>> {
         let steps = self.training()?.steps();
         let entry = self.table.get(b)?;
         match model {
@@ -265,7 +269,9 @@ fn dim_arg(t: &Tensor, dim: u32) -> Result<usize, PluginError> {
     if (dim as usize) < rank {
         Ok(dim as usize)
     } else {
-        Err(invalid(format!("dimension {dim} out of range for a tensor of rank {rank}")))
+        Err(invalid(format!(
+            "dimension {dim} out of range for a tensor of rank {rank}"
+        )))
     }
 }
 
@@ -294,8 +300,16 @@ fn broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     let n = a.len().max(b.len());
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
-        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
-        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        let da = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
         out.push(match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -309,10 +323,19 @@ fn broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
 impl wit::HostTensor for HostState {
     fn shape(&mut self, this: Resource<TensorEntry>) -> WResult<Vec<u32>> {
         self.touch();
-        Ok(self.tensor(&this)?.dims().iter().map(|&d| d as u32).collect())
+        Ok(self
+            .tensor(&this)?
+            .dims()
+            .iter()
+            .map(|&d| d as u32)
+            .collect())
     }
 
-    fn unary(&mut self, this: Resource<TensorEntry>, op: UnaryOp) -> WResult<Resource<TensorEntry>> {
+    fn unary(
+        &mut self,
+        this: Resource<TensorEntry>,
+        op: UnaryOp,
+    ) -> WResult<Resource<TensorEntry>> {
         self.touch();
         let t = unary(&self.tensor(&this)?, op).map_err(host_err)?;
         self.push_tensor(t)
@@ -349,13 +372,22 @@ impl wit::HostTensor for HostState {
         Ok(Ok(self.push_tensor(r)?))
     }
 
-    fn affine(&mut self, this: Resource<TensorEntry>, mul: f64, add: f64) -> WResult<Resource<TensorEntry>> {
+    fn affine(
+        &mut self,
+        this: Resource<TensorEntry>,
+        mul: f64,
+        add: f64,
+    ) -> WResult<Resource<TensorEntry>> {
         self.touch();
         let t = self.tensor(&this)?.affine(mul, add).map_err(host_err)?;
         self.push_tensor(t)
     }
 
-    fn powf(&mut self, this: Resource<TensorEntry>, exponent: f64) -> WResult<Resource<TensorEntry>> {
+    fn powf(
+        &mut self,
+        this: Resource<TensorEntry>,
+        exponent: f64,
+    ) -> WResult<Resource<TensorEntry>> {
         self.touch();
         let t = self.tensor(&this)?.powf(exponent).map_err(host_err)?;
         self.push_tensor(t)
@@ -397,7 +429,11 @@ impl wit::HostTensor for HostState {
         Ok(Ok(self.push_tensor(r)?))
     }
 
-    fn max(&mut self, this: Resource<TensorEntry>, dim: u32) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
+    fn max(
+        &mut self,
+        this: Resource<TensorEntry>,
+        dim: u32,
+    ) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
         self.touch();
         let t = self.tensor(&this)?;
         let d = match dim_arg(&t, dim) {
@@ -408,7 +444,10 @@ impl wit::HostTensor for HostState {
         Ok(Ok(self.push_tensor(r)?))
     }
 
-    fn log_softmax(&mut self, this: Resource<TensorEntry>) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
+    fn log_softmax(
+        &mut self,
+        this: Resource<TensorEntry>,
+    ) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
         self.touch();
         let t = self.tensor(&this)?;
         if t.rank() == 0 {
@@ -496,7 +535,11 @@ impl wit::HostBatch for HostState {
         Ok(Ok(self.push_tensor(lp)?))
     }
 
-    fn logits(&mut self, this: Resource<BatchEntry>, model: Model) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
+    fn logits(
+        &mut self,
+        this: Resource<BatchEntry>,
+        model: Model,
+    ) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
         self.touch();
         let out = match self.forward(&this, model)? {
             Ok(o) => o,
@@ -515,7 +558,10 @@ impl wit::HostBatch for HostState {
         self.push_tensor(oh)
     }
 
-    fn kl_to_reference(&mut self, this: Resource<BatchEntry>) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
+    fn kl_to_reference(
+        &mut self,
+        this: Resource<BatchEntry>,
+    ) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
         self.touch();
         let reference = match self.forward(&this, Model::Reference)? {
             Ok(o) => o,
@@ -556,7 +602,10 @@ impl wit::HostBatch for HostState {
         }
     }
 
-    fn with_idk_answers(&mut self, this: Resource<BatchEntry>) -> WResult<Result<Resource<BatchEntry>, PluginError>> {
+    fn with_idk_answers(
+        &mut self,
+        this: Resource<BatchEntry>,
+    ) -> WResult<Result<Resource<BatchEntry>, PluginError>> {
         self.touch();
         let entry = self.table.get(&this)?;
         let questions = entry.questions.clone();
@@ -601,7 +650,11 @@ impl wit::Host for HostState {
         self.push_tensor(t)
     }
 
-    fn full(&mut self, shape: Vec<u32>, value: f64) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
+    fn full(
+        &mut self,
+        shape: Vec<u32>,
+        value: f64,
+    ) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
         self.touch();
         let shape = dims(&shape);
         if let Err(e) = self.check_elements(&shape) {
@@ -627,7 +680,11 @@ impl wit::Host for HostState {
         Ok(Ok(self.push_tensor(t)?))
     }
 
-    fn next_batch(&mut self, split: String, size: u32) -> WResult<Result<Resource<BatchEntry>, PluginError>> {
+    fn next_batch(
+        &mut self,
+        split: String,
+        size: u32,
+    ) -> WResult<Result<Resource<BatchEntry>, PluginError>> {
         let training = self.training()?;
         if size == 0 || size > training.max_batch {
             return Ok(Err(invalid(format!(
@@ -639,7 +696,12 @@ impl wit::Host for HostState {
             let reason = training.refused.get(&split).cloned().unwrap_or_else(|| {
                 format!(
                     "there is no split '{split}' this method may read (readable: {})",
-                    training.feeds.keys().cloned().collect::<Vec<_>>().join(", ")
+                    training
+                        .feeds
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             });
             return Ok(Err(denied(reason)));
@@ -675,7 +737,10 @@ impl wit::Host for HostState {
                 loss.dims()
             ))));
         }
-        let loss = loss.flatten_all().and_then(|l| l.sum_all()).map_err(host_err)?;
+        let loss = loss
+            .flatten_all()
+            .and_then(|l| l.sum_all())
+            .map_err(host_err)?;
         let value = match training.trainer.step(&loss) {
             Ok(v) => v,
             Err(lethe_model::ModelError::NonFinite(m)) => {

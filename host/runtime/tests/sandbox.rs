@@ -11,7 +11,9 @@ use lethe_builtin_plugins::{BUILTIN, artifacts};
 use lethe_manifest::{ModelRole, ObservedExample, ObservedSplit, PluginKind};
 use lethe_model::train::OptimSettings;
 use lethe_model::{Config, LanguageModel, Params, Sequence, Tokenizer};
-use lethe_runtime::{FeedExample, Limits, PluginFailure, PluginHost, RuntimeError, SplitFeed, TrainingState};
+use lethe_runtime::{
+    FeedExample, Limits, PluginFailure, PluginHost, RuntimeError, SplitFeed, TrainingState,
+};
 use serde_json::json;
 
 fn host(limits: Limits) -> PluginHost {
@@ -72,9 +74,18 @@ fn config_is_checked_against_the_schema_before_running() {
     let h = host(Limits::default());
     let gd = h.load("graddiff", builtin("graddiff")).unwrap();
     h.validate_config(&gd, &json!({"alpha": 0.5})).unwrap();
-    let err = h.validate_config(&gd, &json!({"alpha": "much"})).unwrap_err().to_string();
-    assert!(err.contains("graddiff@0.1.0") && err.contains("/alpha"), "{err}");
-    let err = h.validate_config(&gd, &json!({"gama": 1})).unwrap_err().to_string();
+    let err = h
+        .validate_config(&gd, &json!({"alpha": "much"}))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("graddiff@0.1.0") && err.contains("/alpha"),
+        "{err}"
+    );
+    let err = h
+        .validate_config(&gd, &json!({"gama": 1}))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("gama"), "{err}");
 }
 
@@ -91,9 +102,15 @@ fn score_err(h: &PluginHost, path: &str) -> String {
 
 #[test]
 fn an_infinite_loop_runs_out_of_fuel() {
-    let h = host(Limits { fuel: 200_000_000, ..Limits::default() });
+    let h = host(Limits {
+        fuel: 200_000_000,
+        ..Limits::default()
+    });
     let e = score_err(&h, artifacts::HOSTILE_LOOP);
-    assert!(e.contains("hostile-loop@0.1.0") && e.contains("fuel exhausted"), "{e}");
+    assert!(
+        e.contains("hostile-loop@0.1.0") && e.contains("fuel exhausted"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -109,7 +126,10 @@ fn an_infinite_loop_hits_the_time_guard_when_fuel_is_plentiful() {
 
 #[test]
 fn a_memory_bomb_hits_the_memory_limit() {
-    let h = host(Limits { memory_bytes: 64 << 20, ..Limits::default() });
+    let h = host(Limits {
+        memory_bytes: 64 << 20,
+        ..Limits::default()
+    });
     let e = score_err(&h, artifacts::HOSTILE_MEMORY);
     assert!(e.contains("hostile-memory@0.1.0"), "{e}");
     assert!(e.contains("memory limit of 64 MiB exceeded"), "{e}");
@@ -128,7 +148,10 @@ fn deep_recursion_overflows_the_stack_cleanly() {
     let e = score_err(&h, artifacts::HOSTILE_RECURSION);
     // Rust guests keep a shadow stack in linear memory: exhausting it is an out-of-bounds
     // access rather than a wasm stack overflow. Either way the trap is clean.
-    assert!(e.contains("stack overflow") || e.contains("out of bounds memory access"), "{e}");
+    assert!(
+        e.contains("stack overflow") || e.contains("out of bounds memory access"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -146,7 +169,9 @@ fn the_host_survives_and_serves_the_next_call_after_a_trap() {
 fn files_environment_and_clock_are_out_of_reach() {
     // SAFETY of the test: a variable the plugin must not see.
     let h = host(Limits::default());
-    let p = h.load("sandbox", &hostile(artifacts::HOSTILE_SANDBOX)).unwrap();
+    let p = h
+        .load("sandbox", &hostile(artifacts::HOSTILE_SANDBOX))
+        .unwrap();
     let values = h.score(&p, &json!({}), &[], 0).unwrap();
     let get = |n: &str| values.iter().find(|v| v.name == n).unwrap().value;
     assert_eq!(get("files_read"), 0.0);
@@ -159,24 +184,40 @@ fn files_environment_and_clock_are_out_of_reach() {
 #[test]
 fn a_wrong_api_version_is_refused_before_compiling() {
     let h = host(Limits::default());
-    let e = h.load("future.wasm", &hostile(artifacts::HOSTILE_VERSION)).err().unwrap();
+    let e = h
+        .load("future.wasm", &hostile(artifacts::HOSTILE_VERSION))
+        .err()
+        .unwrap();
     let msg = e.to_string();
     assert!(matches!(e, RuntimeError::ApiVersion { .. }), "{msg}");
-    assert!(msg.contains("future.wasm") && msg.contains("9.0.0") && msg.contains("0.1.0"), "{msg}");
+    assert!(
+        msg.contains("future.wasm") && msg.contains("9.0.0") && msg.contains("0.1.0"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn malformed_components_are_refused() {
     let h = host(Limits::default());
-    let e = h.load("junk.wasm", b"definitely not wasm").err().unwrap().to_string();
-    assert!(e.contains("junk.wasm") && e.contains("not WebAssembly"), "{e}");
+    let e = h
+        .load("junk.wasm", b"definitely not wasm")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("junk.wasm") && e.contains("not WebAssembly"),
+        "{e}"
+    );
     let core = b"\0asm\x01\0\0\0";
     let e = h.load("core.wasm", core).err().unwrap().to_string();
     assert!(e.contains("core WebAssembly module"), "{e}");
     let mut truncated = builtin("rouge").to_vec();
     truncated.truncate(truncated.len() / 2);
     let e = h.load("half.wasm", &truncated).err().unwrap().to_string();
-    assert!(e.contains("half.wasm") && e.contains("not a valid component"), "{e}");
+    assert!(
+        e.contains("half.wasm") && e.contains("not a valid component"),
+        "{e}"
+    );
 }
 
 fn tiny_training(max_steps: u32) -> (TrainingState, Vec<Sequence>) {
@@ -197,13 +238,19 @@ fn tiny_training(max_steps: u32) -> (TrainingState, Vec<Sequence>) {
     let feed: Vec<FeedExample> = qa
         .iter()
         .zip(&seqs)
-        .map(|((q, _), s)| FeedExample { question: Some((*q).to_owned()), sequence: s.clone() })
+        .map(|((q, _), s)| FeedExample {
+            question: Some((*q).to_owned()),
+            sequence: s.clone(),
+        })
         .collect();
     let mut feeds = BTreeMap::new();
     feeds.insert("forget".to_owned(), SplitFeed::new(feed.clone()));
     feeds.insert("retain".to_owned(), SplitFeed::new(feed));
     let mut refused = BTreeMap::new();
-    refused.insert("holdout".to_owned(), "split 'holdout' is evaluation-only".to_owned());
+    refused.insert(
+        "holdout".to_owned(),
+        "split 'holdout' is evaluation-only".to_owned(),
+    );
     let state = TrainingState::new(
         model,
         None,
@@ -212,7 +259,10 @@ fn tiny_training(max_steps: u32) -> (TrainingState, Vec<Sequence>) {
         vec!["I don't know.".into()],
         max_steps,
         3,
-        OptimSettings { learning_rate: 1e-3, ..OptimSettings::default() },
+        OptimSettings {
+            learning_rate: 1e-3,
+            ..OptimSettings::default()
+        },
         1,
     )
     .unwrap();
@@ -237,7 +287,12 @@ fn gradient_ascent_loss_is_the_negated_host_nll_and_a_step_raises_it() {
     let before = mean_avg_nll(&state.model, &seqs);
     let state = h.unlearn(&ga, &json!({}), state, 0).unwrap();
     assert_eq!(state.losses.len(), 1);
-    assert!((state.losses[0] + before).abs() < 1e-6, "plugin {} vs host {}", state.losses[0], -before);
+    assert!(
+        (state.losses[0] + before).abs() < 1e-6,
+        "plugin {} vs host {}",
+        state.losses[0],
+        -before
+    );
     let after = mean_avg_nll(&state.model, &seqs);
     assert!(after > before, "forget NLL {before} -> {after}");
 }
@@ -249,7 +304,10 @@ fn a_method_asking_for_an_evaluation_split_is_denied() {
     let (state, _) = tiny_training(5);
     let e = h.unlearn(&m, &json!({}), state, 0).err().unwrap();
     match &e {
-        RuntimeError::Plugin { error: PluginFailure::Denied(m), .. } => {
+        RuntimeError::Plugin {
+            error: PluginFailure::Denied(m),
+            ..
+        } => {
             assert!(m.contains("evaluation-only"), "{m}")
         }
         other => panic!("expected a denial, got {other}"),

@@ -59,7 +59,11 @@ impl From<PluginError> for WitError {
 /// Parse a plugin's JSON configuration into its typed form.
 pub(crate) fn parse_config<C: serde::de::DeserializeOwned>(config: &str) -> Result<C> {
     // An empty string means "all defaults", so that a host may pass nothing.
-    let text = if config.trim().is_empty() { "{}" } else { config };
+    let text = if config.trim().is_empty() {
+        "{}"
+    } else {
+        config
+    };
     serde_json::from_str(text).map_err(|e| PluginError::InvalidConfig(e.to_string()))
 }
 

@@ -30,7 +30,10 @@ pub struct GradDiff;
 
 /// The GradDiff loss of a forget batch and a retain batch.
 pub fn loss(config: &Config, forget: &Batch, retain: &Batch) -> Result<Tensor> {
-    let forget_term = forget.mean_nll(Model::Current)?.mean()?.scale(-config.gamma);
+    let forget_term = forget
+        .mean_nll(Model::Current)?
+        .mean()?
+        .scale(-config.gamma);
     let retain_term = retain.mean_nll(Model::Current)?.mean()?.scale(config.alpha);
     forget_term.add(&retain_term)
 }

@@ -26,7 +26,8 @@ impl Metric for Probability {
     type Config = Config;
     const NAME: &'static str = "probability";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
-    const SUMMARY: &'static str = "exp(-mean answer-token NLL), the answer's length-normalised probability.";
+    const SUMMARY: &'static str =
+        "exp(-mean answer-token NLL), the answer's length-normalised probability.";
     const OBSERVATIONS: &'static [Observation] = &[Observation::AnswerLogprobs];
 
     fn outputs() -> Vec<MetricOutput> {
@@ -47,7 +48,10 @@ impl Metric for Probability {
                     .as_deref()
                     .ok_or_else(|| missing("answer log-probs", example))?;
                 let p = answer_probability(logprobs).ok_or_else(|| {
-                    PluginError::InvalidInput(format!("example '{}' has an empty answer", example.id))
+                    PluginError::InvalidInput(format!(
+                        "example '{}' has an empty answer",
+                        example.id
+                    ))
                 })?;
                 values.push(example_value("probability", &split.split, &example.id, p));
                 column.push(p);

@@ -16,13 +16,23 @@ pub struct Config {}
 /// The ROUGE metric.
 pub struct Rouge;
 
+/// The outputs, headline first: TOFU's ROUGE-L recall.
 const OUTPUTS: [(&str, &str); 6] = [
-    ("rouge1_precision", "ROUGE-1 precision of the greedy answer"),
-    ("rouge1_recall", "ROUGE-1 recall of the greedy answer"),
-    ("rouge1_f1", "ROUGE-1 F1 of the greedy answer"),
+    (
+        "rougeL_recall",
+        "ROUGE-L recall of the greedy answer (TOFU's ROUGE)",
+    ),
     ("rougeL_precision", "ROUGE-L precision of the greedy answer"),
-    ("rougeL_recall", "ROUGE-L recall of the greedy answer (TOFU's ROUGE)"),
-    ("rougeL_f1", "ROUGE-L F1 of the greedy answer (MUSE's ROUGE)"),
+    (
+        "rougeL_f1",
+        "ROUGE-L F1 of the greedy answer (MUSE's ROUGE)",
+    ),
+    ("rouge1_recall", "ROUGE-1 recall of the greedy answer"),
+    ("rouge1_precision", "ROUGE-1 precision of the greedy answer"),
+    (
+        "rouge1_f1",
+        "ROUGE-1 F1 of the greedy answer (MLLMU-Med's ROUGE)",
+    ),
 ];
 
 /// The six ROUGE values of one prediction against one reference, in `OUTPUTS` order.
@@ -32,12 +42,12 @@ pub fn rouge_values(prediction: &str, reference: &str) -> [f64; 6] {
     let r1 = score::rouge_n(&pred, &refr, 1);
     let rl = score::rouge_l(&pred, &refr);
     [
-        r1.precision,
-        r1.recall,
-        r1.fmeasure,
-        rl.precision,
         rl.recall,
+        rl.precision,
         rl.fmeasure,
+        r1.recall,
+        r1.precision,
+        r1.fmeasure,
     ]
 }
 

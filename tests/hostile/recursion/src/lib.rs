@@ -27,7 +27,11 @@ impl Metric for Hostile {
     }
 
     fn score(_config: Config, observed: &[ObservedSplit]) -> Result<Vec<Value>> {
-        Ok(vec![split_value("value", "forget", f64::from(dive(observed.len() as u32 + 1)))])
+        Ok(vec![split_value(
+            "value",
+            "forget",
+            f64::from(dive(observed.len() as u32 + 1)),
+        )])
     }
 }
 
@@ -36,5 +40,9 @@ export_metric!(Hostile);
 /// Recurse with a large frame so the stack runs out quickly.
 fn dive(n: u32) -> u32 {
     let frame = std::hint::black_box([n; 64]);
-    if n == 0 { frame[0] } else { dive(n.wrapping_add(1)).wrapping_add(frame[3]) }
+    if n == 0 {
+        frame[0]
+    } else {
+        dive(n.wrapping_add(1)).wrapping_add(frame[3])
+    }
 }

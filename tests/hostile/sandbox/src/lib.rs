@@ -13,7 +13,12 @@ pub struct Config {}
 /// The probing metric.
 pub struct Probe;
 
-const FILES: [&str; 4] = ["/etc/passwd", "/etc/hostname", "Cargo.toml", "/proc/self/environ"];
+const FILES: [&str; 4] = [
+    "/etc/passwd",
+    "/etc/hostname",
+    "Cargo.toml",
+    "/proc/self/environ",
+];
 
 impl Metric for Probe {
     type Config = Config;
@@ -23,21 +28,24 @@ impl Metric for Probe {
     const OBSERVATIONS: &'static [Observation] = &[];
 
     fn outputs() -> Vec<MetricOutput> {
-        ["files_read", "env_vars", "clock_seconds", "args", "dirs_listed"]
-            .iter()
-            .map(|n| MetricOutput {
-                name: (*n).to_owned(),
-                reading: Reading::LowerBetter,
-                summary: "how much of the outside world the plugin could see".to_owned(),
-            })
-            .collect()
+        [
+            "files_read",
+            "env_vars",
+            "clock_seconds",
+            "args",
+            "dirs_listed",
+        ]
+        .iter()
+        .map(|n| MetricOutput {
+            name: (*n).to_owned(),
+            reading: Reading::LowerBetter,
+            summary: "how much of the outside world the plugin could see".to_owned(),
+        })
+        .collect()
     }
 
     fn score(_config: Config, _observed: &[ObservedSplit]) -> Result<Vec<Value>> {
-        let files = FILES
-            .iter()
-            .filter(|f| std::fs::read(f).is_ok())
-            .count();
+        let files = FILES.iter().filter(|f| std::fs::read(f).is_ok()).count();
         let dirs = ["/", ".", "/tmp"]
             .iter()
             .filter(|d| std::fs::read_dir(d).is_ok())

@@ -1,0 +1,163 @@
+//! The command line, as clap types only.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Measure how well machine-unlearning methods make a language model forget.
+#[derive(Debug, Parser)]
+#[command(name = "lethe", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// More logging on stderr (-v info, -vv debug); hides progress bars. LETHE_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Learn, unlearn, observe and score on a suite; write results and a leaderboard.
+    Run(RunArgs),
+    /// List the installed plugins (built-in and from --plugin-dir).
+    Plugins(PluginsArgs),
+    /// Work with one plugin.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+    /// Work with suites.
+    Suite {
+        #[command(subcommand)]
+        command: SuiteCommand,
+    },
+}
+
+/// Plugin subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Validate a third-party component (API version, manifest, config schema) without
+    /// running a suite.
+    Check(CheckArgs),
+}
+
+/// Suite subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SuiteCommand {
+    /// Check a suite folder and report every problem with file, line and field.
+    Check(SuiteCheckArgs),
+    /// Write a generated suite to a folder.
+    Generate(SuiteGenerateArgs),
+}
+
+/// The run presets: model size, suite size and training lengths together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Preset {
+    /// The embedded default: a ~1M-parameter model on the generated authors suite (minutes).
+    Default,
+    /// A very small model and suite, for tests and smoke checks (seconds).
+    Tiny,
+}
+
+/// Options of `lethe run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Model size, suite size and training lengths.
+    #[arg(long, value_enum, default_value_t = Preset::Default)]
+    pub preset: Preset,
+    /// A suite folder (suite.json + JSON Lines); default: the generated authors suite.
+    #[arg(long)]
+    pub suite: Option<PathBuf>,
+    /// Methods to run, by name (built-in or from --plugin-dir), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "ga,graddiff")]
+    pub methods: Vec<String>,
+    /// Metrics to compute, by name, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "rouge,probability")]
+    pub metrics: Vec<String>,
+    /// Extra plugin components to run (methods or metrics, by what they export).
+    #[arg(long = "plugin", value_name = "FILE.wasm")]
+    pub plugins: Vec<PathBuf>,
+    /// More plugins to choose from by name: every *.wasm in this folder.
+    #[arg(long, value_name = "DIR", env = "LETHE_PLUGIN_DIR")]
+    pub plugin_dir: Option<PathBuf>,
+    /// Configuration of a plugin, as NAME=JSON (e.g. graddiff='{"alpha":0.5}').
+    #[arg(long = "config", value_name = "NAME=JSON")]
+    pub configs: Vec<String>,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Where to write results.parquet, leaderboard.md/.csv, failures.json and run.json.
+    #[arg(long, default_value = "lethe-out")]
+    pub out: PathBuf,
+    /// Where trained models are cached (content-addressed).
+    #[arg(long, env = "LETHE_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Train every model again instead of using the cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Passes over the forget split each method may take.
+    #[arg(long)]
+    pub unlearn_epochs: Option<usize>,
+    /// Learning rate of unlearning.
+    #[arg(long)]
+    pub unlearn_lr: Option<f64>,
+    /// Fuel (≈ wasm instructions) a plugin call may use.
+    #[arg(long, default_value_t = 20_000_000_000)]
+    pub fuel: u64,
+    /// Seconds a plugin may run without returning to the host.
+    #[arg(long, default_value_t = 60.0)]
+    pub plugin_timeout: f64,
+    /// Memory a plugin may use, in MiB.
+    #[arg(long, default_value_t = 512)]
+    pub plugin_memory_mib: usize,
+}
+
+/// Options of `lethe plugins`.
+#[derive(Debug, Args)]
+pub struct PluginsArgs {
+    /// Also list every *.wasm in this folder.
+    #[arg(long, value_name = "DIR", env = "LETHE_PLUGIN_DIR")]
+    pub plugin_dir: Option<PathBuf>,
+}
+
+/// Options of `lethe plugin check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The component to check.
+    pub file: PathBuf,
+    /// Also validate this configuration (JSON) against the plugin's schema.
+    #[arg(long)]
+    pub config: Option<String>,
+}
+
+/// Options of `lethe suite check`.
+#[derive(Debug, Args)]
+pub struct SuiteCheckArgs {
+    /// The suite folder.
+    pub dir: PathBuf,
+}
+
+/// Options of `lethe suite generate`.
+#[derive(Debug, Args)]
+pub struct SuiteGenerateArgs {
+    /// Which generator.
+    #[arg(value_enum)]
+    pub kind: GeneratorKind,
+    /// The folder to write (must not exist yet).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Size preset.
+    #[arg(long, value_enum, default_value_t = Preset::Default)]
+    pub preset: Preset,
+    /// Seed of the generator.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// The suite generators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GeneratorKind {
+    /// Fictitious authors in the style of TOFU.
+    Authors,
+}

@@ -1,0 +1,372 @@
+//! `lethe run` and the suite commands.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use lethe_manifest::PluginKind;
+use lethe_pipeline::{
+    Choice, LearnSpec, ModelCache, ModelPreset, ObserveSettings, Phase, RunSpec, UnlearnSpec,
+};
+use lethe_reports::ColumnSpec;
+use lethe_runtime::{Limits, PluginHost};
+use lethe_suites::Suite;
+use lethe_suites::generate::{AuthorsConfig, authors};
+
+use crate::Failure;
+use crate::args::{GeneratorKind, Preset, RunArgs, SuiteCheckArgs, SuiteGenerateArgs};
+use crate::catalog::{Catalog, load_file};
+use crate::progress::Bars;
+
+/// The settings a preset stands for.
+struct PresetSettings {
+    suite: AuthorsConfig,
+    learn: LearnSpec,
+    unlearn: UnlearnSpec,
+    observe: ObserveSettings,
+}
+
+fn preset(p: Preset, seed: u64) -> PresetSettings {
+    match p {
+        Preset::Default => PresetSettings {
+            suite: AuthorsConfig {
+                seed,
+                ..AuthorsConfig::default()
+            },
+            learn: LearnSpec {
+                preset: ModelPreset::Small,
+                vocab_size: 1024,
+                pretrain: Phase {
+                    epochs: 8,
+                    batch_size: 32,
+                    learning_rate: 3e-3,
+                },
+                finetune: Phase {
+                    epochs: 24,
+                    batch_size: 16,
+                    learning_rate: 2e-3,
+                },
+                seed,
+            },
+            unlearn: UnlearnSpec {
+                epochs: 5,
+                batch_size: 8,
+                learning_rate: 1e-4,
+            },
+            observe: ObserveSettings {
+                batch_size: 64,
+                max_new_tokens: 40,
+            },
+        },
+        Preset::Tiny => PresetSettings {
+            suite: AuthorsConfig {
+                seed,
+                ..AuthorsConfig::tiny()
+            },
+            learn: LearnSpec {
+                preset: ModelPreset::Tiny,
+                vocab_size: 400,
+                pretrain: Phase {
+                    epochs: 2,
+                    batch_size: 16,
+                    learning_rate: 3e-3,
+                },
+                finetune: Phase {
+                    epochs: 6,
+                    batch_size: 16,
+                    learning_rate: 3e-3,
+                },
+                seed,
+            },
+            unlearn: UnlearnSpec {
+                epochs: 2,
+                batch_size: 4,
+                learning_rate: 1e-4,
+            },
+            observe: ObserveSettings {
+                batch_size: 32,
+                max_new_tokens: 24,
+            },
+        },
+    }
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(x) = std::env::var_os("XDG_CACHE_HOME") {
+        return Some(PathBuf::from(x).join("lethe"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("lethe"))
+}
+
+fn parse_configs(raw: &[String]) -> Result<BTreeMap<String, serde_json::Value>, Failure> {
+    let mut out = BTreeMap::new();
+    for item in raw {
+        let (name, json) = item
+            .split_once('=')
+            .ok_or_else(|| Failure::input(anyhow!("--config '{item}' is not NAME=JSON")))?;
+        let value: serde_json::Value = serde_json::from_str(json)
+            .map_err(|e| Failure::input(anyhow!("--config {name}: not JSON: {e}")))?;
+        if out.insert(name.to_owned(), value).is_some() {
+            return Err(Failure::input(anyhow!("--config {name} given twice")));
+        }
+    }
+    Ok(out)
+}
+
+/// Write every output into a fresh folder beside `out`, then swap it into place, so that a
+/// failure never leaves a half-written result folder.
+fn write_outputs(out: &Path, files: &[(&str, Vec<u8>)]) -> Result<(), Failure> {
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs_err::create_dir_all(parent)?;
+    let name = out
+        .file_name()
+        .ok_or_else(|| Failure::input(anyhow!("--out {} is not a folder name", out.display())))?;
+    let tmp = parent.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    if tmp.exists() {
+        fs_err::remove_dir_all(&tmp)?;
+    }
+    fs_err::create_dir_all(&tmp)?;
+    for (file, bytes) in files {
+        fs_err::write(tmp.join(file), bytes)?;
+    }
+    if out.exists() {
+        if !out.join("run.json").exists() {
+            fs_err::remove_dir_all(&tmp)?;
+            return Err(Failure::input(anyhow!(
+                "--out {} exists and is not a lethe result folder; not overwriting it",
+                out.display()
+            )));
+        }
+        fs_err::remove_dir_all(out)?;
+    }
+    fs_err::rename(&tmp, out)?;
+    Ok(())
+}
+
+/// `lethe run`.
+pub fn run(args: RunArgs, verbose: u8) -> Result<ExitCode, Failure> {
+    let settings = preset(args.preset, args.seed);
+    let mut unlearn = settings.unlearn.clone();
+    if let Some(e) = args.unlearn_epochs {
+        unlearn.epochs = e;
+    }
+    if let Some(lr) = args.unlearn_lr {
+        if !(lr.is_finite() && lr > 0.0) {
+            return Err(Failure::input(anyhow!(
+                "--unlearn-lr must be a positive number, not {lr}"
+            )));
+        }
+        unlearn.learning_rate = lr;
+    }
+    if !(args.plugin_timeout.is_finite() && args.plugin_timeout > 0.0) {
+        return Err(Failure::input(anyhow!("--plugin-timeout must be positive")));
+    }
+    let configs = parse_configs(&args.configs)?;
+
+    let suite = match &args.suite {
+        Some(dir) => Suite::load(dir).map_err(Failure::input)?,
+        None => authors(&settings.suite).map_err(Failure::input)?,
+    };
+
+    let host = PluginHost::new(Limits {
+        fuel: args.fuel,
+        memory_bytes: args.plugin_memory_mib << 20,
+        guest_timeout: Duration::from_secs_f64(args.plugin_timeout),
+        ..Limits::default()
+    })?;
+    let catalog = Catalog::load(&host, args.plugin_dir.as_deref())?;
+    let mut extra = Vec::new();
+    for file in &args.plugins {
+        extra.push(load_file(&host, file)?);
+    }
+
+    let mut methods = Vec::new();
+    let mut metrics = Vec::new();
+    let mut choose = |plugin, kind: PluginKind| -> Result<(), Failure> {
+        let plugin: &lethe_runtime::Plugin = plugin;
+        let config = configs
+            .get(&plugin.manifest.name)
+            .cloned()
+            .unwrap_or_else(|| serde_json::json!({}));
+        // A bad configuration is the user's mistake: stop before anything trains.
+        host.validate_config(plugin, &config)
+            .map_err(Failure::input)?;
+        let c = Choice { plugin, config };
+        match kind {
+            PluginKind::Method => methods.push(c),
+            PluginKind::Metric => metrics.push(c),
+        }
+        Ok(())
+    };
+    for name in args.methods.iter().filter(|n| !n.is_empty()) {
+        choose(catalog.find(name, PluginKind::Method)?, PluginKind::Method)?;
+    }
+    for name in args.metrics.iter().filter(|n| !n.is_empty()) {
+        choose(catalog.find(name, PluginKind::Metric)?, PluginKind::Metric)?;
+    }
+    for p in &extra {
+        choose(p, p.manifest.kind)?;
+    }
+    for name in configs.keys() {
+        let used = methods
+            .iter()
+            .chain(metrics.iter())
+            .any(|c| &c.plugin.manifest.name == name);
+        if !used {
+            return Err(Failure::input(anyhow!(
+                "--config {name}: no such plugin in this run"
+            )));
+        }
+    }
+    if metrics.is_empty() {
+        return Err(Failure::input(anyhow!("no metrics to compute")));
+    }
+
+    let columns: Vec<ColumnSpec> = metrics
+        .iter()
+        .filter_map(|c| {
+            c.plugin
+                .manifest
+                .outputs
+                .first()
+                .map(|o| (c.plugin.manifest.name.clone(), o.name.clone()))
+        })
+        .flat_map(|(metric, output)| {
+            suite
+                .splits
+                .iter()
+                .filter(|s| s.role.evaluated())
+                .map(move |s| ColumnSpec {
+                    metric: metric.clone(),
+                    output: output.clone(),
+                    split: s.name.clone(),
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+
+    let spec = RunSpec {
+        suite: &suite,
+        learn: settings.learn,
+        unlearn,
+        observe: settings.observe,
+        methods,
+        metrics,
+        seed: args.seed,
+    };
+    let cache = ModelCache::new(if args.no_cache {
+        None
+    } else {
+        args.cache_dir.clone().or_else(default_cache_dir)
+    });
+    let bars = Bars::new(verbose > 0);
+    let output = lethe_pipeline::run(&spec, &host, &cache, &bars)?;
+
+    let mut df = lethe_reports::results_frame(&output.rows)?;
+    let board = lethe_reports::leaderboard(&df, &columns)?;
+    let markdown = board.to_markdown(3);
+    let scratch = tempfile::tempdir()?;
+    let parquet = scratch.path().join("results.parquet");
+    lethe_reports::write_parquet(&mut df, &parquet)?;
+    let csv = scratch.path().join("leaderboard.csv");
+    board.write_csv(&csv)?;
+    let header = format!(
+        "# Lethe leaderboard\n\nsuite {} · model {} parameters · seed {} · {} unlearning steps · run {}\n\n",
+        output.info.suite,
+        output.info.parameters,
+        output.info.seed,
+        output.info.unlearn_steps,
+        output.info.run
+    );
+    let files = vec![
+        ("results.parquet", fs_err::read(&parquet)?),
+        ("leaderboard.csv", fs_err::read(&csv)?),
+        ("leaderboard.md", format!("{header}{markdown}").into_bytes()),
+        ("run.json", serde_json::to_vec_pretty(&output.info)?),
+        (
+            "failures.json",
+            serde_json::to_vec_pretty(&output.failures)?,
+        ),
+        ("losses.json", serde_json::to_vec_pretty(&output.losses)?),
+    ];
+    write_outputs(&args.out, &files)?;
+
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{markdown}")?;
+    writeln!(stdout, "results: {}", args.out.display())?;
+    if output.failures.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for f in &output.failures {
+            eprintln!("failed: {} ({}): {}", f.plugin, f.method, f.error);
+        }
+        Ok(ExitCode::from(1))
+    }
+}
+
+/// `lethe suite check`.
+pub fn suite_check(args: &SuiteCheckArgs) -> Result<ExitCode, Failure> {
+    match Suite::load(&args.dir) {
+        Ok(suite) => {
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "ok: {} {}@{}",
+                args.dir.display(),
+                suite.manifest.name,
+                suite.manifest.version
+            )?;
+            for s in &suite.splits {
+                let who = if s.role.visible_to_methods() {
+                    "methods may read"
+                } else {
+                    "evaluation only"
+                };
+                writeln!(
+                    out,
+                    "  {:<12} {:>6} records  role {:?} ({who})",
+                    s.name,
+                    s.len(),
+                    s.role
+                )?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Err(Failure::input(e)),
+    }
+}
+
+/// `lethe suite generate`.
+pub fn suite_generate(args: &SuiteGenerateArgs) -> Result<ExitCode, Failure> {
+    if args.out.exists() {
+        return Err(Failure::input(anyhow!(
+            "{} already exists",
+            args.out.display()
+        )));
+    }
+    let suite = match args.kind {
+        GeneratorKind::Authors => {
+            authors(&preset(args.preset, args.seed).suite).map_err(Failure::input)?
+        }
+    };
+    suite
+        .write(&args.out)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    let counts: Vec<String> = suite
+        .splits
+        .iter()
+        .map(|s| format!("{} {}", s.name, s.len()))
+        .collect();
+    println!("wrote {} ({})", args.out.display(), counts.join(", "));
+    Ok(ExitCode::SUCCESS)
+}
