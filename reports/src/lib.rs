@@ -83,10 +83,27 @@ pub struct ColumnSpec {
 }
 
 impl ColumnSpec {
-    /// The column's header: "split output".
-    pub fn header(&self) -> String {
-        format!("{} {}", self.split, self.output)
+    /// The column's header: "split output", or "split metric:output" when `qualified`.
+    pub fn header(&self, qualified: bool) -> String {
+        if qualified {
+            format!("{} {}:{}", self.split, self.metric, self.output)
+        } else {
+            format!("{} {}", self.split, self.output)
+        }
     }
+}
+
+/// Headers for columns: short, unless two metrics share an output name.
+fn headers(columns: &[ColumnSpec]) -> Vec<String> {
+    columns
+        .iter()
+        .map(|c| {
+            let clash = columns
+                .iter()
+                .any(|o| o.output == c.output && o.split == c.split && o.metric != c.metric);
+            c.header(clash)
+        })
+        .collect()
 }
 
 /// A leaderboard: one row per method, one column per [`ColumnSpec`].
@@ -166,8 +183,8 @@ impl Leaderboard {
     /// A Markdown table, values rounded to `decimals`.
     pub fn to_markdown(&self, decimals: usize) -> String {
         let mut out = String::from("| method |");
-        for c in &self.columns {
-            out.push_str(&format!(" {} |", c.header()));
+        for h in headers(&self.columns) {
+            out.push_str(&format!(" {h} |"));
         }
         out.push_str("\n|---|");
         for _ in &self.columns {
@@ -192,9 +209,9 @@ impl Leaderboard {
     /// The leaderboard as a polars frame: a `method` column and one column per spec.
     pub fn to_frame(&self) -> Result<DataFrame, ReportError> {
         let mut cols = vec![Column::new("method".into(), self.methods.clone())];
-        for (j, c) in self.columns.iter().enumerate() {
+        for (j, h) in headers(&self.columns).into_iter().enumerate() {
             let v: Vec<Option<f64>> = self.values.iter().map(|r| r[j]).collect();
-            cols.push(Column::new(c.header().into(), v));
+            cols.push(Column::new(h.into(), v));
         }
         Ok(DataFrame::new(cols)?)
     }

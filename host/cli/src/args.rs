@@ -32,6 +32,35 @@ pub enum Command {
         #[command(subcommand)]
         command: SuiteCommand,
     },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+/// Benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Cost of one host↔plugin call, and the share of a GradDiff step spent in the boundary.
+    Boundary(BenchArgs),
+}
+
+/// Options of `lethe bench boundary`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Repeats of each measurement (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub repeats: usize,
+    /// Training steps per GradDiff measurement.
+    #[arg(long, default_value_t = 10)]
+    pub steps: u32,
+    /// Host calls per call-cost measurement.
+    #[arg(long, default_value_t = 200_000)]
+    pub calls: u32,
+    /// Seed of the model and data.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 /// Plugin subcommands.

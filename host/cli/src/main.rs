@@ -5,6 +5,7 @@
 //! bad input.
 
 mod args;
+mod bench;
 mod catalog;
 mod progress;
 mod run;
@@ -14,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use args::{Cli, Command, PluginCommand, SuiteCommand};
+use args::{BenchCommand, Cli, Command, PluginCommand, SuiteCommand};
 
 /// An error with the exit status it deserves.
 pub struct Failure {
@@ -71,6 +72,9 @@ fn main() -> ExitCode {
         Command::Suite {
             command: SuiteCommand::Generate(args),
         } => run::suite_generate(&args),
+        Command::Bench {
+            command: BenchCommand::Boundary(args),
+        } => bench::boundary(&args),
     };
     match result {
         Ok(code) => code,

@@ -75,7 +75,7 @@ fn preset(p: Preset, seed: u64) -> PresetSettings {
                     learning_rate: 3e-3,
                 },
                 finetune: Phase {
-                    epochs: 6,
+                    epochs: 10,
                     batch_size: 16,
                     learning_rate: 3e-3,
                 },
@@ -172,6 +172,12 @@ pub fn run(args: RunArgs, verbose: u8) -> Result<ExitCode, Failure> {
         return Err(Failure::input(anyhow!("--plugin-timeout must be positive")));
     }
     let configs = parse_configs(&args.configs)?;
+    if args.out.exists() && !args.out.join("run.json").exists() {
+        return Err(Failure::input(anyhow!(
+            "--out {} exists and is not a lethe result folder; not overwriting it",
+            args.out.display()
+        )));
+    }
 
     let suite = match &args.suite {
         Some(dir) => Suite::load(dir).map_err(Failure::input)?,

@@ -21,7 +21,7 @@ use lethe_runtime::{FeedExample, Plugin, PluginHost, SplitFeed, TrainingState};
 use lethe_suites::{SplitRole, Suite};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tracing::{info, info_span, warn};
+use tracing::{info, info_span};
 
 pub use learn::{LearnSpec, Learned, ModelCache, ModelPreset, Phase};
 pub use observe::ObserveSettings;
@@ -383,7 +383,6 @@ pub fn run(
                 });
             }
             Err(e) => {
-                warn!("{e}");
                 reporter.warn(&e.to_string());
                 failures.push(RunFailure {
                     run: run_id.clone(),
@@ -442,7 +441,6 @@ pub fn run(
                     }
                 }
                 Err(e) => {
-                    warn!("{e}");
                     reporter.warn(&format!("{e} (row {})", row.label));
                     failures.push(RunFailure {
                         run: run_id.clone(),

@@ -225,14 +225,17 @@ impl PluginHost {
             Ok(Ok(())) => Ok(()),
         };
         outcome?;
-        store
+        let calls = store.data().host_calls;
+        let mut state = store
             .data_mut()
             .training
             .take()
             .ok_or_else(|| RuntimeError::Host {
                 plugin: label,
                 reason: "training state lost".into(),
-            })
+            })?;
+        state.host_calls = calls;
+        Ok(state)
     }
 
     /// Run a metric's `score` over observations.

@@ -139,6 +139,7 @@ impl Sandbox {
             max_ticks: (self.limits.guest_timeout.as_millis() / TICK.as_millis()).max(1) as u32,
             timed_out: false,
             live_handles: 0,
+            host_calls: 0,
             sandbox_limits: self.limits.clone(),
             training,
         };
@@ -175,6 +176,8 @@ pub struct HostState {
     max_ticks: u32,
     pub(crate) timed_out: bool,
     pub(crate) live_handles: usize,
+    /// Guest→host calls made so far (for the boundary benchmark).
+    pub(crate) host_calls: u64,
     pub(crate) sandbox_limits: Limits,
     pub(crate) training: Option<TrainingState>,
 }
@@ -183,13 +186,23 @@ impl HostState {
     /// Called by every host import: the guest is making progress.
     pub(crate) fn touch(&mut self) {
         self.guest_ticks = 0;
+        self.host_calls += 1;
     }
 
     /// What the plugin wrote to stderr (a panic message, typically), trimmed.
     pub(crate) fn stderr_text(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.contents())
-            .trim()
-            .to_owned()
+        let raw = String::from_utf8_lossy(&self.stderr.contents()).into_owned();
+        // One line for the error message; Rust's backtrace hint is noise here.
+        let lines: Vec<&str> = raw
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
+            .collect();
+        let joined = lines.join(" ");
+        match joined.char_indices().nth(2000) {
+            Some((i, _)) => format!("{}…", &joined[..i]),
+            None => joined,
+        }
     }
 }
 

@@ -58,7 +58,8 @@ impl SplitFeed {
         }
     }
 
-    fn draw(&mut self, n: usize, rng: &mut ChaCha8Rng) -> Vec<FeedExample> {
+    /// The next `n` examples, reshuffling (with `rng`) at the start of every pass.
+    pub fn draw(&mut self, n: usize, rng: &mut ChaCha8Rng) -> Vec<FeedExample> {
         let mut out = Vec::with_capacity(n);
         if self.examples.is_empty() {
             return out;
@@ -98,6 +99,8 @@ pub struct TrainingState {
     pub optim: OptimSettings,
     /// Loss of every step taken.
     pub losses: Vec<f64>,
+    /// Calls the plugin made into the host.
+    pub host_calls: u64,
     trainer: Trainer,
     rng: ChaCha8Rng,
 }
@@ -128,6 +131,7 @@ impl TrainingState {
             max_batch: 512,
             optim,
             losses: Vec::new(),
+            host_calls: 0,
             trainer,
             rng: ChaCha8Rng::seed_from_u64(seed),
         })
@@ -167,7 +171,6 @@ fn host_err(e: impl std::fmt::Display) -> wasmtime::Error {
 
 impl HostState {
     fn training(&mut self) -> WResult<&mut TrainingState> {
-        self.touch();
         self.training
             .as_mut()
             .ok_or_else(|| wasmtime::format_err!("training imports called outside of unlearn"))
@@ -497,6 +500,7 @@ impl wit::HostTensor for HostState {
     }
 
     fn drop(&mut self, rep: Resource<TensorEntry>) -> WResult<()> {
+        self.touch();
         self.table.delete(rep)?;
         self.live_handles = self.live_handles.saturating_sub(1);
         Ok(())
@@ -636,6 +640,7 @@ impl wit::HostBatch for HostState {
     }
 
     fn drop(&mut self, rep: Resource<BatchEntry>) -> WResult<()> {
+        self.touch();
         self.table.delete(rep)?;
         self.live_handles = self.live_handles.saturating_sub(1);
         Ok(())
@@ -685,6 +690,7 @@ impl wit::Host for HostState {
         split: String,
         size: u32,
     ) -> WResult<Result<Resource<BatchEntry>, PluginError>> {
+        self.touch();
         let training = self.training()?;
         if size == 0 || size > training.max_batch {
             return Ok(Err(invalid(format!(
@@ -723,6 +729,7 @@ impl wit::Host for HostState {
     }
 
     fn step(&mut self, loss: Resource<TensorEntry>) -> WResult<Result<StepOutcome, PluginError>> {
+        self.touch();
         let loss = self.tensor(&loss)?;
         let training = self.training()?;
         if training.steps() >= training.max_steps {
@@ -757,14 +764,17 @@ impl wit::Host for HostState {
     }
 
     fn num_layers(&mut self) -> WResult<u32> {
+        self.touch();
         Ok(self.training()?.model.config().num_hidden_layers as u32)
     }
 
     fn parameter_names(&mut self) -> WResult<Vec<String>> {
+        self.touch();
         Ok(self.training()?.model.params().short_names())
     }
 
     fn train_only(&mut self, prefixes: Vec<String>) -> WResult<Result<(), PluginError>> {
+        self.touch();
         let training = self.training()?;
         let selected = training.model.params().select(&prefixes);
         if selected.is_empty() {

@@ -61,8 +61,9 @@ pub const API_VERSION: &str = "0.1.0";
 /// Everything a plugin usually needs, in one import.
 pub mod prelude {
     pub use crate::{
-        Batch, Example, Method, Metric, MetricOutput, Model, ModelRole, Observation, ObservedSplit,
-        PluginError, Reading, Result, Session, Tensor, Value, export_method, export_metric, log,
+        Batch, Example, Level, Method, Metric, MetricOutput, Model, ModelRole, Observation,
+        ObservedSplit, PluginError, Reading, Result, Session, Tensor, Value, export_method,
+        export_metric, log,
     };
 }
 

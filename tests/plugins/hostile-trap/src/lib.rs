@@ -1,6 +1,5 @@
 //! Hostile test plugin: a panic (trap). The host must contain it and carry on.
 
-use lethe_plugin_sdk::metric::split_value;
 use lethe_plugin_sdk::prelude::*;
 
 /// No configuration.
