@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Learn, unlearn, observe and score on a suite; write results and a leaderboard.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List the installed plugins (built-in and from --plugin-dir).
     Plugins(PluginsArgs),
     /// Work with one plugin.

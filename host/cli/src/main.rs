@@ -61,7 +61,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let result = match cli.command {
-        Command::Run(args) => run::run(args, cli.verbose),
+        Command::Run(args) => run::run(*args, cli.verbose),
         Command::Plugins(args) => catalog::list(&args),
         Command::Plugin {
             command: PluginCommand::Check(args),

@@ -157,19 +157,20 @@ fn plugin_use(kind: PluginKind, c: &Choice<'_>) -> PluginUse {
     }
 }
 
+/// What a method may read: feeds of its splits, the reasons other splits are refused, and the
+/// suite's "I don't know" answers.
+struct MethodData {
+    feeds: BTreeMap<String, SplitFeed>,
+    refused: BTreeMap<String, String>,
+    idk: Vec<String>,
+}
+
 /// Split feeds a method may read: the method-visible splits it declared.
 fn feeds_for(
     suite: &Suite,
     model: &LanguageModel,
     declared: &[String],
-) -> Result<
-    (
-        BTreeMap<String, SplitFeed>,
-        BTreeMap<String, String>,
-        Vec<String>,
-    ),
-    PipelineError,
-> {
+) -> Result<MethodData, PipelineError> {
     let tok = model.tokenizer();
     let max_len = model.config().max_position_embeddings;
     let mut feeds = BTreeMap::new();
@@ -215,7 +216,11 @@ fn feeds_for(
         }
         feeds.insert(split.name.clone(), SplitFeed::new(examples));
     }
-    Ok((feeds, refused, idk))
+    Ok(MethodData {
+        feeds,
+        refused,
+        idk,
+    })
 }
 
 /// One row of the leaderboard: a model and how it came to be.
@@ -348,7 +353,11 @@ pub fn run(
         } else {
             None
         };
-        let (feeds, refused, idk) = feeds_for(suite, &model, &plugin.manifest.splits)?;
+        let MethodData {
+            feeds,
+            refused,
+            idk,
+        } = feeds_for(suite, &model, &plugin.manifest.splits)?;
         let state = TrainingState::new(
             model,
             reference,
