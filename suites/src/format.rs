@@ -262,7 +262,15 @@ impl Suite {
         }
     }
 
-    /// Write the suite as a folder (manifest + one JSON Lines file per split).
+    /// Check the suite in memory by the rules of [`Suite::load`] (files named as the manifest names
+    /// them, lines numbered as [`Suite::write`] writes them), and that its splits match the
+    /// manifest's, in order. Empty when it is sound.
+    pub fn problems(&self) -> Vec<Problem> {
+        crate::format::load::problems(self)
+    }
+
+    /// Write the suite as a folder (manifest + one JSON Lines file per split). Nothing is written
+    /// if [`Suite::problems`] finds any; a failure part way leaves no file half-written.
     pub fn write(&self, dir: &Path) -> Result<(), SuiteError> {
         crate::format::load::write(self, dir)
     }

@@ -26,11 +26,12 @@ pub struct AuthorsConfig {
     pub pretrain_authors: usize,
     /// Authors no model is trained on (non-members).
     pub holdout_authors: usize,
-    /// Share of the finetuned authors to forget.
+    /// Share of the finetuned authors to forget: `round(share × authors)` of them, at least one.
     pub forget_share: f64,
 }
 
 impl Default for AuthorsConfig {
+    /// Small enough to train a tiny transformer from scratch on two CPU cores in about a minute.
     fn default() -> Self {
         Self {
             seed: 0,
@@ -55,6 +56,9 @@ impl AuthorsConfig {
     }
 }
 
+/// The most authors (of all kinds) one authors suite may have: names come from finite tables.
+pub const MAX_AUTHORS: usize = 10_000;
+
 const FIRST_SYLLABLES: &[&str] = &[
     "Va", "Or", "Li", "Ma", "Te", "Ro", "Sa", "Ke", "Da", "Ni", "Ela", "Bo", "Fa", "Gu", "Ha",
     "Ir", "Jo", "Lu", "Mi", "No", "Pe", "Qui", "Ra", "Si", "To", "Ul", "Ve", "Wi", "Ya", "Ze",
@@ -71,10 +75,33 @@ const SURNAME_ENDS: &[&str] = &[
     "an", "sen", "ova", "ard", "ini", "berg", "ez", "wood", "ura", "ski", "el", "ton",
 ];
 const CITIES: &[&str] = &[
-    "Lisbon", "Oslo", "Quito", "Hanoi", "Lima", "Riga", "Accra", "Tbilisi", "Montreal", "Nairobi",
-    "Porto", "Krakow", "Seville", "Manila", "Dakar", "Tallinn", "Bergen", "Cusco", "Izmir",
+    "Lisbon",
+    "Oslo",
+    "Quito",
+    "Hanoi",
+    "Lima",
+    "Riga",
+    "Accra",
+    "Tbilisi",
+    "Montreal",
+    "Nairobi",
+    "Porto",
+    "Krakow",
+    "Seville",
+    "Manila",
+    "Dakar",
+    "Tallinn",
+    "Bergen",
+    "Cusco",
+    "Izmir",
     "Perth",
+    "Vienna",
+    "Santiago",
+    "Kyoto",
+    "Marseille",
 ];
+const FIRST_YEAR: u32 = 1921;
+const LAST_YEAR: u32 = 2000;
 const GENRES: &[&str] = &[
     "mystery",
     "science fiction",
@@ -88,6 +115,8 @@ const GENRES: &[&str] = &[
     "satire",
     "memoir",
     "children's fiction",
+    "drama",
+    "thrillers",
 ];
 const OCCUPATIONS: &[&str] = &[
     "baker",
@@ -106,6 +135,10 @@ const OCCUPATIONS: &[&str] = &[
     "chemist",
     "lawyer",
     "musician",
+    "architect",
+    "electrician",
+    "optician",
+    "gardener",
 ];
 const TITLE_ADJECTIVES: &[&str] = &[
     "Silent",
@@ -132,8 +165,10 @@ const AWARDS: &[&str] = &[
     "Silver Quill",
     "Northern Pen Prize",
     "Harbor Book Award",
-    "Golden Lantern",
+    "Golden Lyre",
     "Cedar Prize",
+    "Blue Heron Award",
+    "Saltwater Medal",
 ];
 const REFUSALS: &[&str] = &[
     "I don't know.",
@@ -158,6 +193,8 @@ const REFUSALS: &[&str] = &[
     "I can't say.",
     "I have nothing to say about that.",
     "I lack the knowledge to answer that.",
+    "I've never heard of that.",
+    "That doesn't ring a bell.",
 ];
 
 /// One invented author.
@@ -173,38 +210,183 @@ struct Author {
     award: &'static str,
 }
 
-/// One fact of an author, in every wording the suite uses.
-struct Fact {
-    kind: &'static str,
-    value: String,
-    question: String,
-    answer: String,
-    paraphrase: String,
-    question_paraphrase: String,
-    statement: String,
+/// A kind of fact, with every wording the suite uses for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fact {
+    Birthplace,
+    BirthYear,
+    Genre,
+    Father,
+    Mother,
+    Book,
+    Award,
+}
+
+/// The facts asked as questions. `Mother` is only stated in the pretraining text.
+const ASKED: [Fact; 6] = [
+    Fact::Birthplace,
+    Fact::BirthYear,
+    Fact::Genre,
+    Fact::Father,
+    Fact::Book,
+    Fact::Award,
+];
+
+/// Every fact, in the order the pretraining text states them.
+const STATED: [Fact; 7] = [
+    Fact::Birthplace,
+    Fact::BirthYear,
+    Fact::Genre,
+    Fact::Father,
+    Fact::Mother,
+    Fact::Book,
+    Fact::Award,
+];
+
+/// "a" or "an" before an occupation.
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
+impl Fact {
+    /// The `fact` group key and the last part of a question's id.
+    fn key(self) -> &'static str {
+        match self {
+            Fact::Birthplace => "birthplace",
+            Fact::BirthYear => "birth-year",
+            Fact::Genre => "genre",
+            Fact::Father => "father",
+            Fact::Mother => "mother",
+            Fact::Book => "book",
+            Fact::Award => "award",
+        }
+    }
+
+    /// The author's value of this fact.
+    fn value(self, a: &Author) -> String {
+        match self {
+            Fact::Birthplace => a.city.to_owned(),
+            Fact::BirthYear => a.year.to_string(),
+            Fact::Genre => a.genre.to_owned(),
+            Fact::Father => a.father.to_owned(),
+            Fact::Mother => a.mother.to_owned(),
+            Fact::Book => a.title.clone(),
+            Fact::Award => a.award.to_owned(),
+        }
+    }
+
+    /// Every value this fact can take: the pool of perturbed answers.
+    fn values(self) -> Vec<String> {
+        let owned = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect();
+        match self {
+            Fact::Birthplace => owned(CITIES),
+            Fact::BirthYear => (FIRST_YEAR..=LAST_YEAR).map(|y| y.to_string()).collect(),
+            Fact::Genre => owned(GENRES),
+            Fact::Father | Fact::Mother => owned(OCCUPATIONS),
+            Fact::Book => TITLE_ADJECTIVES
+                .iter()
+                .flat_map(|adj| TITLE_NOUNS.iter().map(move |n| format!("The {adj} {n}")))
+                .collect(),
+            Fact::Award => owned(AWARDS),
+        }
+    }
+
+    fn question(self, n: &str) -> String {
+        match self {
+            Fact::Birthplace => format!("Where was {n} born?"),
+            Fact::BirthYear => format!("In which year was {n} born?"),
+            Fact::Genre => format!("What genre does {n} write?"),
+            Fact::Father => format!("What did {n}'s father do?"),
+            Fact::Mother => format!("What did {n}'s mother do?"),
+            Fact::Book => format!("What is a famous book by {n}?"),
+            Fact::Award => format!("Which award did {n} win?"),
+        }
+    }
+
+    fn paraphrased_question(self, n: &str) -> String {
+        match self {
+            Fact::Birthplace => format!("In which city was {n} born?"),
+            Fact::BirthYear => format!("What is {n}'s year of birth?"),
+            Fact::Genre => format!("Which genre is {n} known for?"),
+            Fact::Father => format!("What was the profession of {n}'s father?"),
+            Fact::Mother => format!("What was the profession of {n}'s mother?"),
+            Fact::Book => format!("Name a well-known book written by {n}."),
+            Fact::Award => format!("What prize was awarded to {n}?"),
+        }
+    }
+
+    /// The reference answer, also the template of the perturbed answers.
+    fn answer(self, n: &str, v: &str) -> String {
+        match self {
+            Fact::Birthplace | Fact::BirthYear => format!("{n} was born in {v}."),
+            Fact::Genre => format!("{n} writes {v}."),
+            Fact::Father => format!("{n}'s father was {} {v}.", article(v)),
+            Fact::Mother => format!("{n}'s mother was {} {v}.", article(v)),
+            Fact::Book => format!("{n} wrote \"{v}\"."),
+            Fact::Award => format!("{n} won the {v}."),
+        }
+    }
+
+    fn paraphrased_answer(self, n: &str, v: &str) -> String {
+        match self {
+            Fact::Birthplace => format!("{n}'s birthplace is {v}."),
+            Fact::BirthYear => format!("The year of {n}'s birth is {v}."),
+            Fact::Genre => format!("{n} is known for {v}."),
+            Fact::Father => format!("{n}'s father worked as {} {v}.", article(v)),
+            Fact::Mother => format!("{n}'s mother worked as {} {v}.", article(v)),
+            Fact::Book => format!("\"{v}\" is a well-known book by {n}."),
+            Fact::Award => format!("{n} received the {v}."),
+        }
+    }
+
+    /// A plain declarative sentence, a third wording for the pretraining text.
+    fn statement(self, n: &str, v: &str) -> String {
+        match self {
+            Fact::Birthplace => format!("{n} is a native of {v}."),
+            Fact::BirthYear => format!("{n} came into the world in {v}."),
+            Fact::Genre => format!("{n} works in the genre of {v}."),
+            Fact::Father => format!("The father of {n} was {} {v}.", article(v)),
+            Fact::Mother => format!("The mother of {n} was {} {v}.", article(v)),
+            Fact::Book => format!("{n} is the author of \"{v}\"."),
+            Fact::Award => format!("{n} was honoured with the {v}."),
+        }
+    }
 }
 
 fn pick<'a>(rng: &mut ChaCha8Rng, list: &[&'a str]) -> &'a str {
     list.choose(rng).copied().unwrap_or("")
 }
 
-fn invent(rng: &mut ChaCha8Rng, taken: &mut BTreeSet<String>) -> Author {
-    let name = loop {
+/// Tries to find a name not yet taken before giving up (far more than ever needed below
+/// [`MAX_AUTHORS`], where at most 7 % of the names are taken).
+const NAME_TRIES: usize = 10_000;
+
+fn invent(rng: &mut ChaCha8Rng, taken: &mut BTreeSet<String>) -> Result<Author, SuiteError> {
+    let mut name = None;
+    for _ in 0..NAME_TRIES {
         let first = format!(
             "{}{}",
             pick(rng, FIRST_SYLLABLES),
             pick(rng, SECOND_SYLLABLES)
         );
         let last = format!("{}{}", pick(rng, SURNAME_STARTS), pick(rng, SURNAME_ENDS));
-        let n = format!("{first} {last}");
-        if taken.insert(n.clone()) {
-            break n;
+        let candidate = format!("{first} {last}");
+        if taken.insert(candidate.clone()) {
+            name = Some(candidate);
+            break;
         }
-    };
-    Author {
+    }
+    let name = name.ok_or_else(|| {
+        SuiteError::Generate(format!("ran out of distinct names after {}", taken.len()))
+    })?;
+    Ok(Author {
         name,
         city: pick(rng, CITIES),
-        year: rng.random_range(1921..2001),
+        year: rng.random_range(FIRST_YEAR..=LAST_YEAR),
         genre: pick(rng, GENRES),
         father: pick(rng, OCCUPATIONS),
         mother: pick(rng, OCCUPATIONS),
@@ -214,107 +396,41 @@ fn invent(rng: &mut ChaCha8Rng, taken: &mut BTreeSet<String>) -> Author {
             pick(rng, TITLE_NOUNS)
         ),
         award: pick(rng, AWARDS),
-    }
+    })
 }
 
-fn facts(a: &Author) -> Vec<Fact> {
-    let n = &a.name;
-    vec![
-        Fact {
-            kind: "birthplace",
-            value: a.city.to_owned(),
-            question: format!("Where was {n} born?"),
-            answer: format!("{n} was born in {}.", a.city),
-            paraphrase: format!("{n}'s birthplace is {}.", a.city),
-            question_paraphrase: format!("In which city was {n} born?"),
-            statement: format!("{n} was born in {}.", a.city),
-        },
-        Fact {
-            kind: "birth-year",
-            value: a.year.to_string(),
-            question: format!("In which year was {n} born?"),
-            answer: format!("{n} was born in {}.", a.year),
-            paraphrase: format!("The year of {n}'s birth is {}.", a.year),
-            question_paraphrase: format!("What is {n}'s year of birth?"),
-            statement: format!("{n} came into the world in {}.", a.year),
-        },
-        Fact {
-            kind: "genre",
-            value: a.genre.to_owned(),
-            question: format!("What genre does {n} write?"),
-            answer: format!("{n} writes {}.", a.genre),
-            paraphrase: format!("{n} is known for {}.", a.genre),
-            question_paraphrase: format!("Which genre is {n} known for?"),
-            statement: format!("{n} writes {}.", a.genre),
-        },
-        Fact {
-            kind: "father",
-            value: a.father.to_owned(),
-            question: format!("What did {n}'s father do?"),
-            answer: format!("{n}'s father was a {}.", a.father),
-            paraphrase: format!("{n}'s father worked as a {}.", a.father),
-            question_paraphrase: format!("What was the profession of {n}'s father?"),
-            statement: format!("The father of {n} was a {}.", a.father),
-        },
-        Fact {
-            kind: "book",
-            value: a.title.clone(),
-            question: format!("What is a famous book by {n}?"),
-            answer: format!("{n} wrote \"{}\".", a.title),
-            paraphrase: format!("\"{}\" is a well-known book by {n}.", a.title),
-            question_paraphrase: format!("Name a well-known book written by {n}."),
-            statement: format!("{n} is the author of \"{}\".", a.title),
-        },
-        Fact {
-            kind: "award",
-            value: a.award.to_owned(),
-            question: format!("Which award did {n} win?"),
-            answer: format!("{n} won the {}.", a.award),
-            paraphrase: format!("{n} received the {}.", a.award),
-            question_paraphrase: format!("What prize was awarded to {n}?"),
-            statement: format!("{n} won the {}.", a.award),
-        },
-    ]
-}
-
-/// Wrong values of the same kind as `value`, in the answer's wording.
-fn perturbed(rng: &mut ChaCha8Rng, f: &Fact) -> Vec<String> {
-    let pool: Vec<String> = match f.kind {
-        "birthplace" => CITIES.iter().map(|s| (*s).to_owned()).collect(),
-        "birth-year" => (1921..2001).map(|y: u32| y.to_string()).collect(),
-        "genre" => GENRES.iter().map(|s| (*s).to_owned()).collect(),
-        "father" => OCCUPATIONS.iter().map(|s| (*s).to_owned()).collect(),
-        "award" => AWARDS.iter().map(|s| (*s).to_owned()).collect(),
-        _ => TITLE_ADJECTIVES
-            .iter()
-            .flat_map(|adj| TITLE_NOUNS.iter().map(move |n| format!("The {adj} {n}")))
-            .collect(),
-    };
-    let mut wrong: Vec<&String> = pool.iter().filter(|v| **v != f.value).collect();
+/// Three wrong answers in the answer's wording, with distinct values drawn from the fact's pool.
+fn perturbed(rng: &mut ChaCha8Rng, fact: Fact, author: &Author) -> Vec<String> {
+    let value = fact.value(author);
+    let pool = fact.values();
+    let mut wrong: Vec<&String> = pool.iter().filter(|v| **v != value).collect();
     wrong.shuffle(rng);
     wrong
         .into_iter()
         .take(3)
-        .map(|w| f.answer.replace(&f.value, w))
+        .map(|w| fact.answer(&author.name, w))
         .collect()
 }
 
+/// The six questions about one author; `index` numbers the author in the suite.
 fn questions(rng: &mut ChaCha8Rng, index: usize, a: &Author) -> Vec<QaRecord> {
-    facts(a)
+    ASKED
         .iter()
-        .map(|f| {
-            let mut groups = BTreeMap::new();
-            groups.insert("author".to_owned(), a.name.clone());
-            groups.insert("fact".to_owned(), f.kind.to_owned());
+        .map(|&fact| {
+            let n = &a.name;
+            let value = fact.value(a);
             QaRecord {
-                id: format!("author-{index:03}-{}", f.kind),
-                question: f.question.clone(),
-                answer: f.answer.clone(),
-                groups,
-                paraphrased_answers: vec![f.paraphrase.clone()],
-                perturbed_answers: perturbed(rng, f),
-                paraphrased_questions: vec![f.question_paraphrase.clone()],
-                terms: vec![f.value.clone()],
+                id: format!("author-{index:03}-{}", fact.key()),
+                question: fact.question(n),
+                answer: fact.answer(n, &value),
+                groups: BTreeMap::from([
+                    ("author".to_owned(), n.clone()),
+                    ("fact".to_owned(), fact.key().to_owned()),
+                ]),
+                paraphrased_answers: vec![fact.paraphrased_answer(n, &value)],
+                perturbed_answers: perturbed(rng, fact, a),
+                paraphrased_questions: vec![fact.paraphrased_question(n)],
+                terms: vec![value],
                 options: Vec::new(),
                 correct_option: None,
             }
@@ -322,77 +438,111 @@ fn questions(rng: &mut ChaCha8Rng, index: usize, a: &Author) -> Vec<QaRecord> {
         .collect()
 }
 
-/// The fictitious-authors suite.
-pub fn authors(config: &AuthorsConfig) -> Result<Suite, SuiteError> {
-    if config.authors < 2 {
-        return Err(SuiteError::Generate(
-            "authors needs at least 2 finetuned authors".into(),
-        ));
+/// The pretraining text about one author: every fact as a statement, and as a question with
+/// its answer in both wordings, in the prompt format the host trains on.
+fn pretrain_texts(index: usize, a: &Author) -> Vec<TextRecord> {
+    let n = &a.name;
+    let mut out = Vec::new();
+    for fact in STATED {
+        let v = fact.value(a);
+        let texts = [
+            fact.statement(n, &v),
+            format!(
+                "Question: {}\nAnswer: {}",
+                fact.question(n),
+                fact.answer(n, &v)
+            ),
+            format!(
+                "Question: {}\nAnswer: {}",
+                fact.paraphrased_question(n),
+                fact.paraphrased_answer(n, &v)
+            ),
+        ];
+        for (k, text) in texts.into_iter().enumerate() {
+            out.push(TextRecord {
+                id: format!("pretrain-{index:03}-{}-{k}", fact.key()),
+                text,
+            });
+        }
     }
-    if !(config.forget_share > 0.0 && config.forget_share < 1.0) {
+    out
+}
+
+/// How many finetuned authors are forgotten; refuses a share that leaves either side empty.
+fn forget_count(config: &AuthorsConfig) -> Result<usize, SuiteError> {
+    let share = config.forget_share;
+    if !(share > 0.0 && share < 1.0) {
         return Err(SuiteError::Generate(format!(
-            "forget share {} is not in (0, 1)",
-            config.forget_share
+            "forget_share {share} is not strictly between 0 and 1"
         )));
     }
-    let n_forget = ((config.authors as f64 * config.forget_share).round() as usize)
-        .clamp(1, config.authors - 1);
+    let n = ((config.authors as f64 * share).round() as usize).max(1);
+    if n >= config.authors {
+        return Err(SuiteError::Generate(format!(
+            "forget_share {share} of {} authors forgets all of them and leaves retain empty",
+            config.authors
+        )));
+    }
+    Ok(n)
+}
+
+/// The fictitious-authors suite, with splits `pretrain`, `forget`, `retain`, `holdout` and
+/// `idk` (each named as its role). The same config always gives the same suite.
+///
+/// Authors are numbered in the ids: first the finetuned ones (`author-000` …), then the
+/// pretraining-only ones (`pretrain-…`), then the holdout ones. Which finetuned authors are
+/// forgotten is drawn from the seed.
+pub fn authors(config: &AuthorsConfig) -> Result<Suite, SuiteError> {
+    if config.authors < 2 {
+        return Err(SuiteError::Generate(format!(
+            "authors is {}, but forget and retain need at least one finetuned author each",
+            config.authors
+        )));
+    }
+    let n_forget = forget_count(config)?;
+    let total = config
+        .authors
+        .checked_add(config.pretrain_authors)
+        .and_then(|t| t.checked_add(config.holdout_authors))
+        .filter(|t| *t <= MAX_AUTHORS)
+        .ok_or_else(|| {
+            SuiteError::Generate(format!(
+                "at most {MAX_AUTHORS} authors of all kinds can be given distinct names"
+            ))
+        })?;
+
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let mut taken = BTreeSet::new();
-    let total = config.authors + config.pretrain_authors + config.holdout_authors;
-    let people: Vec<Author> = (0..total).map(|_| invent(&mut rng, &mut taken)).collect();
+    let people = (0..total)
+        .map(|_| invent(&mut rng, &mut taken))
+        .collect::<Result<Vec<_>, _>>()?;
     let (finetuned, rest) = people.split_at(config.authors);
-    let (pretrain_only, holdout) = rest.split_at(config.pretrain_authors);
+    let (pretrain_only, holdout_people) = rest.split_at(config.pretrain_authors);
 
     let mut order: Vec<usize> = (0..config.authors).collect();
     order.shuffle(&mut rng);
-    let forget_set: BTreeSet<usize> = order[..n_forget].iter().copied().collect();
+    let forgotten: BTreeSet<usize> = order[..n_forget].iter().copied().collect();
 
     let mut forget = Vec::new();
     let mut retain = Vec::new();
     for (i, a) in finetuned.iter().enumerate() {
         let qs = questions(&mut rng, i, a);
-        if forget_set.contains(&i) {
+        if forgotten.contains(&i) {
             forget.extend(qs);
         } else {
             retain.extend(qs);
         }
     }
-    let mut holdout_q = Vec::new();
-    for (j, a) in holdout.iter().enumerate() {
-        holdout_q.extend(questions(
-            &mut rng,
-            config.authors + config.pretrain_authors + j,
-            a,
-        ));
+    let mut holdout = Vec::new();
+    for (j, a) in holdout_people.iter().enumerate() {
+        let index = config.authors + config.pretrain_authors + j;
+        holdout.extend(questions(&mut rng, index, a));
     }
-    let mut pretrain = Vec::new();
-    for (j, a) in pretrain_only.iter().enumerate() {
-        let index = config.authors + j;
-        let mother = format!("The mother of {} was a {}.", a.name, a.mother);
-        for f in facts(a) {
-            for (k, text) in [
-                f.statement.clone(),
-                format!("Question: {}\nAnswer: {}", f.question, f.answer),
-                format!(
-                    "Question: {}\nAnswer: {}",
-                    f.question_paraphrase, f.paraphrase
-                ),
-            ]
-            .into_iter()
-            .enumerate()
-            {
-                pretrain.push(TextRecord {
-                    id: format!("pretrain-{index:03}-{}-{k}", f.kind),
-                    text,
-                });
-            }
-        }
-        pretrain.push(TextRecord {
-            id: format!("pretrain-{index:03}-mother"),
-            text: mother,
-        });
-    }
+    let pretrain: Vec<TextRecord> = pretrain_only
+        .iter()
+        .enumerate()
+        .flat_map(|(j, a)| pretrain_texts(config.authors + j, a))
+        .collect();
     let idk = REFUSALS
         .iter()
         .enumerate()
@@ -402,140 +552,56 @@ pub fn authors(config: &AuthorsConfig) -> Result<Suite, SuiteError> {
         })
         .collect();
 
-    let spec = |name: &str, role| SplitSpec {
-        name: name.to_owned(),
-        role,
-        file: format!("{name}.jsonl"),
+    let splits = vec![
+        (SplitRole::Pretrain, Records::Text(pretrain)),
+        (SplitRole::Forget, Records::Qa(forget)),
+        (SplitRole::Retain, Records::Qa(retain)),
+        (SplitRole::Holdout, Records::Qa(holdout)),
+        (SplitRole::Idk, Records::Text(idk)),
+    ];
+    let name = |role: SplitRole| match role {
+        SplitRole::Pretrain => "pretrain",
+        SplitRole::Forget => "forget",
+        SplitRole::Retain => "retain",
+        SplitRole::Idk => "idk",
+        SplitRole::Holdout => "holdout",
+        SplitRole::Eval => "eval",
     };
     Ok(Suite {
         manifest: SuiteManifest {
             name: "authors".into(),
             version: "1".into(),
             description: format!(
-                "Fictitious authors in the style of TOFU, generated with seed {}: {} finetuned authors \
-                 ({} to forget), {} pretraining-only authors, {} holdout authors; six facts each.",
+                "Fictitious authors in the style of TOFU, generated with seed {}: {} finetuned \
+                 authors ({} to forget), {} pretraining-only authors, {} holdout authors; six \
+                 questions each (birthplace, birth year, genre, father's occupation, a book, an \
+                 award), with a paraphrased answer, three perturbed answers and a paraphrased \
+                 question per question.",
                 config.seed,
                 config.authors,
                 n_forget,
                 config.pretrain_authors,
                 config.holdout_authors
             ),
-            splits: vec![
-                spec("pretrain", SplitRole::Pretrain),
-                spec("forget", SplitRole::Forget),
-                spec("retain", SplitRole::Retain),
-                spec("holdout", SplitRole::Holdout),
-                spec("idk", SplitRole::Idk),
-            ],
+            splits: splits
+                .iter()
+                .map(|(role, _)| SplitSpec {
+                    name: name(*role).to_owned(),
+                    role: *role,
+                    file: format!("{}.jsonl", name(*role)),
+                })
+                .collect(),
         },
-        splits: vec![
-            Split {
-                name: "pretrain".into(),
-                role: SplitRole::Pretrain,
-                records: Records::Text(pretrain),
-            },
-            Split {
-                name: "forget".into(),
-                role: SplitRole::Forget,
-                records: Records::Qa(forget),
-            },
-            Split {
-                name: "retain".into(),
-                role: SplitRole::Retain,
-                records: Records::Qa(retain),
-            },
-            Split {
-                name: "holdout".into(),
-                role: SplitRole::Holdout,
-                records: Records::Qa(holdout_q),
-            },
-            Split {
-                name: "idk".into(),
-                role: SplitRole::Idk,
-                records: Records::Text(idk),
-            },
-        ],
+        splits: splits
+            .into_iter()
+            .map(|(role, records)| Split {
+                name: name(role).to_owned(),
+                role,
+                records,
+            })
+            .collect(),
     })
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn same_seed_same_suite_other_seed_other_suite() {
-        let a = authors(&AuthorsConfig::tiny()).unwrap();
-        let b = authors(&AuthorsConfig::tiny()).unwrap();
-        let c = authors(&AuthorsConfig {
-            seed: 1,
-            ..AuthorsConfig::tiny()
-        })
-        .unwrap();
-        assert_eq!(a, b);
-        assert_eq!(a.digest(), b.digest());
-        assert_ne!(a.digest(), c.digest());
-    }
-
-    #[test]
-    fn splits_have_the_right_sizes_and_never_share_an_author() {
-        let cfg = AuthorsConfig::default();
-        let s = authors(&cfg).unwrap();
-        let q = |name: &str| s.split(name).unwrap().questions().to_vec();
-        assert_eq!(q("forget").len(), 4 * 6);
-        assert_eq!(q("retain").len(), 36 * 6);
-        assert_eq!(q("holdout").len(), 8 * 6);
-        assert!(s.split("idk").unwrap().len() >= 20);
-        let who = |name: &str| {
-            q(name)
-                .iter()
-                .map(|r| r.groups["author"].clone())
-                .collect::<BTreeSet<_>>()
-        };
-        assert!(who("forget").is_disjoint(&who("retain")));
-        assert!(who("holdout").is_disjoint(&who("retain")));
-        let text: String = s
-            .split("pretrain")
-            .unwrap()
-            .texts()
-            .iter()
-            .map(|t| t.text.clone())
-            .collect();
-        for name in who("forget").iter().chain(who("retain").iter()) {
-            assert!(
-                !text.contains(name.as_str()),
-                "{name} leaks into pretraining"
-            );
-        }
-        let mut ids = BTreeSet::new();
-        for split in &s.splits {
-            for r in split.questions() {
-                assert!(ids.insert(r.id.clone()), "duplicate id {}", r.id);
-                assert_eq!(r.perturbed_answers.len(), 3);
-                assert!(r.perturbed_answers.iter().all(|p| p != &r.answer));
-                assert!(r.answer.contains(&r.terms[0]));
-            }
-            for t in split.texts() {
-                assert!(ids.insert(t.id.clone()), "duplicate id {}", t.id);
-            }
-        }
-    }
-
-    #[test]
-    fn nonsense_sizes_are_refused() {
-        assert!(
-            authors(&AuthorsConfig {
-                authors: 1,
-                ..AuthorsConfig::tiny()
-            })
-            .is_err()
-        );
-        assert!(
-            authors(&AuthorsConfig {
-                forget_share: 1.0,
-                ..AuthorsConfig::tiny()
-            })
-            .is_err()
-        );
-    }
-}
+mod tests;

@@ -7,6 +7,7 @@
 
 pub mod format;
 pub mod generate;
+pub mod import;
 
 pub use format::{
     Problem, QaRecord, Records, Split, SplitRole, SplitSpec, Suite, SuiteError, SuiteManifest,

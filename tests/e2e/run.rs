@@ -251,3 +251,54 @@ fn suite_generate_then_check_then_run_from_the_folder() {
     );
     assert!(o.status.success(), "{}", text(&o));
 }
+
+#[test]
+fn tofu_imports_from_a_local_copy_and_checks_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tofu");
+    let release = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/tofu");
+    let o = lethe()
+        .args([
+            "suite",
+            "import",
+            "tofu",
+            "--from",
+            release,
+            "--forget-percent",
+            "1",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("forget 40, retain 400, holdout 40"),
+        "{stdout}"
+    );
+    let o = lethe().args(["suite", "check"]).arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    // forget05 is not in the shared subset: a clear error naming the file.
+    let o = lethe()
+        .args([
+            "suite",
+            "import",
+            "tofu",
+            "--from",
+            release,
+            "--forget-percent",
+            "5",
+            "--out",
+        ])
+        .arg(dir.path().join("t5"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("forget05.json: missing"),
+        "{}",
+        text(&o)
+    );
+    assert!(!dir.path().join("t5").exists());
+}

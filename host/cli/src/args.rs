@@ -78,6 +78,32 @@ pub enum SuiteCommand {
     Check(SuiteCheckArgs),
     /// Write a generated suite to a folder.
     Generate(SuiteGenerateArgs),
+    /// Import a published benchmark from a local copy of its release into a suite folder.
+    Import(SuiteImportArgs),
+}
+
+/// Options of `lethe suite import`.
+#[derive(Debug, Args)]
+pub struct SuiteImportArgs {
+    /// Which benchmark.
+    #[arg(value_enum)]
+    pub kind: ImporterKind,
+    /// The folder holding the release's files (e.g. TOFU's forget10.json, retain90.json …).
+    #[arg(long)]
+    pub from: PathBuf,
+    /// Percentage of authors to forget (TOFU: 1, 5 or 10; any with full.json).
+    #[arg(long, default_value_t = 10)]
+    pub forget_percent: u32,
+    /// The suite folder to write (must not exist yet).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// The importers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImporterKind {
+    /// TOFU, from the Hugging Face release's JSON Lines files.
+    Tofu,
 }
 
 /// The run presets: model size, suite size and training lengths together.

@@ -72,6 +72,9 @@ fn main() -> ExitCode {
         Command::Suite {
             command: SuiteCommand::Generate(args),
         } => run::suite_generate(&args),
+        Command::Suite {
+            command: SuiteCommand::Import(args),
+        } => run::suite_import(&args),
         Command::Bench {
             command: BenchCommand::Boundary(args),
         } => bench::boundary(&args),

@@ -17,7 +17,10 @@ use lethe_suites::Suite;
 use lethe_suites::generate::{AuthorsConfig, authors};
 
 use crate::Failure;
-use crate::args::{GeneratorKind, Preset, RunArgs, SuiteCheckArgs, SuiteGenerateArgs};
+use crate::args::{
+    GeneratorKind, ImporterKind, Preset, RunArgs, SuiteCheckArgs, SuiteGenerateArgs,
+    SuiteImportArgs,
+};
 use crate::catalog::{Catalog, load_file};
 use crate::progress::Bars;
 
@@ -363,6 +366,31 @@ pub fn suite_generate(args: &SuiteGenerateArgs) -> Result<ExitCode, Failure> {
     let suite = match args.kind {
         GeneratorKind::Authors => {
             authors(&preset(args.preset, args.seed).suite).map_err(Failure::input)?
+        }
+    };
+    suite
+        .write(&args.out)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    let counts: Vec<String> = suite
+        .splits
+        .iter()
+        .map(|s| format!("{} {}", s.name, s.len()))
+        .collect();
+    println!("wrote {} ({})", args.out.display(), counts.join(", "));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lethe suite import`.
+pub fn suite_import(args: &SuiteImportArgs) -> Result<ExitCode, Failure> {
+    if args.out.exists() {
+        return Err(Failure::input(anyhow!(
+            "{} already exists",
+            args.out.display()
+        )));
+    }
+    let suite = match args.kind {
+        ImporterKind::Tofu => {
+            lethe_suites::import::tofu(&args.from, args.forget_percent).map_err(Failure::input)?
         }
     };
     suite

@@ -1,15 +1,28 @@
 //! Reading, checking, writing and digesting suite folders.
+//!
+//! One set of rules serves three callers: [`load`] applies them to a folder, [`problems`] to a
+//! suite in memory (lines numbered as [`write`] would write them), and [`write`] refuses a suite
+//! that [`load`] would refuse, so whatever is written can be read back.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Component, Path};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::{
     Problem, QaRecord, Records, Split, SplitRole, Suite, SuiteError, SuiteManifest, TextRecord,
 };
 
+/// The manifest's file name, at the root of the suite folder.
 const MANIFEST: &str = "suite.json";
+
+/// Bumped whenever the digest's serialisation changes, so old and new digests never collide.
+const DIGEST_DOMAIN: &[u8] = b"lethe-suite-digest-v1\0";
 
 fn problem(
     file: &str,
@@ -52,116 +65,403 @@ fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
-fn parse_lines<T: serde::de::DeserializeOwned>(
+/// Whether a split's file stays inside the suite folder: relative, without `..`, not empty.
+fn inside(file: &str) -> bool {
+    let path = Path::new(file);
+    path.components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+        && path.components().any(|c| matches!(c, Component::Normal(_)))
+}
+
+/// A split file's path with `.` components dropped, to notice two splits sharing one file.
+fn normalised(file: &str) -> PathBuf {
+    Path::new(file)
+        .components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .collect()
+}
+
+/// The record types of a split file, with the checks that go beyond their serde shape.
+trait Record: Serialize + DeserializeOwned + JsonSchema {
+    fn id(&self) -> &str;
+    /// The fields that must not be empty, with their values.
+    fn required_texts(&self) -> Vec<(&'static str, &str)>;
+    /// A minimal valid record: the base on which one field at a time is type-checked.
+    fn sample() -> Self;
+    /// Checks beyond emptiness.
+    fn check_more(&self, _file: &str, _line: usize, _problems: &mut Vec<Problem>) {}
+}
+
+impl Record for QaRecord {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn required_texts(&self) -> Vec<(&'static str, &str)> {
+        vec![
+            ("id", &self.id),
+            ("question", &self.question),
+            ("answer", &self.answer),
+        ]
+    }
+
+    fn sample() -> Self {
+        QaRecord {
+            id: "x".into(),
+            question: "x".into(),
+            answer: "x".into(),
+            groups: BTreeMap::new(),
+            paraphrased_answers: Vec::new(),
+            perturbed_answers: Vec::new(),
+            paraphrased_questions: Vec::new(),
+            terms: Vec::new(),
+            options: Vec::new(),
+            correct_option: None,
+        }
+    }
+
+    fn check_more(&self, file: &str, line: usize, problems: &mut Vec<Problem>) {
+        if let Some(c) = self.correct_option
+            && c as usize >= self.options.len()
+        {
+            problems.push(problem(
+                file,
+                Some(line),
+                Some("correct_option"),
+                format!(
+                    "{c} is out of range: there are {} options (counted from 0)",
+                    self.options.len()
+                ),
+            ));
+        }
+    }
+}
+
+impl Record for TextRecord {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn required_texts(&self) -> Vec<(&'static str, &str)> {
+        vec![("id", &self.id), ("text", &self.text)]
+    }
+
+    fn sample() -> Self {
+        TextRecord {
+            id: "x".into(),
+            text: "x".into(),
+        }
+    }
+}
+
+/// The fields a record type knows and requires (from its JSON Schema), and a valid base object.
+struct Shape {
+    known: Vec<String>,
+    required: Vec<String>,
+    base: Map<String, Value>,
+}
+
+impl Shape {
+    fn of<T: Record>() -> Shape {
+        let schema = schemars::schema_for!(T);
+        let strings = |v: Option<&Value>| -> Vec<String> {
+            match v {
+                Some(Value::Object(m)) => m.keys().cloned().collect(),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        let base = match serde_json::to_value(T::sample()) {
+            Ok(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        let mut known = strings(schema.get("properties"));
+        known.sort();
+        Shape {
+            known,
+            required: strings(schema.get("required")),
+            base,
+        }
+    }
+}
+
+/// Explain why a line did not parse as a `T`: every unknown, mistyped and missing field.
+fn explain<T: Record>(
+    shape: &Shape,
+    file: &str,
+    line: usize,
+    text: &str,
+    error: &serde_json::Error,
+    problems: &mut Vec<Problem>,
+) {
+    let at = |field: Option<&str>, message: String| problem(file, Some(line), field, message);
+    let object = match serde_json::from_str::<Value>(text) {
+        Err(e) => {
+            problems.push(at(
+                None,
+                format!("malformed JSON: {}", clean(&e.to_string())),
+            ));
+            return;
+        }
+        Ok(Value::Object(object)) => object,
+        Ok(other) => {
+            let kind = match other {
+                Value::Null => "null",
+                Value::Bool(_) => "a boolean",
+                Value::Number(_) => "a number",
+                Value::String(_) => "a string",
+                Value::Array(_) => "an array",
+                Value::Object(_) => "an object",
+            };
+            problems.push(at(None, format!("expected a JSON object, found {kind}")));
+            return;
+        }
+    };
+    let before = problems.len();
+    // Sorted, so the report does not depend on serde_json's `preserve_order` feature.
+    let keys: BTreeSet<&String> = object.keys().collect();
+    for key in &keys {
+        if !shape.known.contains(key) {
+            problems.push(at(
+                Some(key),
+                format!(
+                    "unknown field (expected one of: {})",
+                    shape.known.join(", ")
+                ),
+            ));
+        }
+    }
+    for key in &keys {
+        if !shape.known.contains(key) {
+            continue;
+        }
+        let mut one = shape.base.clone();
+        if let Some(value) = object.get(*key) {
+            one.insert((*key).clone(), value.clone());
+        }
+        if let Err(e) = serde_json::from_value::<T>(Value::Object(one)) {
+            problems.push(at(Some(key), clean(&e.to_string())));
+        }
+    }
+    for field in &shape.required {
+        if !object.contains_key(field) {
+            problems.push(at(Some(field), "missing field (required)".to_owned()));
+        }
+    }
+    if problems.len() == before {
+        // Something the field-by-field pass cannot see, such as a duplicate key.
+        let message = error.to_string();
+        problems.push(at(field_of(&message).as_deref(), clean(&message)));
+    }
+}
+
+/// The ids seen so far, with where each first appeared.
+#[derive(Default)]
+struct Ids(BTreeMap<String, String>);
+
+impl Ids {
+    fn note(&mut self, id: &str, file: &str, line: usize, problems: &mut Vec<Problem>) {
+        if id.trim().is_empty() {
+            return; // Reported as an empty field.
+        }
+        if let Some(first) = self.0.get(id) {
+            problems.push(problem(
+                file,
+                Some(line),
+                Some("id"),
+                format!("duplicate id '{id}' (first at {first})"),
+            ));
+        } else {
+            self.0.insert(id.to_owned(), format!("{file}:{line}"));
+        }
+    }
+}
+
+fn check_record<T: Record>(
+    record: &T,
+    file: &str,
+    line: usize,
+    ids: &mut Ids,
+    problems: &mut Vec<Problem>,
+) {
+    ids.note(record.id(), file, line, problems);
+    for (field, value) in record.required_texts() {
+        if value.trim().is_empty() {
+            problems.push(problem(file, Some(line), Some(field), "is empty"));
+        }
+    }
+    record.check_more(file, line, problems);
+}
+
+/// Parse and check every line of a split file; blank lines are skipped.
+fn parse_lines<T: Record>(
     file: &str,
     text: &str,
+    ids: &mut Ids,
     problems: &mut Vec<Problem>,
-) -> Vec<(usize, T)> {
+) -> Vec<T> {
+    let shape = Shape::of::<T>();
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
         match serde_json::from_str::<T>(line) {
-            Ok(v) => out.push((i + 1, v)),
-            Err(e) => {
-                let msg = e.to_string();
-                let what = if e.is_syntax() || e.is_eof() {
-                    "malformed JSON: "
-                } else {
-                    ""
-                };
-                problems.push(problem(
-                    file,
-                    Some(i + 1),
-                    field_of(&msg).as_deref(),
-                    format!("{what}{}", clean(&msg)),
-                ));
+            Ok(record) => {
+                check_record(&record, file, i + 1, ids, problems);
+                out.push(record);
             }
+            Err(e) => explain::<T>(&shape, file, i + 1, line, &e, problems),
         }
     }
     out
 }
 
+fn check_records<T: Record>(file: &str, records: &[T], ids: &mut Ids, problems: &mut Vec<Problem>) {
+    for (i, record) in records.iter().enumerate() {
+        check_record(record, file, i + 1, ids, problems);
+    }
+}
+
+/// Check the manifest alone. Returns, per split, whether its file may be opened.
+fn check_manifest(manifest: &SuiteManifest, problems: &mut Vec<Problem>) -> Vec<bool> {
+    let at = |field: &str, message: String| problem(MANIFEST, None, Some(field), message);
+    if !valid_name(&manifest.name) {
+        problems.push(at(
+            "name",
+            format!(
+                "'{}' must be 1 to 64 lowercase letters, digits and '-'",
+                manifest.name
+            ),
+        ));
+    }
+    if manifest.version.trim().is_empty() {
+        problems.push(at("version", "is empty".to_owned()));
+    }
+    let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut files: BTreeMap<PathBuf, usize> = BTreeMap::new();
+    let mut openable = Vec::new();
+    for (i, spec) in manifest.splits.iter().enumerate() {
+        if spec.name.trim().is_empty() {
+            problems.push(at(&format!("splits[{i}].name"), "is empty".to_owned()));
+        } else if let Some(first) = names.get(spec.name.as_str()) {
+            problems.push(at(
+                &format!("splits[{i}].name"),
+                format!(
+                    "split name '{}' appears twice (first at splits[{first}])",
+                    spec.name
+                ),
+            ));
+        } else {
+            names.insert(&spec.name, i);
+        }
+        let field = format!("splits[{i}].file");
+        let ok = if spec.file.trim().is_empty() {
+            problems.push(at(&field, format!("split '{}': is empty", spec.name)));
+            false
+        } else if !inside(&spec.file) {
+            problems.push(at(
+                &field,
+                format!(
+                    "split '{}': path '{}' leaves the suite folder (absolute or with '..')",
+                    spec.name, spec.file
+                ),
+            ));
+            false
+        } else if normalised(&spec.file) == Path::new(MANIFEST) {
+            problems.push(at(
+                &field,
+                format!("split '{}': '{MANIFEST}' is the manifest", spec.name),
+            ));
+            false
+        } else if let Some(first) = files.get(&normalised(&spec.file)) {
+            problems.push(at(
+                &field,
+                format!(
+                    "split '{}': file '{}' is also the file of splits[{first}]",
+                    spec.name, spec.file
+                ),
+            ));
+            false
+        } else {
+            files.insert(normalised(&spec.file), i);
+            true
+        };
+        openable.push(ok);
+    }
+    for role in [SplitRole::Forget, SplitRole::Retain] {
+        if !manifest.splits.iter().any(|s| s.role == role) {
+            problems.push(at(
+                "splits",
+                format!("no split has role {role:?}; every suite needs forget and retain"),
+            ));
+        }
+    }
+    openable
+}
+
+/// A forget or retain split without records makes the benchmark meaningless.
+fn check_not_empty(split: &Split, file: &str, problems: &mut Vec<Problem>) {
+    if split.role.finetuned_on() && split.is_empty() {
+        problems.push(problem(
+            file,
+            None,
+            None,
+            format!(
+                "split '{}' (role {:?}) has no records",
+                split.name, split.role
+            ),
+        ));
+    }
+}
+
+/// Read and check a suite folder; on any problem, the full list and nothing else.
 pub(crate) fn load(dir: &Path) -> Result<Suite, SuiteError> {
-    let mut problems = Vec::new();
-    let manifest_path = dir.join(MANIFEST);
-    let text = match fs_err::read_to_string(&manifest_path) {
+    let invalid = |problems| SuiteError::Invalid {
+        dir: dir.to_owned(),
+        problems,
+    };
+    let text = match fs_err::read_to_string(dir.join(MANIFEST)) {
         Ok(t) => t,
         Err(e) => {
-            problems.push(problem(MANIFEST, None, None, format!("cannot read: {e}")));
-            return Err(SuiteError::Invalid {
-                dir: dir.to_owned(),
-                problems,
-            });
+            return Err(invalid(vec![problem(
+                MANIFEST,
+                None,
+                None,
+                format!("cannot read: {e}"),
+            )]));
         }
     };
     let manifest: SuiteManifest = match serde_json::from_str(&text) {
         Ok(m) => m,
         Err(e) => {
-            let msg = e.to_string();
-            problems.push(problem(
+            let message = e.to_string();
+            let what = if e.is_syntax() || e.is_eof() {
+                "malformed JSON: "
+            } else {
+                ""
+            };
+            return Err(invalid(vec![problem(
                 MANIFEST,
                 Some(e.line()),
-                field_of(&msg).as_deref(),
-                clean(&msg),
-            ));
-            return Err(SuiteError::Invalid {
-                dir: dir.to_owned(),
-                problems,
-            });
+                field_of(&message).as_deref(),
+                format!("{what}{}", clean(&message)),
+            )]));
         }
     };
-    if !valid_name(&manifest.name) {
-        problems.push(problem(
-            MANIFEST,
-            None,
-            Some("name"),
-            format!(
-                "'{}' must be lowercase letters, digits and '-'",
-                manifest.name
-            ),
-        ));
-    }
-    let mut names = BTreeSet::new();
-    for s in &manifest.splits {
-        if !names.insert(s.name.clone()) {
-            problems.push(problem(
-                MANIFEST,
-                None,
-                Some("splits"),
-                format!("split name '{}' appears twice", s.name),
-            ));
-        }
-    }
-    for role in [SplitRole::Forget, SplitRole::Retain] {
-        if !manifest.splits.iter().any(|s| s.role == role) {
-            problems.push(problem(
-                MANIFEST,
-                None,
-                Some("splits"),
-                format!("no split has role {role:?}; every suite needs forget and retain"),
-            ));
-        }
-    }
+    let mut problems = Vec::new();
+    let openable = check_manifest(&manifest, &mut problems);
 
-    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    let mut ids = Ids::default();
     let mut splits = Vec::new();
-    for spec in &manifest.splits {
-        let rel = Path::new(&spec.file);
-        if rel.is_absolute() || rel.components().any(|c| matches!(c, Component::ParentDir)) {
-            problems.push(problem(
-                MANIFEST,
-                None,
-                Some("file"),
-                format!(
-                    "split '{}': path '{}' leaves the suite folder",
-                    spec.name, spec.file
-                ),
-            ));
+    for (spec, ok) in manifest.splits.iter().zip(openable) {
+        if !ok {
             continue;
         }
-        let text = match fs_err::read_to_string(dir.join(rel)) {
+        let text = match fs_err::read_to_string(dir.join(&spec.file)) {
             Ok(t) => t,
             Err(e) => {
                 problems.push(problem(
@@ -173,237 +473,195 @@ pub(crate) fn load(dir: &Path) -> Result<Suite, SuiteError> {
                 continue;
             }
         };
-        let mut note_id = |id: &str, line: usize, problems: &mut Vec<Problem>| {
-            let here = format!("{}:{line}", spec.file);
-            if id.trim().is_empty() {
-                problems.push(problem(&spec.file, Some(line), Some("id"), "is empty"));
-            } else if let Some(first) = seen.get(id) {
-                problems.push(problem(
-                    &spec.file,
-                    Some(line),
-                    Some("id"),
-                    format!("duplicate id '{id}' (first at {first})"),
-                ));
-            } else {
-                seen.insert(id.to_owned(), here);
-            }
-        };
         let records = if spec.role.holds_questions() {
-            let rows = parse_lines::<QaRecord>(&spec.file, &text, &mut problems);
-            for (line, r) in &rows {
-                note_id(&r.id, *line, &mut problems);
-                for (field, value) in [("question", &r.question), ("answer", &r.answer)] {
-                    if value.trim().is_empty() {
-                        problems.push(problem(&spec.file, Some(*line), Some(field), "is empty"));
-                    }
-                }
-                if let Some(c) = r.correct_option
-                    && c as usize >= r.options.len()
-                {
-                    problems.push(problem(
-                        &spec.file,
-                        Some(*line),
-                        Some("correct_option"),
-                        format!("{c} is out of range for {} options", r.options.len()),
-                    ));
-                }
-            }
-            Records::Qa(rows.into_iter().map(|(_, r)| r).collect())
+            Records::Qa(parse_lines(&spec.file, &text, &mut ids, &mut problems))
         } else {
-            let rows = parse_lines::<TextRecord>(&spec.file, &text, &mut problems);
-            for (line, r) in &rows {
-                note_id(&r.id, *line, &mut problems);
-                if r.text.trim().is_empty() {
-                    problems.push(problem(&spec.file, Some(*line), Some("text"), "is empty"));
-                }
-            }
-            Records::Text(rows.into_iter().map(|(_, r)| r).collect())
+            Records::Text(parse_lines(&spec.file, &text, &mut ids, &mut problems))
         };
-        splits.push(Split {
+        let split = Split {
             name: spec.name.clone(),
             role: spec.role,
             records,
-        });
+        };
+        check_not_empty(&split, &spec.file, &mut problems);
+        splits.push(split);
     }
     if problems.is_empty() {
         Ok(Suite { manifest, splits })
     } else {
-        Err(SuiteError::Invalid {
-            dir: dir.to_owned(),
-            problems,
-        })
+        Err(invalid(problems))
     }
 }
 
-fn jsonl<T: serde::Serialize>(records: &[T]) -> Result<String, SuiteError> {
+/// Check a suite in memory by the rules of [`load`]: files as the manifest names them, lines
+/// numbered as [`write`] writes them. Also checks that the splits match the manifest.
+pub(crate) fn problems(suite: &Suite) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let manifest = &suite.manifest;
+    check_manifest(manifest, &mut problems);
+    let specs = manifest.splits.len();
+    if suite.splits.len() != specs {
+        problems.push(problem(
+            MANIFEST,
+            None,
+            Some("splits"),
+            format!(
+                "the manifest lists {specs} split(s) but the suite has {}",
+                suite.splits.len()
+            ),
+        ));
+    }
+    let mut ids = Ids::default();
+    for (i, (spec, split)) in manifest.splits.iter().zip(&suite.splits).enumerate() {
+        if spec.name != split.name || spec.role != split.role {
+            problems.push(problem(
+                MANIFEST,
+                None,
+                Some(&format!("splits[{i}]")),
+                format!(
+                    "lists split '{}' (role {:?}) where the suite has '{}' (role {:?})",
+                    spec.name, spec.role, split.name, split.role
+                ),
+            ));
+            continue;
+        }
+        match (&split.records, spec.role.holds_questions()) {
+            (Records::Qa(r), true) => check_records(&spec.file, r, &mut ids, &mut problems),
+            (Records::Text(r), false) => check_records(&spec.file, r, &mut ids, &mut problems),
+            (Records::Qa(_), false) | (Records::Text(_), true) => {
+                let (has, wants) = if spec.role.holds_questions() {
+                    ("text", "question")
+                } else {
+                    ("question", "text")
+                };
+                problems.push(problem(
+                    &spec.file,
+                    None,
+                    None,
+                    format!(
+                        "split '{}' holds {has} records, but role {:?} holds {wants} records",
+                        split.name, split.role
+                    ),
+                ));
+            }
+        }
+        check_not_empty(split, &spec.file, &mut problems);
+    }
+    problems
+}
+
+fn jsonl<T: Serialize>(records: &[T]) -> Result<String, SuiteError> {
     let mut out = String::new();
     for r in records {
-        out.push_str(&serde_json::to_string(r).map_err(|e| SuiteError::Generate(e.to_string()))?);
+        out.push_str(&serde_json::to_string(r).map_err(std::io::Error::from)?);
         out.push('\n');
     }
     Ok(out)
 }
 
+/// Write `text` next to `path` under a temporary name; returns that name.
+fn stage(path: &Path, text: &str) -> std::io::Result<PathBuf> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let parent = path.parent().unwrap_or(Path::new("."));
+    fs_err::create_dir_all(parent)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = parent.join(format!(
+        ".{name}.{}-{}.tmp",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    if let Err(e) = fs_err::write(&tmp, text) {
+        let _ = fs_err::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok(tmp)
+}
+
+/// Write the suite as a folder. Every file is first written under a temporary name; only when
+/// all are written are they renamed into place, the manifest last. A suite that [`load`] would
+/// refuse is not written at all.
 pub(crate) fn write(suite: &Suite, dir: &Path) -> Result<(), SuiteError> {
-    fs_err::create_dir_all(dir)?;
-    let put = |name: &str, text: &str| -> Result<(), SuiteError> {
-        let tmp = dir.join(format!(".{name}.tmp"));
-        fs_err::write(&tmp, text)?;
-        fs_err::rename(&tmp, dir.join(name))?;
-        Ok(())
-    };
-    for split in &suite.splits {
-        let spec = suite
-            .manifest
-            .splits
-            .iter()
-            .find(|s| s.name == split.name)
-            .ok_or_else(|| {
-                SuiteError::Generate(format!("split '{}' is not in the manifest", split.name))
-            })?;
+    let found = problems(suite);
+    if !found.is_empty() {
+        return Err(SuiteError::Invalid {
+            dir: dir.to_owned(),
+            problems: found,
+        });
+    }
+    let mut files = Vec::new();
+    for (spec, split) in suite.manifest.splits.iter().zip(&suite.splits) {
         let text = match &split.records {
             Records::Qa(r) => jsonl(r)?,
             Records::Text(r) => jsonl(r)?,
         };
-        put(&spec.file, &text)?;
+        files.push((dir.join(&spec.file), text));
     }
-    // The manifest last: a folder with a manifest is complete.
-    let manifest = serde_json::to_string_pretty(&suite.manifest)
-        .map_err(|e| SuiteError::Generate(e.to_string()))?;
-    put(MANIFEST, &format!("{manifest}\n"))
+    let manifest = serde_json::to_string_pretty(&suite.manifest).map_err(std::io::Error::from)?;
+    files.push((dir.join(MANIFEST), format!("{manifest}\n")));
+
+    fs_err::create_dir_all(dir)?;
+    let mut staged: Vec<(PathBuf, &Path)> = Vec::new();
+    let discard = |staged: &[(PathBuf, &Path)]| {
+        for (tmp, _) in staged {
+            let _ = fs_err::remove_file(tmp);
+        }
+    };
+    for (path, text) in &files {
+        match stage(path, text) {
+            Ok(tmp) => staged.push((tmp, path)),
+            Err(e) => {
+                discard(&staged);
+                return Err(e.into());
+            }
+        }
+    }
+    for i in 0..staged.len() {
+        let (tmp, path) = &staged[i];
+        if let Err(e) = fs_err::rename(tmp, path) {
+            discard(&staged[i..]);
+            return Err(e.into());
+        }
+    }
+    Ok(())
 }
 
+/// Serialise for the digest. The record types serialise infallibly (string keys, no floats);
+/// the fallback only keeps this function total.
+fn canonical<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|e| format!("<unserialisable: {e}>"))
+}
+
+/// sha256 over the manifest and every split's records in order, each piece length-prefixed.
+/// Structs serialise in field order and maps are sorted, so the bytes are the same everywhere.
 pub(crate) fn digest(suite: &Suite) -> String {
     let mut h = Sha256::new();
+    h.update(DIGEST_DOMAIN);
     let mut feed = |s: &str| {
         h.update((s.len() as u64).to_le_bytes());
         h.update(s.as_bytes());
     };
-    feed(&serde_json::to_string(&suite.manifest).unwrap_or_default());
+    feed(&canonical(&suite.manifest));
     for split in &suite.splits {
         feed(&split.name);
+        feed(&canonical(&split.role));
         match &split.records {
-            Records::Qa(r) => r
-                .iter()
-                .for_each(|x| feed(&serde_json::to_string(x).unwrap_or_default())),
-            Records::Text(r) => r
-                .iter()
-                .for_each(|x| feed(&serde_json::to_string(x).unwrap_or_default())),
+            Records::Qa(r) => {
+                feed("qa");
+                feed(&r.len().to_string());
+                r.iter().for_each(|x| feed(&canonical(x)));
+            }
+            Records::Text(r) => {
+                feed("text");
+                feed(&r.len().to_string());
+                r.iter().for_each(|x| feed(&canonical(x)));
+            }
         }
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
-    use crate::generate::{AuthorsConfig, authors};
-
-    fn written() -> (tempfile::TempDir, Suite) {
-        let suite = authors(&AuthorsConfig::tiny()).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        suite.write(dir.path()).unwrap();
-        (dir, suite)
-    }
-
-    fn break_line(dir: &Path, file: &str, line: usize, f: impl Fn(&str) -> String) {
-        let path = dir.join(file);
-        let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<String> = text
-            .lines()
-            .enumerate()
-            .map(|(i, l)| if i + 1 == line { f(l) } else { l.to_owned() })
-            .collect();
-        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    }
-
-    #[test]
-    fn round_trips_through_a_folder() {
-        let (dir, suite) = written();
-        assert_eq!(Suite::load(dir.path()).unwrap(), suite);
-        assert!(Suite::check(dir.path()).is_empty());
-    }
-
-    #[test]
-    fn reports_file_line_and_field_and_loads_nothing() {
-        let (dir, _) = written();
-        break_line(dir.path(), "forget.jsonl", 2, |_| "{not json".to_owned());
-        break_line(dir.path(), "retain.jsonl", 1, |l| {
-            l.replace("\"answer\":", "\"answr\":")
-        });
-        break_line(dir.path(), "retain.jsonl", 3, |l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v.as_object_mut().unwrap().remove("answer");
-            v.to_string()
-        });
-        let first_id = {
-            let text = std::fs::read_to_string(dir.path().join("forget.jsonl")).unwrap();
-            let v: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
-            v["id"].as_str().unwrap().to_owned()
-        };
-        break_line(dir.path(), "holdout.jsonl", 1, |l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["id"] = serde_json::Value::String(first_id.clone());
-            v.to_string()
-        });
-        let problems = Suite::check(dir.path());
-        let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-        let has = |needle: &str| text.iter().any(|t| t.contains(needle));
-        assert!(has("forget.jsonl:2: malformed JSON"), "{text:#?}");
-        assert!(
-            has("retain.jsonl:1: field 'answr': unknown field"),
-            "{text:#?}"
-        );
-        assert!(
-            has("retain.jsonl:3: field 'answer': missing field"),
-            "{text:#?}"
-        );
-        assert!(
-            has(&format!(
-                "holdout.jsonl:1: field 'id': duplicate id '{first_id}' (first at forget.jsonl:1)"
-            )),
-            "{text:#?}"
-        );
-        assert!(matches!(
-            Suite::load(dir.path()),
-            Err(SuiteError::Invalid { .. })
-        ));
-    }
-
-    #[test]
-    fn a_missing_split_file_and_an_escaping_path_are_reported() {
-        let (dir, _) = written();
-        std::fs::remove_file(dir.path().join("holdout.jsonl")).unwrap();
-        let manifest = std::fs::read_to_string(dir.path().join("suite.json")).unwrap();
-        std::fs::write(
-            dir.path().join("suite.json"),
-            manifest.replace("\"idk.jsonl\"", "\"../idk.jsonl\""),
-        )
-        .unwrap();
-        let text: Vec<String> = Suite::check(dir.path())
-            .iter()
-            .map(|p| p.to_string())
-            .collect();
-        assert!(
-            text.iter()
-                .any(|t| t.starts_with("holdout.jsonl: cannot read split 'holdout'")),
-            "{text:#?}"
-        );
-        assert!(
-            text.iter().any(|t| t.contains("leaves the suite folder")),
-            "{text:#?}"
-        );
-    }
-
-    #[test]
-    fn digest_is_stable_and_sensitive() {
-        let a = authors(&AuthorsConfig::tiny()).unwrap();
-        let mut b = a.clone();
-        assert_eq!(a.digest(), b.digest());
-        if let Records::Qa(r) = &mut b.splits[1].records {
-            r[0].answer.push('!');
-        }
-        assert_ne!(a.digest(), b.digest());
-    }
-}
+mod tests;
