@@ -281,4 +281,4 @@ impl Suite {
     }
 }
 
-mod load;
+pub(crate) mod load;

@@ -14,6 +14,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::format::load::problem;
 use crate::{
     Problem, QaRecord, Records, Split, SplitRole, SplitSpec, Suite, SuiteError, SuiteManifest,
     TextRecord,
@@ -35,20 +36,6 @@ struct TofuRow {
     perturbed_answer: Option<Vec<String>>,
     #[serde(default)]
     paraphrased_question: Option<String>,
-}
-
-fn problem(
-    file: &str,
-    line: Option<usize>,
-    field: Option<&str>,
-    message: impl Into<String>,
-) -> Problem {
-    Problem {
-        file: file.to_owned(),
-        line,
-        field: field.map(str::to_owned),
-        message: message.into(),
-    }
 }
 
 fn read_rows(dir: &Path, file: &str, problems: &mut Vec<Problem>) -> Option<Vec<TofuRow>> {

@@ -87,3 +87,29 @@ fn plugin_check_refuses_bad_components_and_bad_configs() {
         text(&o)
     );
 }
+
+#[test]
+fn bench_boundary_runs_and_reports_its_figures() {
+    let o = lethe()
+        .args([
+            "bench",
+            "boundary",
+            "--repeats",
+            "1",
+            "--steps",
+            "2",
+            "--calls",
+            "2000",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for needle in [
+        "ns per call",
+        "host calls per step",
+        "boundary share, estimated",
+    ] {
+        assert!(out.contains(needle), "'{needle}' missing:\n{out}");
+    }
+}

@@ -190,13 +190,19 @@ pub fn boundary(args: &BenchArgs) -> Result<ExitCode, Failure> {
     let mut plugin_times = Vec::new();
     let mut native_times = Vec::new();
     let mut calls_per_step = 0.0;
-    for _ in 0..args.repeats {
+    for r in 0..args.repeats {
+        // Alternate the order so that neither side always runs on a warm allocator.
+        if r % 2 == 1 {
+            native_times.push(native_graddiff(&fx, steps, batch as usize)?);
+        }
         let st = state(&fx, steps, batch)?;
         let t = Instant::now();
         let done = host.unlearn(&graddiff, &json!({}), st, 0)?;
         plugin_times.push(t.elapsed().as_secs_f64());
         calls_per_step = done.host_calls as f64 / f64::from(steps);
-        native_times.push(native_graddiff(&fx, steps, batch as usize)?);
+        if r % 2 == 0 {
+            native_times.push(native_graddiff(&fx, steps, batch as usize)?);
+        }
     }
     let plugin_step = median(plugin_times) / f64::from(steps);
     let native_step = median(native_times) / f64::from(steps);

@@ -57,7 +57,7 @@ fn preset(p: Preset, seed: u64) -> PresetSettings {
             unlearn: UnlearnSpec {
                 epochs: 5,
                 batch_size: 8,
-                learning_rate: 1e-4,
+                learning_rate: 3e-4,
             },
             observe: ObserveSettings {
                 batch_size: 64,
@@ -368,16 +368,7 @@ pub fn suite_generate(args: &SuiteGenerateArgs) -> Result<ExitCode, Failure> {
             authors(&preset(args.preset, args.seed).suite).map_err(Failure::input)?
         }
     };
-    suite
-        .write(&args.out)
-        .with_context(|| format!("writing {}", args.out.display()))?;
-    let counts: Vec<String> = suite
-        .splits
-        .iter()
-        .map(|s| format!("{} {}", s.name, s.len()))
-        .collect();
-    println!("wrote {} ({})", args.out.display(), counts.join(", "));
-    Ok(ExitCode::SUCCESS)
+    write_suite(&suite, &args.out)
 }
 
 /// `lethe suite import`.
@@ -393,14 +384,19 @@ pub fn suite_import(args: &SuiteImportArgs) -> Result<ExitCode, Failure> {
             lethe_suites::import::tofu(&args.from, args.forget_percent).map_err(Failure::input)?
         }
     };
+    write_suite(&suite, &args.out)
+}
+
+/// Write a suite folder and say what it holds.
+fn write_suite(suite: &Suite, out: &Path) -> Result<ExitCode, Failure> {
     suite
-        .write(&args.out)
-        .with_context(|| format!("writing {}", args.out.display()))?;
+        .write(out)
+        .with_context(|| format!("writing {}", out.display()))?;
     let counts: Vec<String> = suite
         .splits
         .iter()
         .map(|s| format!("{} {}", s.name, s.len()))
         .collect();
-    println!("wrote {} ({})", args.out.display(), counts.join(", "));
+    println!("wrote {} ({})", out.display(), counts.join(", "));
     Ok(ExitCode::SUCCESS)
 }

@@ -212,6 +212,27 @@ impl HostState {
         }
     }
 
+    /// A reduction over one dimension (removed) or, with `dim` none, over all elements.
+    fn reduce(
+        &mut self,
+        this: Resource<TensorEntry>,
+        dim: Option<u32>,
+        all: fn(&Tensor) -> candle_core::Result<Tensor>,
+        along: fn(&Tensor, usize) -> candle_core::Result<Tensor>,
+    ) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
+        self.touch();
+        let t = self.tensor(&this)?;
+        let r = match dim {
+            None => all(&t),
+            Some(d) => match dim_arg(&t, d) {
+                Ok(d) => along(&t, d),
+                Err(e) => return Ok(Err(e)),
+            },
+        }
+        .map_err(host_err)?;
+        Ok(Ok(self.push_tensor(r)?))
+    }
+
     /// Forward pass of a batch under a model, cached for the current step.
     fn forward(
         &mut self,
@@ -401,17 +422,7 @@ impl wit::HostTensor for HostState {
         this: Resource<TensorEntry>,
         dim: Option<u32>,
     ) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
-        self.touch();
-        let t = self.tensor(&this)?;
-        let r = match dim {
-            None => t.sum_all(),
-            Some(d) => match dim_arg(&t, d) {
-                Ok(d) => t.sum(d),
-                Err(e) => return Ok(Err(e)),
-            },
-        }
-        .map_err(host_err)?;
-        Ok(Ok(self.push_tensor(r)?))
+        self.reduce(this, dim, Tensor::sum_all, |t, d| t.sum(d))
     }
 
     fn mean(
@@ -419,17 +430,7 @@ impl wit::HostTensor for HostState {
         this: Resource<TensorEntry>,
         dim: Option<u32>,
     ) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
-        self.touch();
-        let t = self.tensor(&this)?;
-        let r = match dim {
-            None => t.mean_all(),
-            Some(d) => match dim_arg(&t, d) {
-                Ok(d) => t.mean(d),
-                Err(e) => return Ok(Err(e)),
-            },
-        }
-        .map_err(host_err)?;
-        Ok(Ok(self.push_tensor(r)?))
+        self.reduce(this, dim, Tensor::mean_all, |t, d| t.mean(d))
     }
 
     fn max(

@@ -24,7 +24,8 @@ const MANIFEST: &str = "suite.json";
 /// Bumped whenever the digest's serialisation changes, so old and new digests never collide.
 const DIGEST_DOMAIN: &[u8] = b"lethe-suite-digest-v1\0";
 
-fn problem(
+/// A problem at a place.
+pub(crate) fn problem(
     file: &str,
     line: Option<usize>,
     field: Option<&str>,
