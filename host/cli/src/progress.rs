@@ -69,6 +69,10 @@ impl Reporter for Bars {
     fn finish(&self) {
         if let Some(b) = self.bar.borrow_mut().take() {
             b.finish();
+            // Keep the finished stage on screen: the next bar starts on a new line.
+            if !b.is_hidden() {
+                eprintln!();
+            }
         }
     }
 
