@@ -239,3 +239,101 @@ fn logits_match_pytorch_on_the_fixtures() {
         assert!(diff < 1e-4, "{name}: max abs logit difference {diff}");
     }
 }
+
+fn ids2(v: &serde_json::Value) -> Vec<Vec<u32>> {
+    serde_json::from_value(v.clone()).unwrap()
+}
+
+fn forward_all(llama: &Llama, ids: &[Vec<u32>]) -> Tensor {
+    let (b, t) = (ids.len(), ids[0].len());
+    let input = Tensor::from_vec(ids.concat(), (b, t), &Device::Cpu).unwrap();
+    llama
+        .forward(
+            &input,
+            &sequential_positions(b, t, &Device::Cpu).unwrap(),
+            &causal_mask(t, &Device::Cpu).unwrap(),
+            None,
+            Logits::All,
+            false,
+        )
+        .unwrap()
+        .logits
+}
+
+#[test]
+fn next_token_logprobs_and_loss_match_pytorch() {
+    for (name, loss_key) in [
+        ("tiny-llama", "loss_hf_labels_eq_input_ids"),
+        ("llama-gqa-pnorm", "loss_labels_eq_input_ids"),
+        ("qwen2-tied-bias", "loss_labels_eq_input_ids"),
+    ] {
+        let (llama, reference) = load_fixture(name);
+        let ids = ids2(&reference["input_ids"]);
+        let t = ids[0].len();
+        let logits = forward_all(&llama, &ids).narrow(1, 0, t - 1).unwrap();
+        let labels: Vec<Vec<u32>> = ids.iter().map(|r| r[1..].to_vec()).collect();
+        let labels = Tensor::from_vec(labels.concat(), (ids.len(), t - 1), &Device::Cpu).unwrap();
+        let lp = crate::llama::label_logprobs(&logits, &labels)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        let want = ids2_f32(&reference["next_token_logprobs"]);
+        let mut worst = 0f32;
+        for (a, b) in lp.iter().flatten().zip(want.iter().flatten()) {
+            worst = worst.max((a - b).abs());
+        }
+        assert!(
+            worst < 1e-4,
+            "{name}: next-token log-prob max abs diff {worst}"
+        );
+        let n = lp.iter().flatten().count() as f64;
+        let loss = -lp.iter().flatten().map(|&x| f64::from(x)).sum::<f64>() / n;
+        let want_loss = reference[loss_key].as_f64().unwrap();
+        assert!(
+            (loss - want_loss).abs() < 1e-4,
+            "{name}: loss {loss} vs {want_loss}"
+        );
+    }
+}
+
+fn ids2_f32(v: &serde_json::Value) -> Vec<Vec<f32>> {
+    serde_json::from_value(v.clone()).unwrap()
+}
+
+#[test]
+fn greedy_generation_matches_pytorch_token_for_token() {
+    let no_eos = u32::MAX;
+    let (llama, reference) = load_fixture("tiny-llama");
+    let prompts = ids2(&reference["input_ids"]);
+    let got = crate::generate::greedy(&llama, &Device::Cpu, &prompts, no_eos, 0, 8).unwrap();
+    assert_eq!(
+        got,
+        ids2(&reference["greedy_generate_8_new_tokens"]),
+        "tiny-llama"
+    );
+    for name in ["llama-gqa-pnorm", "qwen2-tied-bias"] {
+        let (llama, reference) = load_fixture(name);
+        let prompts: Vec<Vec<u32>> = ids2(&reference["input_ids"])
+            .iter()
+            .map(|r| r[..8].to_vec())
+            .collect();
+        let got = crate::generate::greedy(&llama, &Device::Cpu, &prompts, no_eos, 0, 8).unwrap();
+        assert_eq!(got, ids2(&reference["greedy_8_new_from_first_8"]), "{name}");
+        // Left padding: the batch generator pads the shorter prompt itself.
+        let lp = &reference["left_padded"];
+        let masks = ids2(&lp["attention_mask"]);
+        let prompts: Vec<Vec<u32>> = ids2(&lp["input_ids"])
+            .iter()
+            .zip(&masks)
+            .map(|(r, m)| {
+                r.iter()
+                    .zip(m)
+                    .filter(|(_, m)| **m == 1)
+                    .map(|(t, _)| *t)
+                    .collect()
+            })
+            .collect();
+        let got = crate::generate::greedy(&llama, &Device::Cpu, &prompts, no_eos, 0, 8).unwrap();
+        assert_eq!(got, ids2(&lp["greedy_8_new"]), "{name} left-padded");
+    }
+}
