@@ -78,6 +78,8 @@ pub enum SuiteCommand {
     Check(SuiteCheckArgs),
     /// Write a generated suite to a folder.
     Generate(SuiteGenerateArgs),
+    /// Print the JSON Schema of the suite format (manifest, question and text lines).
+    Schema,
     /// Import a published benchmark from a local copy of its release into a suite folder.
     Import(SuiteImportArgs),
 }

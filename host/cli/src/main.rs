@@ -75,6 +75,9 @@ fn main() -> ExitCode {
         Command::Suite {
             command: SuiteCommand::Import(args),
         } => run::suite_import(&args),
+        Command::Suite {
+            command: SuiteCommand::Schema,
+        } => run::suite_schema(),
         Command::Bench {
             command: BenchCommand::Boundary(args),
         } => bench::boundary(&args),

@@ -400,3 +400,14 @@ fn write_suite(suite: &Suite, out: &Path) -> Result<ExitCode, Failure> {
     println!("wrote {} ({})", out.display(), counts.join(", "));
     Ok(ExitCode::SUCCESS)
 }
+
+/// `lethe suite schema`: the JSON Schemas of `suite.json` and of the two kinds of lines.
+pub fn suite_schema() -> Result<ExitCode, Failure> {
+    let schema = serde_json::json!({
+        "suite.json": schemars::schema_for!(lethe_suites::SuiteManifest),
+        "question line": schemars::schema_for!(lethe_suites::QaRecord),
+        "text line": schemars::schema_for!(lethe_suites::TextRecord),
+    });
+    println!("{}", serde_json::to_string_pretty(&schema)?);
+    Ok(ExitCode::SUCCESS)
+}

@@ -7,6 +7,7 @@
 //! - [`LanguageModel`]: decoder + parameters + tokenizer, with teacher-forced log-probs,
 //!   losses, greedy generation and checkpoints; [`FrozenModel`] is its gradient-free copy.
 //! - [`train`]: AdamW with clipping and a seeded epoch loop.
+//! - [`quant`]: 8-bit and 4-bit weight quantization (quantize → dequantize).
 
 mod config;
 pub mod data;
@@ -14,6 +15,7 @@ pub mod generate;
 pub mod llama;
 mod lm;
 mod params;
+pub mod quant;
 mod tokenizer;
 pub mod train;
 

@@ -337,3 +337,41 @@ fn greedy_generation_matches_pytorch_token_for_token() {
         assert_eq!(got, ids2(&lp["greedy_8_new"]), "{name} left-padded");
     }
 }
+
+#[test]
+fn quantization_changes_logits_by_a_measured_amount_and_4_bit_more_than_8_bit() {
+    use crate::quant::{Quantization, quantized};
+    let dir = fixture("tiny-llama");
+    let cfg =
+        Config::from_hf_json(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let params = Params::load(&dir, &Device::Cpu).unwrap();
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
+            .unwrap();
+    let ids = ids2(&reference["input_ids"]);
+    let base = forward_all(&Llama::new(&cfg, &params.tensors()).unwrap(), &ids);
+    let mut errors = Vec::new();
+    for q in [
+        Quantization::Int8PerChannel,
+        Quantization::Int4Group { group: 64 },
+        Quantization::Nf4Group { group: 64 },
+    ] {
+        let qp = quantized(&params, q).unwrap();
+        let logits = forward_all(&Llama::new(&cfg, &qp.tensors()).unwrap(), &ids);
+        let err = (logits - &base)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        println!("{q:?}: max abs logit error {err:.5}");
+        assert!(err > 0.0, "{q:?} changed nothing");
+        errors.push(err);
+    }
+    assert!(
+        errors[0] < errors[1] && errors[0] < errors[2],
+        "8-bit should be closer: {errors:?}"
+    );
+}
