@@ -1,9 +1,72 @@
-//! Batched greedy generation with left padding and a KV cache.
+//! Batched generation with left padding and a KV cache: greedy, or seeded sampling with
+//! temperature, top-k and top-p.
 
 use candle_core::{D, Device, Tensor};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 use crate::ModelError;
 use crate::llama::{KvCache, Llama, Logits, padded_mask};
+
+/// How to pick the next token.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Decoding {
+    /// The most likely token.
+    Greedy,
+    /// A draw from the (tempered, truncated) distribution.
+    Sample(Sampling),
+}
+
+/// Sampling settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sampling {
+    /// Logits are divided by this (> 0).
+    pub temperature: f64,
+    /// Keep only the k most likely tokens (0: all).
+    pub top_k: usize,
+    /// Keep the smallest set of most likely tokens whose probability reaches p (1.0: all).
+    pub top_p: f64,
+    /// Seed; row `i` of a batch draws from its own stream seeded with `seed + i`.
+    pub seed: u64,
+}
+
+/// Draw a token from logits under `s`.
+fn draw(logits: &[f32], s: &Sampling, rng: &mut ChaCha8Rng) -> u32 {
+    let t = s.temperature.max(1e-6);
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut probs: Vec<(usize, f64)> = logits
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| (i, (f64::from(l - max) / t).exp()))
+        .collect();
+    // Most likely first; ties by index so the order is total and deterministic.
+    probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    if s.top_k > 0 {
+        probs.truncate(s.top_k);
+    }
+    if s.top_p < 1.0 {
+        let total: f64 = probs.iter().map(|p| p.1).sum();
+        let mut acc = 0.0;
+        let mut keep = 0;
+        for p in &probs {
+            acc += p.1 / total;
+            keep += 1;
+            if acc >= s.top_p {
+                break;
+            }
+        }
+        probs.truncate(keep.max(1));
+    }
+    let total: f64 = probs.iter().map(|p| p.1).sum();
+    let mut u = rng.random::<f64>() * total;
+    for &(i, p) in &probs {
+        if u < p {
+            return i as u32;
+        }
+        u -= p;
+    }
+    probs.last().map_or(0, |p| p.0 as u32)
+}
 
 /// Greedy continuations of `prompts`, each cut at (and without) `eos`, at most `max_new` long.
 ///
@@ -17,6 +80,19 @@ pub fn greedy(
     eos: u32,
     pad: u32,
     max_new: usize,
+) -> Result<Vec<Vec<u32>>, ModelError> {
+    generate(llama, device, prompts, eos, pad, max_new, Decoding::Greedy)
+}
+
+/// Continuations of `prompts` under a decoding rule; see [`greedy`] for padding and positions.
+pub fn generate(
+    llama: &Llama,
+    device: &Device,
+    prompts: &[Vec<u32>],
+    eos: u32,
+    pad: u32,
+    max_new: usize,
+    decoding: Decoding,
 ) -> Result<Vec<Vec<u32>>, ModelError> {
     let b = prompts.len();
     if b == 0 || max_new == 0 {
@@ -53,13 +129,28 @@ pub fn greedy(
     let mut mask = padded_mask(&valid, longest, device)?;
     let mut out: Vec<Vec<u32>> = vec![Vec::new(); b];
     let mut done = vec![false; b];
+    let mut rngs: Vec<ChaCha8Rng> = match &decoding {
+        Decoding::Sample(s) => (0..b as u64)
+            .map(|i| ChaCha8Rng::seed_from_u64(s.seed.wrapping_add(i)))
+            .collect(),
+        Decoding::Greedy => Vec::new(),
+    };
     for _ in 0..max_new {
         let step = llama.forward(&input, &pos, &mask, Some(&mut cache), Logits::Last, false)?;
-        let next = step
-            .logits
-            .squeeze(1)?
-            .argmax(D::Minus1)?
-            .to_vec1::<u32>()?;
+        let next: Vec<u32> = match &decoding {
+            Decoding::Greedy => step
+                .logits
+                .squeeze(1)?
+                .argmax(D::Minus1)?
+                .to_vec1::<u32>()?,
+            Decoding::Sample(s) => {
+                let rows = step.logits.squeeze(1)?.to_vec2::<f32>()?;
+                rows.iter()
+                    .zip(rngs.iter_mut())
+                    .map(|(l, rng)| draw(l, s, rng))
+                    .collect()
+            }
+        };
         for (row, &tok) in next.iter().enumerate() {
             if done[row] {
                 continue;
@@ -84,4 +175,43 @@ pub fn greedy(
         mask = padded_mask(&valid, 1, device)?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn s(temperature: f64, top_k: usize, top_p: f64) -> Sampling {
+        Sampling {
+            temperature,
+            top_k,
+            top_p,
+            seed: 0,
+        }
+    }
+
+    #[test]
+    fn top_k_1_and_tiny_top_p_are_greedy() {
+        let logits = [0.1f32, 2.0, -1.0, 1.9];
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for _ in 0..50 {
+            assert_eq!(draw(&logits, &s(1.0, 1, 1.0), &mut rng), 1);
+            assert_eq!(draw(&logits, &s(1.0, 0, 1e-9), &mut rng), 1);
+        }
+    }
+
+    #[test]
+    fn sampling_follows_the_distribution_and_respects_top_k() {
+        let logits = [0.0f32, (3.0f32).ln(), -30.0];
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let n = 20_000;
+        let mut counts = [0usize; 3];
+        for _ in 0..n {
+            counts[draw(&logits, &s(1.0, 2, 1.0), &mut rng) as usize] += 1;
+        }
+        let share = counts[1] as f64 / n as f64;
+        assert!((share - 0.75).abs() < 0.02, "{counts:?}");
+        assert_eq!(counts[2], 0);
+    }
 }

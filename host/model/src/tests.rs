@@ -375,3 +375,28 @@ fn quantization_changes_logits_by_a_measured_amount_and_4_bit_more_than_8_bit() 
         "8-bit should be closer: {errors:?}"
     );
 }
+
+#[test]
+fn seeded_sampling_is_reproducible_and_top_k_1_is_greedy() {
+    use crate::generate::{Decoding, Sampling, generate};
+    let (llama, reference) = load_fixture("llama-gqa-pnorm");
+    let prompts: Vec<Vec<u32>> = ids2(&reference["input_ids"])
+        .iter()
+        .map(|r| r[..8].to_vec())
+        .collect();
+    let run = |d| generate(&llama, &Device::Cpu, &prompts, u32::MAX, 0, 8, d).unwrap();
+    let sample = |seed, top_k| {
+        Decoding::Sample(Sampling {
+            temperature: 1.0,
+            top_k,
+            top_p: 1.0,
+            seed,
+        })
+    };
+    assert_eq!(
+        run(sample(0, 1)),
+        ids2(&reference["greedy_8_new_from_first_8"])
+    );
+    assert_eq!(run(sample(5, 0)), run(sample(5, 0)));
+    assert_ne!(run(sample(5, 0)), run(sample(6, 0)));
+}
