@@ -302,3 +302,15 @@ fn tofu_imports_from_a_local_copy_and_checks_clean() {
     );
     assert!(!dir.path().join("t5").exists());
 }
+
+#[test]
+fn every_builtin_method_runs_in_the_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = run_tiny(&out, &["--methods", "ga,graddiff,npo,simnpo,kl-min,idknll"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    for row in ["| npo |", "| simnpo |", "| kl-min |", "| idknll |"] {
+        assert!(stdout.contains(row), "{row} missing:\n{stdout}");
+    }
+}

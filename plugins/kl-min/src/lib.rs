@@ -1,0 +1,62 @@
+//! KL minimisation (KL-Min): gradient ascent on forget, held in place on retain by the KL
+//! divergence to the model from before unlearning, averaged over retain answer tokens:
+//! `L = γ·(−mean avg(y|x) on forget) + α·mean_t KL(p_ref ‖ p_θ) on retain`.
+
+use lethe_plugin_sdk::prelude::*;
+
+/// Weights of the two terms.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Weight γ of the forget term.
+    #[schemars(range(min = 0.0))]
+    pub gamma: f64,
+    /// Weight α of the retain (KL) term.
+    #[schemars(range(min = 0.0))]
+    pub alpha: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            gamma: 1.0,
+            alpha: 1.0,
+        }
+    }
+}
+
+/// The KL-Min method.
+pub struct KlMin;
+
+/// Mean KL(p_ref ‖ p_θ) over a batch's answer tokens.
+pub fn retain_kl(retain: &Batch) -> Result<Tensor> {
+    retain
+        .kl_to_reference()?
+        .sum()?
+        .div(&retain.answer_mask().sum()?)
+}
+
+impl Method for KlMin {
+    type Config = Config;
+    const NAME: &'static str = "kl-min";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const SUMMARY: &'static str = "Gradient ascent on forget, KL to the reference on retain.";
+    const SPLITS: &'static [&'static str] = &["forget", "retain"];
+    const NEEDS_REFERENCE: bool = true;
+
+    fn unlearn(config: Config, session: &mut Session) -> Result<()> {
+        while session.steps_left() > 0 {
+            let forget = session.next_batch("forget")?;
+            let retain = session.next_batch("retain")?;
+            let ascent = forget
+                .mean_nll(Model::Current)?
+                .mean()?
+                .scale(-config.gamma);
+            let kl = retain_kl(&retain)?.scale(config.alpha);
+            session.step(&ascent.add(&kl)?)?;
+        }
+        Ok(())
+    }
+}
+
+export_method!(KlMin);

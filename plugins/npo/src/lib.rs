@@ -1,0 +1,67 @@
+//! Negative Preference Optimization (NPO, Zhang et al., 2024): the forget answers are treated
+//! as dispreferred responses with no preferred one,
+//! `L_forget = −(2/β)·mean logσ(−β[log πθ(y|x) − log π_ref(y|x)])`, plus NLL on retain:
+//! `L = γ·L_forget + α·mean avg(y|x) on retain`.
+
+use lethe_plugin_sdk::prelude::*;
+
+/// NPO's knobs (defaults as the paper and OpenUnlearning).
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Inverse temperature β.
+    #[schemars(range(min = 0.0))]
+    pub beta: f64,
+    /// Weight γ of the forget term.
+    #[schemars(range(min = 0.0))]
+    pub gamma: f64,
+    /// Weight α of the retain term.
+    #[schemars(range(min = 0.0))]
+    pub alpha: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            beta: 0.1,
+            gamma: 1.0,
+            alpha: 1.0,
+        }
+    }
+}
+
+/// The NPO method.
+pub struct Npo;
+
+/// NPO's forget term on one batch.
+pub fn forget_loss(beta: f64, forget: &Batch) -> Result<Tensor> {
+    let ratio = forget
+        .sequence_logprob(Model::Current)?
+        .sub(&forget.sequence_logprob(Model::Reference)?)?;
+    Ok(ratio.scale(-beta).log_sigmoid().mean()?.scale(-2.0 / beta))
+}
+
+impl Method for Npo {
+    type Config = Config;
+    const NAME: &'static str = "npo";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const SUMMARY: &'static str = "Negative preference optimisation on forget plus NLL on retain.";
+    const SPLITS: &'static [&'static str] = &["forget", "retain"];
+    const NEEDS_REFERENCE: bool = true;
+
+    fn unlearn(config: Config, session: &mut Session) -> Result<()> {
+        if config.beta <= 0.0 {
+            return Err(PluginError::InvalidConfig("beta must be positive".into()));
+        }
+        while session.steps_left() > 0 {
+            let forget = session.next_batch("forget")?;
+            let retain = session.next_batch("retain")?;
+            let f = forget_loss(config.beta, &forget)?.scale(config.gamma);
+            let r = retain.mean_nll(Model::Current)?.mean()?.scale(config.alpha);
+            session.step(&f.add(&r)?)?;
+        }
+        Ok(())
+    }
+}
+
+export_method!(Npo);
