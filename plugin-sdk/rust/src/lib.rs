@@ -50,7 +50,7 @@ pub mod method;
 pub mod metric;
 
 pub use error::{PluginError, Result};
-pub use method::{Batch, Budget, Method, Model, Session, StepOutcome, Tensor};
+pub use method::{Batch, Budget, Method, Model, Session, StepOutcome, Tensor, Weights};
 pub use metric::{
     Example, Metric, MetricOutput, ModelRole, Observation, ObservedSplit, Reading, Value,
 };

@@ -33,6 +33,28 @@ pub trait Method {
     fn unlearn(config: Self::Config, session: &mut Session) -> Result<()>;
 }
 
+/// The configuration of a method whose loss is `γ·L_forget + α·L_retain`: the two weights,
+/// both 1 by default. Methods with more knobs declare their own type.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Weights {
+    /// Weight γ of the forget term.
+    #[schemars(range(min = 0.0))]
+    pub gamma: f64,
+    /// Weight α of the retain term.
+    #[schemars(range(min = 0.0))]
+    pub alpha: f64,
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Self {
+            gamma: 1.0,
+            alpha: 1.0,
+        }
+    }
+}
+
 /// The host-set limits a method works within.
 #[derive(Debug, Clone)]
 pub struct Budget {

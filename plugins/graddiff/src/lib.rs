@@ -4,26 +4,8 @@
 
 use lethe_plugin_sdk::prelude::*;
 
-/// Weights of the two terms.
-#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct Config {
-    /// Weight γ of the forget term.
-    #[schemars(range(min = 0.0))]
-    pub gamma: f64,
-    /// Weight α of the retain term.
-    #[schemars(range(min = 0.0))]
-    pub alpha: f64,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            gamma: 1.0,
-            alpha: 1.0,
-        }
-    }
-}
+/// γ weighs the forget term, α the retain term.
+pub type Config = lethe_plugin_sdk::Weights;
 
 /// The gradient-difference method.
 pub struct GradDiff;
