@@ -4,6 +4,16 @@
 //! asked as questions, with a paraphrased answer, three perturbed (wrong) answers and a
 //! paraphrased question per fact. Some authors exist only in the `pretrain` text, so the base
 //! model learns the language and the answer format without learning the finetuned facts.
+//!
+//! [`privacy`] and [`wrong_facts`] make suites after MLLMU-Med (text only): patients' private
+//! data, and wrong medical facts injected in finetuning, each with a `test` split of general
+//! clinical knowledge that unlearning must not erode.
+
+mod privacy;
+
+pub use privacy::{
+    FORGET_PERCENT, MAX_PATIENTS, PrivacyConfig, WrongFactsConfig, privacy, wrong_facts,
+};
 
 use std::collections::{BTreeMap, BTreeSet};
 
