@@ -10,6 +10,9 @@ use std::path::Path;
 use lethe_manifest::ResultRow;
 use polars::prelude::*;
 
+/// The table type results and leaderboards are built from.
+pub use polars::prelude::DataFrame;
+
 /// Why a report could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -139,7 +142,17 @@ pub fn leaderboard(
     results: &DataFrame,
     columns: &[ColumnSpec],
 ) -> Result<Leaderboard, ReportError> {
-    let summary = split_summary(results, "none")?;
+    leaderboard_under(results, columns, "none")
+}
+
+/// The leaderboard of the results measured under one attack (`"none"`: the clean one). Rows
+/// are the methods with any value under that attack, in order of appearance.
+pub fn leaderboard_under(
+    results: &DataFrame,
+    columns: &[ColumnSpec],
+    attack: &str,
+) -> Result<Leaderboard, ReportError> {
+    let summary = split_summary(results, attack)?;
     let method = summary.column("method")?.str()?.clone();
     let metric = summary.column("metric")?.str()?.clone();
     let output = summary.column("output")?.str()?.clone();
@@ -228,6 +241,108 @@ impl Leaderboard {
     }
 }
 
+/// How much of each model's forgetting survives each attack, on one forget-split column.
+///
+/// With `t` the target's clean value, `u` a row's clean value and `a` its value under an
+/// attack, the share of forgetting kept is `(t − a) / (t − u)` for a column where higher
+/// means the model knows more (`(a − t) / (u − t)` where lower does): 1 when the attack
+/// recovers nothing, 0 when it brings the row back to the target, negative beyond. Rows that
+/// forgot nothing (|t − u| below `min_gap`) have no share.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Robustness {
+    /// The column the shares are computed on.
+    pub column: ColumnSpec,
+    /// The attacks, in column order.
+    pub attacks: Vec<String>,
+    /// Row labels (every row except the target).
+    pub methods: Vec<String>,
+    /// Each row's clean value.
+    pub clean: Vec<Option<f64>>,
+    /// `kept[row][attack]`.
+    pub kept: Vec<Vec<Option<f64>>>,
+}
+
+/// Compute [`Robustness`] from results. `target` labels the finetuned model's row; rows in
+/// `skip` (a base model that never learned the forget set) are left out.
+pub fn robustness(
+    results: &DataFrame,
+    column: &ColumnSpec,
+    higher_knows: bool,
+    attacks: &[String],
+    target: &str,
+    skip: &[&str],
+    min_gap: f64,
+) -> Result<Robustness, ReportError> {
+    let cols = std::slice::from_ref(column);
+    let clean = leaderboard_under(results, cols, "none")?;
+    let value = |b: &Leaderboard, m: &str| -> Option<f64> {
+        b.methods
+            .iter()
+            .position(|x| x == m)
+            .and_then(|i| b.values[i][0])
+    };
+    let t = value(&clean, target);
+    let under: Vec<Leaderboard> = attacks
+        .iter()
+        .map(|a| leaderboard_under(results, cols, a))
+        .collect::<Result<_, _>>()?;
+    let methods: Vec<String> = clean
+        .methods
+        .iter()
+        .filter(|m| m.as_str() != target && !skip.contains(&m.as_str()))
+        .cloned()
+        .collect();
+    let sign = if higher_knows { 1.0 } else { -1.0 };
+    let mut kept = Vec::new();
+    let mut cleans = Vec::new();
+    for m in &methods {
+        let u = value(&clean, m);
+        cleans.push(u);
+        kept.push(
+            under
+                .iter()
+                .map(|b| match (t, u, value(b, m)) {
+                    (Some(t), Some(u), Some(a)) if sign * (t - u) > min_gap => {
+                        Some((t - a) / (t - u))
+                    }
+                    _ => None,
+                })
+                .collect(),
+        );
+    }
+    Ok(Robustness {
+        column: column.clone(),
+        attacks: attacks.to_vec(),
+        methods,
+        clean: cleans,
+        kept,
+    })
+}
+
+impl Robustness {
+    /// A Markdown table: a row per model, its clean value, and the share kept per attack.
+    pub fn to_markdown(&self, decimals: usize) -> String {
+        let mut out = format!("| method | {} (clean) |", self.column.header(true));
+        for a in &self.attacks {
+            out.push_str(&format!(" kept under {a} |"));
+        }
+        out.push_str("\n|---|---:|");
+        for _ in &self.attacks {
+            out.push_str("---:|");
+        }
+        out.push('\n');
+        let cell = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.decimals$}"));
+        for (i, m) in self.methods.iter().enumerate() {
+            out.push_str(&format!("| {m} | {} |", cell(self.clean[i])));
+            for v in &self.kept[i] {
+                out.push_str(&format!(" {} |", cell(*v)));
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -248,6 +363,56 @@ mod tests {
             value,
             seed,
         }
+    }
+
+    #[test]
+    fn robustness_is_the_share_of_forgetting_an_attack_leaves() {
+        let under = |method: &str, attack: &str, value: f64| ResultRow {
+            attack: attack.into(),
+            ..row(method, "forget", None, value, 1)
+        };
+        let rows = vec![
+            under("target", "none", 1.0),
+            under("oracle", "none", 0.4),
+            under("ga", "none", 0.2),
+            under("kept-all", "none", 0.6),
+            under("target", "relearn", 1.0),
+            under("oracle", "relearn", 0.5),
+            under("ga", "relearn", 0.8),
+            under("kept-all", "relearn", 0.6),
+            under("ga", "quant4", 1.1),
+        ];
+        let df = results_frame(&rows).unwrap();
+        let col = ColumnSpec {
+            metric: "rouge".into(),
+            output: "rougeL_recall".into(),
+            split: "forget".into(),
+        };
+        let attacks = vec!["relearn".to_owned(), "quant4".to_owned()];
+        let r = robustness(&df, &col, true, &attacks, "target", &[], 1e-9).unwrap();
+        assert_eq!(r.methods, vec!["oracle", "ga", "kept-all"]);
+        let kept = |i: usize, j: usize| r.kept[i][j].unwrap();
+        // Oracle: forgot 0.6, relearning brings back 0.1 → keeps 5/6.
+        assert!((kept(0, 0) - 5.0 / 6.0).abs() < 1e-12);
+        // GA: forgot 0.8, relearning brings back 0.6 → keeps 1/4; 4-bit overshoots the target.
+        assert!((kept(1, 0) - 0.25).abs() < 1e-12);
+        assert!((kept(1, 1) + 0.125).abs() < 1e-12);
+        assert!((kept(2, 0) - 1.0).abs() < 1e-12);
+        assert_eq!(r.kept[0][1], None, "not measured under quant4");
+        let md = r.to_markdown(2);
+        assert!(md.contains("| ga | 0.20 | 0.25 | -0.13 |"), "{md}");
+
+        // Lower-knows columns read the other way round.
+        let lower: Vec<ResultRow> = rows
+            .iter()
+            .map(|r| ResultRow {
+                value: -r.value,
+                ..r.clone()
+            })
+            .collect();
+        let df = results_frame(&lower).unwrap();
+        let r2 = robustness(&df, &col, false, &attacks, "target", &[], 1e-9).unwrap();
+        assert_eq!(r2.kept, r.kept);
     }
 
     #[test]

@@ -126,6 +126,11 @@ pub struct RunArgs {
     /// A suite folder (suite.json + JSON Lines); default: the generated authors suite.
     #[arg(long)]
     pub suite: Option<PathBuf>,
+    /// Start from this checkpoint (Hugging Face layout: config.json, model.safetensors or
+    /// shards, tokenizer.json) instead of a model trained from scratch; the preset's model
+    /// size and pretraining are then unused.
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
     /// Methods to run, by name (built-in or from --plugin-dir), comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "ga,graddiff")]
     pub methods: Vec<String>,
@@ -159,6 +164,35 @@ pub struct RunArgs {
     /// Learning rate of unlearning.
     #[arg(long)]
     pub unlearn_lr: Option<f64>,
+    /// Re-measure every model under these attacks, comma-separated (results carry an
+    /// `attack` column; the leaderboard shows each clean and attacked).
+    #[arg(long = "attack", value_enum, value_delimiter = ',')]
+    pub attacks: Vec<AttackArg>,
+    /// Relearning: share of the source examples trained on, in (0, 1].
+    #[arg(long, default_value_t = 0.5)]
+    pub relearn_share: f64,
+    /// Relearning: passes over them.
+    #[arg(long, default_value_t = 1)]
+    pub relearn_epochs: usize,
+    /// Relearning: learning rate (the peer protocol's 2e-5 by default).
+    #[arg(long, default_value_t = 2e-5)]
+    pub relearn_lr: f64,
+    /// Relearning: train on part of the forget set ("forget"), or on retained examples that
+    /// share a group value with forgotten ones ("group:KEY", e.g. group:disease).
+    #[arg(long, default_value = "forget", value_name = "forget|group:KEY")]
+    pub relearn_from: String,
+    /// Few-shot: solved retain examples prefixed to each question.
+    #[arg(long, default_value_t = 3)]
+    pub few_shot: usize,
+    /// Sampling: answers drawn per question (leak@k for k = 1…n).
+    #[arg(long, default_value_t = 8)]
+    pub samples: usize,
+    /// Sampling: temperature.
+    #[arg(long, default_value_t = 1.0)]
+    pub sample_temperature: f64,
+    /// 4-bit quantization: weights per group.
+    #[arg(long, default_value_t = 64)]
+    pub quant_group: usize,
     /// Fuel (≈ wasm instructions) a plugin call may use.
     #[arg(long, default_value_t = 20_000_000_000)]
     pub fuel: u64,
@@ -168,6 +202,27 @@ pub struct RunArgs {
     /// Memory a plugin may use, in MiB.
     #[arg(long, default_value_t = 512)]
     pub plugin_memory_mib: usize,
+}
+
+/// The attacks of `lethe run --attack`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AttackArg {
+    /// Finetune briefly on part of the forget set (or related examples), then re-measure.
+    Relearn,
+    /// 8-bit weights, one scale per output channel.
+    Quant8,
+    /// 4-bit symmetric weights, one scale per group.
+    Quant4,
+    /// NF4 weights, one absmax per group.
+    Nf4,
+    /// Ask the paraphrased question.
+    Paraphrase,
+    /// Prefix k solved retain examples.
+    FewShot,
+    /// Prefix the answer with "Sure, here is the answer:".
+    Jailbreak,
+    /// Draw n answers per question at a temperature; leak@k.
+    Sample,
 }
 
 /// Options of `lethe plugins`.

@@ -8,17 +8,20 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use lethe_manifest::PluginKind;
+use lethe_manifest::Reading;
 use lethe_pipeline::{
-    Choice, LearnSpec, ModelCache, ModelPreset, ObserveSettings, Phase, RunSpec, UnlearnSpec,
+    Attack, AttackSpec, Checkpoint, Choice, LearnSpec, ModelCache, ModelPreset, ObserveSettings,
+    Phase, RunSpec, UnlearnSpec,
 };
+use lethe_pipeline::{RelearnSettings, RelearnSource};
 use lethe_reports::ColumnSpec;
 use lethe_runtime::{Limits, PluginHost};
-use lethe_suites::Suite;
 use lethe_suites::generate::{AuthorsConfig, authors};
+use lethe_suites::{SplitRole, Suite};
 
 use crate::Failure;
 use crate::args::{
-    GeneratorKind, ImporterKind, Preset, RunArgs, SuiteCheckArgs, SuiteGenerateArgs,
+    AttackArg, GeneratorKind, ImporterKind, Preset, RunArgs, SuiteCheckArgs, SuiteGenerateArgs,
     SuiteImportArgs,
 };
 use crate::catalog::{Catalog, load_file};
@@ -53,6 +56,7 @@ fn preset(p: Preset, seed: u64) -> PresetSettings {
                     learning_rate: 2e-3,
                 },
                 seed,
+                checkpoint: None,
             },
             unlearn: UnlearnSpec {
                 epochs: 5,
@@ -83,6 +87,7 @@ fn preset(p: Preset, seed: u64) -> PresetSettings {
                     learning_rate: 3e-3,
                 },
                 seed,
+                checkpoint: None,
             },
             unlearn: UnlearnSpec {
                 epochs: 2,
@@ -156,6 +161,114 @@ fn write_outputs(out: &Path, files: &[(&str, Vec<u8>)]) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The leaderboard under each attack, leak@k of the sampling attack, and the share of
+/// forgetting each row keeps under each attack, as Markdown sections (empty without attacks).
+fn attack_sections(
+    df: &lethe_reports::DataFrame,
+    columns: &[ColumnSpec],
+    primary: Option<&(ColumnSpec, bool)>,
+    suite: &Suite,
+    spec: &RunSpec<'_>,
+) -> Result<String, Failure> {
+    let mut md = String::new();
+    let mut board_attacks = Vec::new();
+    for attack in &spec.attacks.attacks {
+        if *attack == Attack::Sample {
+            let n = spec.attacks.samples;
+            let leak_columns: Vec<ColumnSpec> = suite
+                .splits
+                .iter()
+                .filter(|s| s.role.evaluated())
+                .flat_map(|s| {
+                    let mut ks = vec![1, n];
+                    ks.dedup();
+                    ks.into_iter().map(|k| ColumnSpec {
+                        metric: lethe_pipeline::LEAK_METRIC.to_owned(),
+                        output: format!("leak@{k}"),
+                        split: s.name.clone(),
+                    })
+                })
+                .collect();
+            let b = lethe_reports::leaderboard_under(df, &leak_columns, attack.name())?;
+            md.push_str(&format!(
+                "\n## Under attack: sample ({n} answers per question at temperature {})\n\n{}",
+                spec.attacks.temperature,
+                b.to_markdown(3)
+            ));
+            continue;
+        }
+        let b = lethe_reports::leaderboard_under(df, columns, attack.name())?;
+        md.push_str(&format!(
+            "\n## Under attack: {attack}\n\n{}",
+            b.to_markdown(3)
+        ));
+        board_attacks.push(attack.name().to_owned());
+    }
+    if let (Some((column, higher)), false) = (primary, board_attacks.is_empty()) {
+        let r = lethe_reports::robustness(
+            df,
+            column,
+            *higher,
+            &board_attacks,
+            "target",
+            &["base"],
+            1e-6,
+        )?;
+        md.push_str(&format!(
+            "\n## Robustness: share of forgetting kept\n\n(target − attacked) / (target − \
+             clean) on {}: 1 = the attack recovers nothing, 0 = back to the target.\n\n{}",
+            column.header(true),
+            r.to_markdown(2)
+        ));
+    }
+    Ok(md)
+}
+
+/// The attacks of a run, from its options.
+fn attack_spec(args: &RunArgs, settings: &PresetSettings) -> Result<AttackSpec, Failure> {
+    let source = match args.relearn_from.as_str() {
+        "forget" => RelearnSource::Forget,
+        other => match other.strip_prefix("group:") {
+            Some(key) if !key.is_empty() => RelearnSource::Related(key.to_owned()),
+            _ => {
+                return Err(Failure::input(anyhow!(
+                    "--relearn-from '{other}' is neither 'forget' nor 'group:KEY'"
+                )));
+            }
+        },
+    };
+    let mut attacks: Vec<Attack> = args
+        .attacks
+        .iter()
+        .map(|a| match a {
+            AttackArg::Relearn => Attack::Relearn,
+            AttackArg::Quant8 => Attack::Quant8,
+            AttackArg::Quant4 => Attack::Quant4,
+            AttackArg::Nf4 => Attack::Nf4,
+            AttackArg::Paraphrase => Attack::Paraphrase,
+            AttackArg::FewShot => Attack::FewShot,
+            AttackArg::Jailbreak => Attack::Jailbreak,
+            AttackArg::Sample => Attack::Sample,
+        })
+        .collect();
+    attacks.sort();
+    attacks.dedup();
+    Ok(AttackSpec {
+        attacks,
+        relearn: RelearnSettings {
+            source,
+            share: args.relearn_share,
+            epochs: args.relearn_epochs,
+            learning_rate: args.relearn_lr,
+            batch_size: settings.unlearn.batch_size as usize,
+        },
+        few_shot: args.few_shot,
+        quant_group: args.quant_group,
+        samples: args.samples,
+        temperature: args.sample_temperature,
+    })
+}
+
 /// `lethe run`.
 pub fn run(args: RunArgs, verbose: u8) -> Result<ExitCode, Failure> {
     let settings = preset(args.preset, args.seed);
@@ -186,6 +299,13 @@ pub fn run(args: RunArgs, verbose: u8) -> Result<ExitCode, Failure> {
         Some(dir) => Suite::load(dir).map_err(Failure::input)?,
         None => authors(&settings.suite).map_err(Failure::input)?,
     };
+
+    let attacks = attack_spec(&args, &settings)?;
+    attacks.validate(&suite).map_err(Failure::input)?;
+    let mut learn = settings.learn;
+    if let Some(dir) = &args.model {
+        learn.checkpoint = Some(Checkpoint::open(dir).map_err(Failure::input)?);
+    }
 
     let host = PluginHost::new(Limits {
         fuel: args.fuel,
@@ -264,13 +384,32 @@ pub fn run(args: RunArgs, verbose: u8) -> Result<ExitCode, Failure> {
         })
         .collect();
 
+    // The column robustness is summarised on: the first metric's first output on the forget
+    // split, read in the direction its manifest declares.
+    let primary = metrics.first().and_then(|c| {
+        let out = c.plugin.manifest.outputs.first()?;
+        let forget = suite.splits_with(SplitRole::Forget).next()?;
+        let higher = match out.reading {
+            Reading::HigherKnows | Reading::HigherBetter => true,
+            Reading::LowerKnows | Reading::LowerBetter => false,
+        };
+        Some((
+            ColumnSpec {
+                metric: c.plugin.manifest.name.clone(),
+                output: out.name.clone(),
+                split: forget.name.clone(),
+            },
+            higher,
+        ))
+    });
     let spec = RunSpec {
         suite: &suite,
-        learn: settings.learn,
+        learn,
         unlearn,
         observe: settings.observe,
         methods,
         metrics,
+        attacks,
         seed: args.seed,
     };
     let cache = ModelCache::new(if args.no_cache {
@@ -283,7 +422,14 @@ pub fn run(args: RunArgs, verbose: u8) -> Result<ExitCode, Failure> {
 
     let mut df = lethe_reports::results_frame(&output.rows)?;
     let board = lethe_reports::leaderboard(&df, &columns)?;
-    let markdown = board.to_markdown(3);
+    let mut markdown = board.to_markdown(3);
+    markdown.push_str(&attack_sections(
+        &df,
+        &columns,
+        primary.as_ref(),
+        &suite,
+        &spec,
+    )?);
     let scratch = tempfile::tempdir()?;
     let parquet = scratch.path().join("results.parquet");
     lethe_reports::write_parquet(&mut df, &parquet)?;

@@ -149,7 +149,18 @@ impl LanguageModel {
         let text = fs_err::read_to_string(dir.join("config.json"))
             .map_err(|e| ModelError::Io(e.to_string()))?;
         let cfg = Config::from_hf_json(&text)?;
-        let tokenizer = Tokenizer::load(&dir.join("tokenizer.json"))?;
+        let tok_path = dir.join("tokenizer.json");
+        if !tok_path.exists() {
+            return Err(ModelError::Io(format!(
+                "{} has no tokenizer.json: Lethe asks the model questions in text, so a \
+                 checkpoint needs its tokenizer",
+                dir.display()
+            )));
+        }
+        let tokenizer = Tokenizer::load_pretrained(
+            &tok_path,
+            (cfg.bos_token_id, cfg.eos_token_id, cfg.pad_token_id),
+        )?;
         let params = Params::load(dir, device)?;
         Self::new(cfg, tokenizer, params)
     }

@@ -82,11 +82,38 @@ impl Tokenizer {
         })
     }
 
-    /// Read a `tokenizer.json`.
+    /// Read a `tokenizer.json` trained here (with `<pad>`, `<bos>` and `<eos>`).
     pub fn load(path: &Path) -> Result<Self, ModelError> {
         let inner = HfTokenizer::from_file(path)
             .map_err(|e| ModelError::Tokenizer(format!("{}: {e}", path.display())))?;
         Self::from_hf(inner)
+    }
+
+    /// Read the `tokenizer.json` of a checkpoint. Tokenizers trained here name their special
+    /// tokens `<pad>`, `<bos>` and `<eos>`; any other tokenizer (Llama's `<s>`/`</s>`, Qwen's
+    /// `<|endoftext|>` …) gets its special ids from the checkpoint's `config.json`, `ids` =
+    /// (bos, eos, pad), which must exist in the tokenizer's vocabulary.
+    pub fn load_pretrained(path: &Path, ids: (u32, u32, u32)) -> Result<Self, ModelError> {
+        let inner = HfTokenizer::from_file(path)
+            .map_err(|e| ModelError::Tokenizer(format!("{}: {e}", path.display())))?;
+        if SPECIAL.iter().all(|t| inner.token_to_id(t).is_some()) {
+            return Self::from_hf(inner);
+        }
+        let (bos, eos, pad) = ids;
+        for (name, id) in [("bos", bos), ("eos", eos), ("pad", pad)] {
+            if inner.id_to_token(id).is_none() {
+                return Err(ModelError::Tokenizer(format!(
+                    "{}: the config's {name}_token_id {id} is not in the tokenizer's vocabulary",
+                    path.display()
+                )));
+            }
+        }
+        Ok(Self {
+            inner,
+            bos,
+            eos,
+            pad,
+        })
     }
 
     /// The tokenizer as `tokenizer.json` text.
@@ -158,6 +185,52 @@ mod tests {
         let answer = a.encode_answer("Ana was born in Lisbon.")?;
         assert_eq!(answer.last(), Some(&EOS_ID));
         assert_eq!(a.decode(&answer)?, " Ana was born in Lisbon.");
+        Ok(())
+    }
+
+    /// A tokenizer with another model family's special tokens takes its ids from the config.
+    #[test]
+    fn pretrained_tokenizer_takes_special_ids_from_the_config() -> Result<(), ModelError> {
+        let texts = ["<s> a b c </s>", "a b c d e f"];
+        let mut trainer: TrainerWrapper = BpeTrainerBuilder::new()
+            .vocab_size(300)
+            .show_progress(false)
+            .special_tokens(vec![
+                AddedToken::from("<unk>", true),
+                AddedToken::from("<s>", true),
+                AddedToken::from("</s>", true),
+            ])
+            .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
+            .build()
+            .into();
+        let mut inner = HfTokenizer::new(BPE::default());
+        inner.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
+        inner.with_decoder(Some(ByteLevel::default()));
+        inner
+            .train(&mut trainer, texts.iter().copied())
+            .map_err(tk_err)?;
+        let dir = tempfile::tempdir().map_err(|e| ModelError::Io(e.to_string()))?;
+        let path = dir.path().join("tokenizer.json");
+        inner.save(&path, false).map_err(tk_err)?;
+
+        let t = Tokenizer::load_pretrained(&path, (1, 2, 0))?;
+        assert_eq!((t.bos, t.eos, t.pad), (1, 2, 0));
+        assert_eq!(t.encode_text("a b")?.first(), Some(&1));
+        assert!(
+            Tokenizer::load(&path).is_err(),
+            "no <bos> token: not one of ours"
+        );
+        let e = Tokenizer::load_pretrained(&path, (1, 99_999, 0))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("eos_token_id 99999"), "{e}");
+
+        // One of ours keeps its own ids whatever the config says.
+        let ours = Tokenizer::train(texts.iter().copied(), 300)?;
+        fs_err::write(&path, ours.to_json()?).map_err(|e| ModelError::Io(e.to_string()))?;
+        let t = Tokenizer::load_pretrained(&path, (7, 8, 9))?;
+        assert_eq!((t.pad, t.bos, t.eos), (PAD_ID, BOS_ID, EOS_ID));
         Ok(())
     }
 }

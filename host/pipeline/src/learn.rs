@@ -57,6 +57,85 @@ pub struct LearnSpec {
     pub finetune: Phase,
     /// Seed of initialisation and shuffling.
     pub seed: u64,
+    /// Start from this checkpoint instead of training a base model from scratch: `preset`,
+    /// `vocab_size` and `pretrain` are then unused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<Checkpoint>,
+}
+
+/// A model folder in Hugging Face layout (`config.json`, `model.safetensors` or shards with
+/// an index, `tokenizer.json`) used as the base model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The folder. Not part of the cache key or the recorded spec: the same weights in another
+    /// folder are the same model.
+    #[serde(skip)]
+    pub path: PathBuf,
+    /// sha256 over the folder's config, tokenizer and weight files, in name order.
+    pub sha256: String,
+}
+
+impl Checkpoint {
+    /// Describe a checkpoint folder, hashing what determines the model. Fails with the folder's
+    /// name when it lacks a file the model needs.
+    pub fn open(path: &Path) -> Result<Self, PipelineError> {
+        if !path.is_dir() {
+            return Err(PipelineError::Checkpoint(format!(
+                "model folder {} does not exist",
+                path.display()
+            )));
+        }
+        let mut files: Vec<PathBuf> = Vec::new();
+        for entry in fs_err::read_dir(path)? {
+            let p = entry?.path();
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if name == "config.json"
+                || name == "tokenizer.json"
+                || name == "model.safetensors.index.json"
+                || name.ends_with(".safetensors")
+            {
+                files.push(p);
+            }
+        }
+        files.sort();
+        for needed in ["config.json", "tokenizer.json"] {
+            if !files.iter().any(|f| f.ends_with(needed)) {
+                return Err(PipelineError::Checkpoint(format!(
+                    "model folder {} has no {needed}",
+                    path.display()
+                )));
+            }
+        }
+        // Config and tokenizer are cheap to read: a bad folder is refused before anything runs.
+        let text = fs_err::read_to_string(path.join("config.json"))?;
+        let cfg = Config::from_hf_json(&text).map_err(|e| {
+            PipelineError::Checkpoint(format!("{}: config.json: {e}", path.display()))
+        })?;
+        let tok = Tokenizer::load_pretrained(
+            &path.join("tokenizer.json"),
+            (cfg.bos_token_id, cfg.eos_token_id, cfg.pad_token_id),
+        )
+        .map_err(|e| PipelineError::Checkpoint(format!("{}: {e}", path.display())))?;
+        if tok.vocab_size() > cfg.vocab_size {
+            return Err(PipelineError::Checkpoint(format!(
+                "{}: the tokenizer has {} tokens but config.json's vocab_size is {}",
+                path.display(),
+                tok.vocab_size(),
+                cfg.vocab_size
+            )));
+        }
+        let mut h = Sha256::new();
+        for f in &files {
+            let name = f.file_name().map(|n| n.to_string_lossy().into_owned());
+            h.update(name.unwrap_or_default().as_bytes());
+            let mut file = fs_err::File::open(f)?;
+            std::io::copy(&mut file, &mut h)?;
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            sha256: hex(&h.finalize()),
+        })
+    }
 }
 
 /// The three models every run starts from.
@@ -225,31 +304,47 @@ pub fn learn(
     let target_key = key(&["target", &base_key]);
     let oracle_key = key(&["oracle", &base_key]);
 
+    // A checkpoint is its own base: loaded from its folder, never copied into the cache.
+    let from_checkpoint = match &spec.checkpoint {
+        Some(c) => {
+            reporter.stage("load checkpoint", 0);
+            let model = LanguageModel::load(&c.path, &Device::Cpu)?;
+            reporter.finish();
+            info!(checkpoint = %c.path.display(), parameters = model.params().count(), "loaded");
+            Some(model)
+        }
+        None => None,
+    };
     let cached = (
-        cache.load(&base_key),
+        match from_checkpoint {
+            Some(m) => Some(m),
+            None => cache.load(&base_key),
+        },
         cache.load(&target_key),
         cache.load(&oracle_key),
     );
-    if let (Some(base), Some(target), Some(oracle)) = cached {
-        info!(cache = ?cache.dir(), "reusing cached base, target and oracle models");
-        return Ok(Learned {
-            base,
-            target,
-            oracle,
-            keys: [base_key, target_key, oracle_key],
-        });
-    }
+    let (base_hit, target_hit, oracle_hit) = match cached {
+        (Some(base), Some(target), Some(oracle)) => {
+            info!(cache = ?cache.dir(), "reusing cached base, target and oracle models");
+            return Ok(Learned {
+                base,
+                target,
+                oracle,
+                keys: [base_key, target_key, oracle_key],
+            });
+        }
+        partial => partial,
+    };
 
-    reporter.stage("tokenizer", 0);
-    let texts = all_text(suite);
-    let tok = Tokenizer::train(texts.iter().map(String::as_str), spec.vocab_size)?;
-    reporter.finish();
-    let cfg = spec.preset.config(tok.vocab_size());
-    let max_len = cfg.max_position_embeddings;
-
-    let base = match cache.load(&base_key) {
+    let base = match base_hit {
         Some(m) => m,
         None => {
+            reporter.stage("tokenizer", 0);
+            let texts = all_text(suite);
+            let tok = Tokenizer::train(texts.iter().map(String::as_str), spec.vocab_size)?;
+            reporter.finish();
+            let cfg = spec.preset.config(tok.vocab_size());
+            let max_len = cfg.max_position_embeddings;
             let params = Params::init(&cfg, spec.seed, &Device::Cpu)?;
             let model = LanguageModel::new(cfg.clone(), tok.clone(), params)?;
             let mut corpus = Vec::new();
@@ -271,8 +366,9 @@ pub fn learn(
         }
     };
     let tok = base.tokenizer().clone();
+    let max_len = base.config().max_position_embeddings;
 
-    let target = match cache.load(&target_key) {
+    let target = match target_hit {
         Some(m) => m,
         None => {
             let model = base.deep_copy()?;
@@ -294,7 +390,7 @@ pub fn learn(
             model
         }
     };
-    let oracle = match cache.load(&oracle_key) {
+    let oracle = match oracle_hit {
         Some(m) => m,
         None => {
             let model = base.deep_copy()?;

@@ -6,12 +6,14 @@
 //! model row; each metric plugin scores every row. A failing plugin becomes a
 //! [`RunFailure`] and the run goes on.
 
+pub mod attack;
 pub mod learn;
 pub mod observe;
 mod reporter;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use attack::{LeakValue, Query, TermJudge};
 use lethe_manifest::{
     ModelRole, ObservationKind, ObservedSplit, PluginKind, ResultRow, RunFailure,
 };
@@ -23,7 +25,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tracing::{info, info_span};
 
-pub use learn::{LearnSpec, Learned, ModelCache, ModelPreset, Phase};
+pub use attack::{Attack, AttackSpec, RelearnSettings, RelearnSource};
+pub use learn::{Checkpoint, LearnSpec, Learned, ModelCache, ModelPreset, Phase};
 pub use observe::ObserveSettings;
 pub use reporter::{Reporter, Silent};
 
@@ -39,6 +42,12 @@ pub enum PipelineError {
     /// The suite cannot be run.
     #[error("suite: {0}")]
     Suite(String),
+    /// An attack cannot run with its settings on this suite.
+    #[error("attack: {0}")]
+    Attack(String),
+    /// A checkpoint folder cannot be used as the base model.
+    #[error("--model: {0}")]
+    Checkpoint(String),
     /// A bug or an impossible state.
     #[error("internal error: {0}")]
     Internal(String),
@@ -77,6 +86,8 @@ pub struct RunSpec<'a> {
     pub methods: Vec<Choice<'a>>,
     /// Metrics.
     pub metrics: Vec<Choice<'a>>,
+    /// Attacks every model row is re-measured under.
+    pub attacks: AttackSpec,
     /// The run's seed.
     pub seed: u64,
 }
@@ -119,6 +130,8 @@ pub struct RunInfo {
     pub unlearn: UnlearnSpec,
     /// Step budget each method had.
     pub unlearn_steps: u32,
+    /// The attacks and their settings.
+    pub attacks: AttackSpec,
     /// The seed.
     pub seed: u64,
     /// Plugins used.
@@ -223,12 +236,23 @@ fn feeds_for(
     })
 }
 
-/// One row of the leaderboard: a model and how it came to be.
+/// One row of the leaderboard: a model and how it came to be, observed clean (attack
+/// "none", always first) and under each attack.
 struct Row {
     label: String,
     sha256: String,
-    observed: Vec<ObservedSplit>,
+    observed: Vec<(String, Vec<ObservedSplit>)>,
+    leaks: Vec<LeakValue>,
 }
+
+impl Row {
+    fn clean(&self) -> &[ObservedSplit] {
+        self.observed.first().map_or(&[], |(_, o)| o.as_slice())
+    }
+}
+
+/// The name of a row's judged leak@k values in results.
+pub const LEAK_METRIC: &str = "leak-at-k";
 
 fn relabel(observed: &[ObservedSplit], role: ModelRole) -> Vec<ObservedSplit> {
     observed
@@ -285,6 +309,7 @@ pub fn run(
         learn: spec.learn.clone(),
         unlearn: spec.unlearn.clone(),
         unlearn_steps: steps,
+        attacks: spec.attacks.clone(),
         seed: spec.seed,
         plugins,
         model_keys: learned.keys.clone(),
@@ -306,36 +331,89 @@ pub fn run(
     let mut failures = Vec::new();
     let mut losses = BTreeMap::new();
 
-    let observe_one =
-        |name: &str, model: &LanguageModel| -> Result<Vec<ObservedSplit>, PipelineError> {
-            reporter.stage(&format!("observe {name}"), per_model);
-            let o = observe::observe(
-                model,
-                ModelRole::Subject,
-                suite,
-                &needs,
-                &spec.observe,
-                reporter,
-            )?;
-            reporter.finish();
-            Ok(o)
-        };
+    spec.attacks.validate(suite)?;
+    let observe_one = |name: &str,
+                       model: &LanguageModel,
+                       query: &Query<'_>|
+     -> Result<Vec<ObservedSplit>, PipelineError> {
+        reporter.stage(&format!("observe {name}"), per_model);
+        let o = observe::observe(
+            model,
+            ModelRole::Subject,
+            suite,
+            &needs,
+            &spec.observe,
+            query,
+            reporter,
+        )?;
+        reporter.finish();
+        Ok(o)
+    };
+    // Every row is observed clean, then under each attack with the same seeds, so rows stay
+    // comparable (the oracle relearns on the same examples as every method).
+    let attack_seed = spec.seed.wrapping_add(500);
+    let make_row = |label: String, sha256: String, model: &LanguageModel| {
+        let mut observed = vec![(
+            "none".to_owned(),
+            observe_one(&label, model, &Query::clean())?,
+        )];
+        let mut leaks = Vec::new();
+        for &attack in &spec.attacks.attacks {
+            let name = format!("{label} [{attack}]");
+            let _span = info_span!("attack", attack = %attack, row = %label).entered();
+            let o = match attack {
+                Attack::Relearn => {
+                    reporter.stage(&format!("relearn {label}"), 0);
+                    let m = attack::relearn(
+                        model,
+                        suite,
+                        &spec.attacks.relearn,
+                        attack_seed,
+                        reporter,
+                    )?;
+                    reporter.finish();
+                    observe_one(&name, &m, &Query::clean())?
+                }
+                Attack::Quant8 | Attack::Quant4 | Attack::Nf4 => {
+                    let q = attack::quantization(attack, spec.attacks.quant_group).ok_or_else(
+                        || PipelineError::Internal(format!("{attack} is not a quantization")),
+                    )?;
+                    observe_one(&name, &attack::quantize(model, q)?, &Query::clean())?
+                }
+                Attack::Paraphrase | Attack::FewShot | Attack::Jailbreak => {
+                    let query = Query::of(attack, suite, &spec.attacks, attack_seed);
+                    observe_one(&name, model, &query)?
+                }
+                Attack::Sample => {
+                    let draws = observe::generation_count(suite) * spec.attacks.samples as u64;
+                    reporter.stage(&format!("sample {label}"), draws);
+                    leaks = attack::sample_leaks(
+                        model,
+                        suite,
+                        &spec.attacks,
+                        &TermJudge,
+                        spec.observe.max_new_tokens,
+                        spec.observe.batch_size,
+                        attack_seed,
+                        reporter,
+                    )?;
+                    reporter.finish();
+                    continue;
+                }
+            };
+            observed.push((attack.name().to_owned(), o));
+        }
+        Ok::<Row, PipelineError>(Row {
+            label,
+            sha256,
+            observed,
+            leaks,
+        })
+    };
     let mut rows = vec![
-        Row {
-            label: "base".into(),
-            sha256: String::new(),
-            observed: observe_one("base", &learned.base)?,
-        },
-        Row {
-            label: "target".into(),
-            sha256: String::new(),
-            observed: observe_one("target", &learned.target)?,
-        },
-        Row {
-            label: "oracle".into(),
-            sha256: String::new(),
-            observed: observe_one("oracle", &learned.oracle)?,
-        },
+        make_row("base".into(), String::new(), &learned.base)?,
+        make_row("target".into(), String::new(), &learned.target)?,
+        make_row("oracle".into(), String::new(), &learned.oracle)?,
     ];
 
     let mut used_labels: BTreeSet<String> = rows.iter().map(|r| r.label.clone()).collect();
@@ -384,12 +462,7 @@ pub fn run(
             Ok(state) => {
                 info!(steps = state.losses.len(), "unlearned");
                 losses.insert(label.clone(), state.losses.clone());
-                let observed = observe_one(&label, &state.model)?;
-                rows.push(Row {
-                    label,
-                    sha256: plugin.sha256.clone(),
-                    observed,
-                });
+                rows.push(make_row(label, plugin.sha256.clone(), &state.model)?);
             }
             Err(e) => {
                 reporter.warn(&e.to_string());
@@ -404,22 +477,52 @@ pub fn run(
         }
     }
 
-    let references: BTreeMap<ModelRole, &Vec<ObservedSplit>> = [
-        (ModelRole::Base, &rows[0].observed),
-        (ModelRole::Target, &rows[1].observed),
-        (ModelRole::Oracle, &rows[2].observed),
+    // References are always the clean observations of the baselines: an attacked row is
+    // compared with the models as they were, and with the attacked baselines in the report.
+    let references: BTreeMap<ModelRole, &[ObservedSplit]> = [
+        (ModelRole::Base, rows[0].clean()),
+        (ModelRole::Target, rows[1].clean()),
+        (ModelRole::Oracle, rows[2].clean()),
     ]
     .into_iter()
     .collect();
     let mut out = Vec::new();
-    reporter.stage("score", (rows.len() * spec.metrics.len()) as u64);
+    let variants: usize = rows.iter().map(|r| r.observed.len()).sum();
+    reporter.stage("score", (variants * spec.metrics.len()) as u64);
     for row in &rows {
-        for (j, choice) in spec.metrics.iter().enumerate() {
+        for v in &row.leaks {
+            out.push(ResultRow {
+                run: run_id.clone(),
+                suite: info.suite.clone(),
+                method: row.label.clone(),
+                method_sha256: row.sha256.clone(),
+                attack: Attack::Sample.name().to_owned(),
+                metric: LEAK_METRIC.to_owned(),
+                metric_sha256: String::new(),
+                output: format!("leak@{}", v.k),
+                split: v.split.clone(),
+                example: v.example.clone(),
+                value: v.value,
+                seed: spec.seed,
+            });
+        }
+    }
+    for row in &rows {
+        for ((attack, row_observed), (j, choice)) in row
+            .observed
+            .iter()
+            .flat_map(|o| spec.metrics.iter().enumerate().map(move |m| (o, m)))
+        {
             let plugin = choice.plugin;
-            let _span =
-                info_span!("metric", plugin = %plugin.label(), row = %row.label, run = %run_id)
-                    .entered();
-            let mut observed = row.observed.clone();
+            let _span = info_span!(
+                "metric",
+                plugin = %plugin.label(),
+                row = %row.label,
+                attack = %attack,
+                run = %run_id
+            )
+            .entered();
+            let mut observed = row_observed.clone();
             for role in &plugin.manifest.models {
                 if let Some(r) = references.get(role) {
                     observed.extend(relabel(r, *role));
@@ -438,7 +541,7 @@ pub fn run(
                             suite: info.suite.clone(),
                             method: row.label.clone(),
                             method_sha256: row.sha256.clone(),
-                            attack: "none".into(),
+                            attack: attack.clone(),
                             metric: plugin.manifest.name.clone(),
                             metric_sha256: plugin.sha256.clone(),
                             output: v.name,
@@ -450,7 +553,7 @@ pub fn run(
                     }
                 }
                 Err(e) => {
-                    reporter.warn(&format!("{e} (row {})", row.label));
+                    reporter.warn(&format!("{e} (row {}, attack {attack})", row.label));
                     failures.push(RunFailure {
                         run: run_id.clone(),
                         kind: PluginKind::Metric,

@@ -7,6 +7,7 @@ use lethe_manifest::{ModelRole, ObservationKind, ObservedExample, ObservedSplit}
 use lethe_model::{AnswerStats, LanguageModel, Sequence};
 use lethe_suites::{QaRecord, Suite};
 
+use crate::attack::{Query, prompt_ids, prompted_sequence};
 use crate::{PipelineError, Reporter};
 
 /// How to observe.
@@ -26,8 +27,8 @@ fn stats_of(
     let max_len = model.config().max_position_embeddings;
     let tok = model.tokenizer();
     let mut seqs = Vec::with_capacity(pairs.len());
-    for (q, a) in pairs {
-        seqs.push(Sequence::qa(tok, q, a)?.truncated(max_len));
+    for (prompt, answer) in pairs {
+        seqs.push(prompted_sequence(tok, prompt, answer, max_len)?);
     }
     let mut out = Vec::with_capacity(pairs.len());
     for chunk in seqs.chunks(batch_size.max(1)) {
@@ -40,15 +41,15 @@ fn stats_of(
 /// Per-token log-probs of several answers per question, regrouped by question.
 fn variant_logprobs(
     model: &LanguageModel,
-    records: &[QaRecord],
+    records: &[(&QaRecord, String)],
     variants: impl Fn(&QaRecord) -> &[String],
     batch_size: usize,
 ) -> Result<Vec<Vec<Vec<f32>>>, PipelineError> {
     let mut pairs = Vec::new();
     let mut owner = Vec::new();
-    for (i, r) in records.iter().enumerate() {
+    for (i, (r, prompt)) in records.iter().enumerate() {
         for v in variants(r) {
-            pairs.push((r.question.as_str(), v.as_str()));
+            pairs.push((prompt.as_str(), v.as_str()));
             owner.push(i);
         }
     }
@@ -61,22 +62,30 @@ fn variant_logprobs(
 }
 
 /// Observe a model on every evaluated split of a suite.
+///
+/// Questions are put to the model as `query` says: the clean prompt, or a query attack's.
+/// Examples a query attack does not apply to (no paraphrase to ask) are left out.
 pub fn observe(
     model: &LanguageModel,
     role: ModelRole,
     suite: &Suite,
     needs: &BTreeSet<ObservationKind>,
     settings: &ObserveSettings,
+    query: &Query<'_>,
     reporter: &dyn Reporter,
 ) -> Result<Vec<ObservedSplit>, PipelineError> {
     use ObservationKind as K;
     let tok = model.tokenizer();
     let mut out = Vec::new();
     for split in suite.splits.iter().filter(|s| s.role.evaluated()) {
-        let records = split.questions();
+        let records: Vec<(&QaRecord, String)> = split
+            .questions()
+            .iter()
+            .filter_map(|r| query.prompt(r).map(|p| (r, p)))
+            .collect();
         let mut examples: Vec<ObservedExample> = records
             .iter()
-            .map(|r| ObservedExample {
+            .map(|(r, _)| ObservedExample {
                 id: r.id.clone(),
                 groups: r.groups.clone(),
                 question: r.question.clone(),
@@ -91,14 +100,8 @@ pub fn observe(
             let max_len = model.config().max_position_embeddings;
             for (chunk_i, chunk) in records.chunks(settings.batch_size.max(1)).enumerate() {
                 let mut prompts = Vec::with_capacity(chunk.len());
-                for r in chunk {
-                    let mut p = tok.encode_prompt(&r.question)?;
-                    // Keep the end of an overlong prompt: it holds the question mark and "Answer:".
-                    let keep = max_len.saturating_sub(settings.max_new_tokens).max(1);
-                    if p.len() > keep {
-                        p.drain(..p.len() - keep);
-                    }
-                    prompts.push(p);
+                for (_, prompt) in chunk {
+                    prompts.push(prompt_ids(tok, prompt, settings.max_new_tokens, max_len)?);
                 }
                 let answers = model.generate_greedy(&prompts, settings.max_new_tokens)?;
                 for (j, ids) in answers.iter().enumerate() {
@@ -115,7 +118,7 @@ pub fn observe(
         {
             let pairs: Vec<(&str, &str)> = records
                 .iter()
-                .map(|r| (r.question.as_str(), r.answer.as_str()))
+                .map(|(r, prompt)| (prompt.as_str(), r.answer.as_str()))
                 .collect();
             let stats = stats_of(model, &pairs, settings.batch_size)?;
             for (e, s) in examples.iter_mut().zip(stats) {
@@ -134,7 +137,7 @@ pub fn observe(
         if needs.contains(&K::ParaphrasedAnswerLogprobs) {
             let v = variant_logprobs(
                 model,
-                records,
+                &records,
                 |r| &r.paraphrased_answers,
                 settings.batch_size,
             )?;
@@ -145,7 +148,7 @@ pub fn observe(
         if needs.contains(&K::PerturbedAnswerLogprobs) {
             let v = variant_logprobs(
                 model,
-                records,
+                &records,
                 |r| &r.perturbed_answers,
                 settings.batch_size,
             )?;
@@ -154,7 +157,7 @@ pub fn observe(
             }
         }
         if needs.contains(&K::OptionLogprobs) {
-            let v = variant_logprobs(model, records, |r| &r.options, settings.batch_size)?;
+            let v = variant_logprobs(model, &records, |r| &r.options, settings.batch_size)?;
             for (e, lp) in examples.iter_mut().zip(v) {
                 e.option_logprobs = Some(lp);
             }
