@@ -8,8 +8,14 @@
 //! [`privacy`] and [`wrong_facts`] make suites after MLLMU-Med (text only): patients' private
 //! data, and wrong medical facts injected in finetuning, each with a `test` split of general
 //! clinical knowledge that unlearning must not erode.
+//!
+//! [`medical()`] makes synthetic medical records after AMNESIA: patients with clinical notes,
+//! factual and reasoning questions, forgotten by patient or by disease category.
 
+pub mod medical;
 mod privacy;
+
+pub use medical::{ForgetSpec, MedicalConfig, medical};
 
 pub use privacy::{
     FORGET_PERCENT, MAX_PATIENTS, PrivacyConfig, WrongFactsConfig, privacy, wrong_facts,
