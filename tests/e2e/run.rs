@@ -135,10 +135,18 @@ fn a_tiny_run_writes_results_and_a_leaderboard() {
 fn the_same_command_twice_gives_byte_identical_results() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    // No cache: both runs train everything from scratch.
-    let oa = run_tiny(&a, &["--no-cache", "--seed", "7"]);
+    // No cache: both runs train everything from scratch. The attacks with random choices
+    // (sampled answers, relearning's examples and shuffling) must repeat too.
+    let same = [
+        "--no-cache",
+        "--seed",
+        "7",
+        "--attack",
+        "sample,relearn,few-shot",
+    ];
+    let oa = run_tiny(&a, &same);
     assert!(oa.status.success(), "{}", text(&oa));
-    let ob = run_tiny(&b, &["--no-cache", "--seed", "7"]);
+    let ob = run_tiny(&b, &same);
     assert!(ob.status.success(), "{}", text(&ob));
     for f in [
         "results.parquet",

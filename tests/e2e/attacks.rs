@@ -1,0 +1,135 @@
+//! `lethe run --attack …`: every model re-measured under attack, beside its clean scores.
+
+use polars::prelude::*;
+
+use crate::{run_tiny, text};
+
+fn split_value(df: &DataFrame, method: &str, attack: &str, output: &str, split: &str) -> f64 {
+    let hit = df
+        .clone()
+        .lazy()
+        .filter(
+            col("method")
+                .eq(lit(method))
+                .and(col("attack").eq(lit(attack)))
+                .and(col("output").eq(lit(output)))
+                .and(col("split").eq(lit(split)))
+                .and(col("example").is_null()),
+        )
+        .collect()
+        .unwrap();
+    assert_eq!(hit.height(), 1, "{method} {attack} {output} {split}");
+    hit.column("value").unwrap().f64().unwrap().get(0).unwrap()
+}
+
+#[test]
+fn every_attack_is_measured_beside_the_clean_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = run_tiny(
+        &out,
+        &[
+            "--attack",
+            "relearn,quant8,quant4,nf4,paraphrase,few-shot,jailbreak,sample",
+            "--relearn-lr",
+            "1e-3",
+            "--relearn-epochs",
+            "3",
+            "--samples",
+            "4",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let board = std::fs::read_to_string(out.join("leaderboard.md")).unwrap();
+    for section in [
+        "## Under attack: relearn",
+        "## Under attack: quant8",
+        "## Under attack: quant4",
+        "## Under attack: nf4",
+        "## Under attack: paraphrase",
+        "## Under attack: few-shot",
+        "## Under attack: jailbreak",
+        "## Under attack: sample (4 answers per question at temperature 1)",
+        "## Robustness: share of forgetting kept",
+    ] {
+        assert!(board.contains(section), "{section} missing:\n{board}");
+    }
+
+    let df = lethe_reports::read_parquet(&out.join("results.parquet")).unwrap();
+    let attacks: Vec<String> = df
+        .column("attack")
+        .unwrap()
+        .str()
+        .unwrap()
+        .unique()
+        .unwrap()
+        .sort(Default::default())
+        .into_iter()
+        .flatten()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        attacks,
+        [
+            "few-shot",
+            "jailbreak",
+            "nf4",
+            "none",
+            "paraphrase",
+            "quant4",
+            "quant8",
+            "relearn",
+            "sample"
+        ]
+    );
+    for method in ["target", "oracle", "ga", "graddiff"] {
+        // Relearning on the forget set makes every model likelier to give the forget answers.
+        let clean = split_value(&df, method, "none", "probability", "forget");
+        let relearned = split_value(&df, method, "relearn", "probability", "forget");
+        assert!(relearned > clean, "{method}: {clean} → {relearned}");
+        // leak@k is a probability and grows with k.
+        let mut last = 0.0;
+        for k in 1..=4 {
+            let v = split_value(&df, method, "sample", &format!("leak@{k}"), "forget");
+            assert!(
+                (0.0..=1.0).contains(&v) && v >= last - 1e-12,
+                "{method} leak@{k} = {v}"
+            );
+            last = v;
+        }
+    }
+}
+
+#[test]
+fn bad_attack_settings_are_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--attack", "relearn", "--relearn-share", "0"],
+            "relearn share 0 is not in (0, 1]",
+        ),
+        (
+            &["--attack", "relearn", "--relearn-from", "group:nosuch"],
+            "group 'nosuch'",
+        ),
+        (
+            &["--attack", "relearn", "--relearn-from", "elsewhere"],
+            "--relearn-from 'elsewhere'",
+        ),
+        (
+            &["--attack", "few-shot", "--few-shot", "1000"],
+            "few-shot with k = 1000",
+        ),
+    ];
+    for (args, needle) in cases {
+        let o = run_tiny(&out, args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(needle),
+            "{args:?}: expected '{needle}' in:\n{err}"
+        );
+        assert!(!out.exists(), "{args:?} left an output folder behind");
+    }
+}
