@@ -16,6 +16,9 @@ use lethe_runtime::{
 };
 use serde_json::json;
 
+/// LLMU, RMU and the metrics of the seed benchmarks (MLLMU-Med, AMNESIA).
+mod seed_plugins;
+
 fn host(limits: Limits) -> PluginHost {
     PluginHost::new(limits).unwrap()
 }
