@@ -68,6 +68,60 @@ fn draw(logits: &[f32], s: &Sampling, rng: &mut ChaCha8Rng) -> u32 {
     probs.last().map_or(0, |p| p.0 as u32)
 }
 
+/// A function from generated token ids to text, used to look for stop strings.
+pub type Decode<'a> = &'a dyn Fn(&[u32]) -> Result<String, ModelError>;
+
+/// What to generate and when to stop.
+#[derive(Clone)]
+pub struct GenerateOptions<'a> {
+    /// End-of-sequence token: a row stops when it is drawn (it is not returned).
+    pub eos: Option<u32>,
+    /// Padding token of left-padded prompts (never attended to).
+    pub pad: u32,
+    /// At most this many new tokens per row.
+    pub max_new: usize,
+    /// How to pick the next token.
+    pub decoding: Decoding,
+    /// A row stops as soon as its decoded continuation contains one of these strings.
+    pub stop: Vec<String>,
+    /// Decodes a row's continuation; required when `stop` is not empty.
+    pub decode: Option<Decode<'a>>,
+}
+
+impl std::fmt::Debug for GenerateOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GenerateOptions")
+            .field("eos", &self.eos)
+            .field("pad", &self.pad)
+            .field("max_new", &self.max_new)
+            .field("decoding", &self.decoding)
+            .field("stop", &self.stop)
+            .field("decode", &self.decode.is_some())
+            .finish()
+    }
+}
+
+/// Why a row stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The end-of-sequence token was drawn.
+    Eos,
+    /// The continuation contains `stop[i]`.
+    StopString(usize),
+    /// `max_new` tokens were generated.
+    Length,
+}
+
+/// One row's continuation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Generated {
+    /// New tokens, without the end-of-sequence token; with a stop string, up to and including
+    /// the token that completed it.
+    pub tokens: Vec<u32>,
+    /// Why the row stopped.
+    pub reason: StopReason,
+}
+
 /// Greedy continuations of `prompts`, each cut at (and without) `eos`, at most `max_new` long.
 ///
 /// Prompts are left-padded to a common length; padding keys are masked and rotary positions
@@ -94,14 +148,62 @@ pub fn generate(
     max_new: usize,
     decoding: Decoding,
 ) -> Result<Vec<Vec<u32>>, ModelError> {
+    let opts = GenerateOptions {
+        eos: Some(eos),
+        pad,
+        max_new,
+        decoding,
+        stop: Vec::new(),
+        decode: None,
+    };
+    Ok(generate_with(llama, device, prompts, &opts)?
+        .into_iter()
+        .map(|g| g.tokens)
+        .collect())
+}
+
+/// The first stop string found in `text`, by position (then by list order).
+fn find_stop(text: &str, stop: &[String]) -> Option<usize> {
+    stop.iter()
+        .enumerate()
+        .filter(|(_, s)| !s.is_empty())
+        .filter_map(|(i, s)| text.find(s.as_str()).map(|at| (at, i)))
+        .min()
+        .map(|(_, i)| i)
+}
+
+/// Continuations of `prompts` under `opts`; see [`greedy`] for padding and positions.
+pub fn generate_with(
+    llama: &Llama,
+    device: &Device,
+    prompts: &[Vec<u32>],
+    opts: &GenerateOptions<'_>,
+) -> Result<Vec<Generated>, ModelError> {
     let b = prompts.len();
-    if b == 0 || max_new == 0 {
-        return Ok(vec![Vec::new(); b]);
-    }
-    let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
+    let max_new = opts.max_new;
     if prompts.iter().any(Vec::is_empty) {
         return Err(ModelError::Input("empty prompt".into()));
     }
+    let decode = match (&opts.decode, opts.stop.is_empty()) {
+        (_, true) => None,
+        (Some(d), false) => Some(*d),
+        (None, false) => {
+            return Err(ModelError::Input(
+                "stop strings need a decode function".into(),
+            ));
+        }
+    };
+    let mut out: Vec<Generated> = vec![
+        Generated {
+            tokens: Vec::new(),
+            reason: StopReason::Length,
+        };
+        b
+    ];
+    if b == 0 || max_new == 0 {
+        return Ok(out);
+    }
+    let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
     let limit = llama.config().max_position_embeddings;
     if longest + max_new > limit {
         return Err(ModelError::Input(format!(
@@ -114,7 +216,7 @@ pub fn generate(
     let mut next_pos = Vec::with_capacity(b);
     for p in prompts {
         let padding = longest - p.len();
-        ids.extend(std::iter::repeat_n(pad, padding));
+        ids.extend(std::iter::repeat_n(opts.pad, padding));
         ids.extend_from_slice(p);
         positions.extend(std::iter::repeat_n(0u32, padding));
         positions.extend(0..p.len() as u32);
@@ -123,13 +225,12 @@ pub fn generate(
         valid.push(v);
         next_pos.push(p.len() as u32);
     }
-    let mut cache = KvCache::new();
+    let mut cache = KvCache::with_capacity(longest + max_new);
     let mut input = Tensor::from_vec(ids, (b, longest), device)?;
     let mut pos = Tensor::from_vec(positions, (b, longest), device)?;
     let mut mask = padded_mask(&valid, longest, device)?;
-    let mut out: Vec<Vec<u32>> = vec![Vec::new(); b];
     let mut done = vec![false; b];
-    let mut rngs: Vec<ChaCha8Rng> = match &decoding {
+    let mut rngs: Vec<ChaCha8Rng> = match &opts.decoding {
         Decoding::Sample(s) => (0..b as u64)
             .map(|i| ChaCha8Rng::seed_from_u64(s.seed.wrapping_add(i)))
             .collect(),
@@ -137,7 +238,7 @@ pub fn generate(
     };
     for _ in 0..max_new {
         let step = llama.forward(&input, &pos, &mask, Some(&mut cache), Logits::Last, false)?;
-        let next: Vec<u32> = match &decoding {
+        let next: Vec<u32> = match &opts.decoding {
             Decoding::Greedy => step
                 .logits
                 .squeeze(1)?
@@ -155,10 +256,17 @@ pub fn generate(
             if done[row] {
                 continue;
             }
-            if tok == eos {
+            if Some(tok) == opts.eos {
                 done[row] = true;
-            } else {
-                out[row].push(tok);
+                out[row].reason = StopReason::Eos;
+                continue;
+            }
+            out[row].tokens.push(tok);
+            if let Some(decode) = decode
+                && let Some(i) = find_stop(&decode(&out[row].tokens)?, &opts.stop)
+            {
+                done[row] = true;
+                out[row].reason = StopReason::StopString(i);
             }
         }
         if done.iter().all(|&d| d) {

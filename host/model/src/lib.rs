@@ -7,13 +7,17 @@
 //! - [`LanguageModel`]: decoder + parameters + tokenizer, with teacher-forced log-probs,
 //!   losses, greedy generation and checkpoints; [`FrozenModel`] is its gradient-free copy.
 //! - [`train`]: AdamW with clipping and a seeded epoch loop.
+//! - [`bench`]: the reference workloads of `lethe bench model`.
 //! - [`quant`]: 8-bit and 4-bit weight quantization (quantize → dequantize).
 
+pub mod bench;
 mod config;
 pub mod data;
 pub mod generate;
+mod kernels;
 pub mod llama;
 mod lm;
+pub mod ops;
 mod params;
 pub mod quant;
 mod tokenizer;

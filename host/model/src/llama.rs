@@ -2,14 +2,15 @@
 //!
 //! Every op here has a backward pass. candle-nn's fused CPU kernels (`ops::rms_norm`,
 //! `softmax_last_dim`, `rotary_emb::rope`, `sdpa`) have none and would silently stop the
-//! gradient, so this file builds the same functions from differentiable primitives; a test
-//! checks that every parameter receives a gradient.
+//! gradient, so this file uses Lethe's own fused ops (`crate::ops`, each with a backward and
+//! tested against its composed form) or differentiable primitives; a test checks that every
+//! parameter receives a gradient.
 
 use std::collections::BTreeMap;
 
-use candle_core::{D, Device, IndexOp, Tensor};
+use candle_core::{Device, IndexOp, Tensor};
 
-use crate::{Config, ModelError};
+use crate::{Config, ModelError, ops};
 
 /// Additive mask value for positions a query may not see. Finite on purpose: a fully masked
 /// row (a left-padding query) must give a uniform softmax, not NaN that would leak into
@@ -35,9 +36,67 @@ pub struct Output {
 }
 
 /// Keys and values of past positions, per layer, for incremental decoding.
+///
+/// With a capacity, each layer's keys and values live in buffers of `capacity` positions
+/// allocated once and filled in place; without one (or past it) they grow by concatenation.
 #[derive(Debug, Default)]
 pub struct KvCache {
-    layers: Vec<Option<(Tensor, Tensor)>>,
+    layers: Vec<Option<LayerCache>>,
+    capacity: usize,
+}
+
+#[derive(Debug)]
+struct LayerCache {
+    k: Tensor,
+    v: Tensor,
+    len: usize,
+}
+
+impl LayerCache {
+    /// Append `k, v [b, kv, t, hd]`; returns views of every cached position.
+    fn append(
+        slot: &mut Option<Self>,
+        k: Tensor,
+        v: Tensor,
+        capacity: usize,
+    ) -> candle_core::Result<(Tensor, Tensor)> {
+        let t = k.dim(2)?;
+        match slot {
+            Some(c) if c.k.dim(2)? >= c.len + t && c.k.dims()[..2] == k.dims()[..2] => {
+                c.k.slice_set(&k.contiguous()?, 2, c.len)?;
+                c.v.slice_set(&v.contiguous()?, 2, c.len)?;
+                c.len += t;
+            }
+            Some(c) => {
+                c.k = Tensor::cat(&[&c.k.narrow(2, 0, c.len)?, &k], 2)?;
+                c.v = Tensor::cat(&[&c.v.narrow(2, 0, c.len)?, &v], 2)?;
+                c.len += t;
+            }
+            None if capacity > t => {
+                let (b, kv, _, hd) = k.dims4()?;
+                let kb = Tensor::zeros((b, kv, capacity, hd), k.dtype(), k.device())?;
+                let vb = Tensor::zeros((b, kv, capacity, hd), v.dtype(), v.device())?;
+                kb.slice_set(&k.contiguous()?, 2, 0)?;
+                vb.slice_set(&v.contiguous()?, 2, 0)?;
+                *slot = Some(Self {
+                    k: kb,
+                    v: vb,
+                    len: t,
+                });
+            }
+            None => {
+                *slot = Some(Self {
+                    k: k.contiguous()?,
+                    v: v.contiguous()?,
+                    len: t,
+                });
+            }
+        }
+        match slot {
+            Some(c) => Ok((c.k.narrow(2, 0, c.len)?, c.v.narrow(2, 0, c.len)?)),
+            None => candle_core::bail!("kv cache: empty after append"),
+        }
+    }
 }
 
 impl KvCache {
@@ -46,12 +105,20 @@ impl KvCache {
         Self::default()
     }
 
+    /// An empty cache with room for `positions` positions before it has to grow.
+    pub fn with_capacity(positions: usize) -> Self {
+        Self {
+            layers: Vec::new(),
+            capacity: positions,
+        }
+    }
+
     /// Number of positions cached.
     pub fn len(&self) -> usize {
         self.layers
             .first()
             .and_then(|l| l.as_ref())
-            .map_or(0, |(k, _)| k.dims().get(2).copied().unwrap_or(0))
+            .map_or(0, |c| c.len)
     }
 
     /// Whether nothing is cached.
@@ -66,8 +133,10 @@ struct Linear {
 }
 
 impl Linear {
+    /// `x [n, in] → [n, out]`. Two-dimensional on purpose: a batched `[b, t, in]` product
+    /// with a broadcast weight would make the weight's gradient `b` products and a sum.
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = x.broadcast_matmul(&self.weight.t()?)?;
+        let y = x.matmul(&self.weight.t()?)?;
         match &self.bias {
             Some(b) => y.broadcast_add(b),
             None => Ok(y),
@@ -97,25 +166,6 @@ pub struct Llama {
     lm_head: Tensor,
     cos: Tensor,
     sin: Tensor,
-}
-
-/// RMSNorm from differentiable primitives.
-fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
-    let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
-    let inv = (ms + eps)?.sqrt()?.recip()?;
-    x.broadcast_mul(&inv)?.broadcast_mul(weight)
-}
-
-/// `[x1, x2] -> [-x2, x1]` on the last dimension (the Hugging Face rotary layout).
-fn rotate_half(x: &Tensor) -> candle_core::Result<Tensor> {
-    let half = x.dim(D::Minus1)? / 2;
-    let x1 = x.narrow(D::Minus1, 0, half)?;
-    let x2 = x.narrow(D::Minus1, half, half)?;
-    Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)
-}
-
-fn apply_rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tensor> {
-    x.broadcast_mul(cos)? + rotate_half(x)?.broadcast_mul(sin)?
 }
 
 /// `[B, KV, S, hd] -> [B, KV·rep, S, hd]`.
@@ -209,84 +259,61 @@ impl Llama {
             cfg.num_key_value_heads,
             cfg.head_dim(),
         );
+        let d = cfg.hidden_size;
         let flat_pos = positions.flatten_all()?;
-        let cos = self
-            .cos
-            .index_select(&flat_pos, 0)?
-            .reshape((b, 1, t, hd))?;
-        let sin = self
-            .sin
-            .index_select(&flat_pos, 0)?
-            .reshape((b, 1, t, hd))?;
+        let cos = self.cos.index_select(&flat_pos, 0)?.reshape((b, t, hd))?;
+        let sin = self.sin.index_select(&flat_pos, 0)?.reshape((b, t, hd))?;
         let scale = 1.0 / (hd as f64).sqrt();
 
-        let mut x = self
-            .embed
-            .index_select(&input.flatten_all()?, 0)?
-            .reshape((b, t, cfg.hidden_size))?;
+        let mut x = self.embed.index_select(&input.flatten_all()?, 0)?;
         let mut hidden = Vec::new();
         if let Some(c) = cache.as_deref_mut()
             && c.layers.len() != self.layers.len()
         {
             c.layers = (0..self.layers.len()).map(|_| None).collect();
         }
+        // The residual stream is kept as `[b·t, d]`: every projection is one 2-D product.
         for (i, layer) in self.layers.iter().enumerate() {
-            let residual = x.clone();
-            let xn = rms_norm(&x, &layer.input_norm, cfg.rms_norm_eps)?;
-            let q = layer
-                .q
-                .forward(&xn)?
-                .reshape((b, t, h, hd))?
-                .transpose(1, 2)?
-                .contiguous()?;
-            let k = layer
-                .k
-                .forward(&xn)?
-                .reshape((b, t, kv, hd))?
-                .transpose(1, 2)?
-                .contiguous()?;
-            let v = layer
-                .v
-                .forward(&xn)?
-                .reshape((b, t, kv, hd))?
-                .transpose(1, 2)?
-                .contiguous()?;
-            let q = apply_rope(&q, &cos, &sin)?;
-            let mut k = apply_rope(&k, &cos, &sin)?;
-            let mut v = v;
-            if let Some(c) = cache.as_deref_mut() {
-                if let Some((pk, pv)) = &c.layers[i] {
-                    k = Tensor::cat(&[pk, &k], 2)?;
-                    v = Tensor::cat(&[pv, &v], 2)?;
+            let xn = ops::rms_norm(&x, &layer.input_norm, cfg.rms_norm_eps)?;
+            let q = layer.q.forward(&xn)?.reshape((b, t, h, hd))?;
+            let k = layer.k.forward(&xn)?.reshape((b, t, kv, hd))?;
+            let v = layer.v.forward(&xn)?.reshape((b, t, kv, hd))?;
+            // Rotation and the transpose to `[b, heads, t, hd]` in one pass.
+            let q = ops::rope(&q, &cos, &sin)?;
+            let k = ops::rope(&k, &cos, &sin)?;
+            let v = v.transpose(1, 2)?.contiguous()?;
+            let (k, v) = match cache.as_deref_mut() {
+                Some(c) => {
+                    let capacity = c.capacity;
+                    LayerCache::append(&mut c.layers[i], k, v, capacity)?
                 }
-                c.layers[i] = Some((k.clone(), v.clone()));
-            }
-            let k = repeat_kv(k, h / kv)?.contiguous()?;
-            let v = repeat_kv(v, h / kv)?.contiguous()?;
-            let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?.broadcast_add(mask)?;
-            let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
+                None => (k, v),
+            };
+            let k = repeat_kv(k, h / kv)?;
+            let v = repeat_kv(v, h / kv)?;
+            let scores = q.matmul(&k.t()?)?;
+            let probs = ops::attn_softmax(&scores, mask, scale)?;
             let attn = probs
                 .matmul(&v)?
                 .transpose(1, 2)?
-                .reshape((b, t, cfg.hidden_size))?;
-            x = (residual + layer.o.forward(&attn)?)?;
+                .reshape((b * t, cfg.hidden_size))?;
+            x = (x + layer.o.forward(&attn)?)?;
 
-            let residual = x.clone();
-            let xn = rms_norm(&x, &layer.post_norm, cfg.rms_norm_eps)?;
-            let mlp = layer
-                .down
-                .forward(&(layer.gate.forward(&xn)?.silu()? * layer.up.forward(&xn)?)?)?;
-            x = (residual + mlp)?;
+            let xn = ops::rms_norm(&x, &layer.post_norm, cfg.rms_norm_eps)?;
+            let act = ops::swiglu(&layer.gate.forward(&xn)?, &layer.up.forward(&xn)?)?;
+            x = (x + layer.down.forward(&act)?)?;
             if keep_hidden {
-                hidden.push(x.clone());
+                hidden.push(x.reshape((b, t, d))?);
             }
         }
-        let x = match logits {
-            Logits::All => x,
-            Logits::Last => x.i((.., t - 1..t, ..))?,
+        let (x, rows) = match logits {
+            Logits::All => (x, t),
+            Logits::Last => (x.reshape((b, t, d))?.i((.., t - 1, ..))?, 1),
         };
-        let x = rms_norm(&x, &self.norm, cfg.rms_norm_eps)?;
-        let logits = x.broadcast_matmul(&self.lm_head.t()?)?;
+        let x = ops::rms_norm(&x, &self.norm, cfg.rms_norm_eps)?;
+        let logits = x
+            .matmul(&self.lm_head.t()?)?
+            .reshape((b, rows, cfg.vocab_size))?;
         Ok(Output { logits, hidden })
     }
 }
@@ -350,9 +377,8 @@ pub fn padded_mask(valid: &[Vec<bool>], t: usize, device: &Device) -> Result<Ten
 }
 
 /// Per-position log-probabilities of `labels` under `logits`: `[B, T, V]`, `[B, T]` → `[B, T]`.
+///
+/// Fused: the `[B, T, V]` log-softmax is never materialised (see [`ops::label_logprobs`]).
 pub fn label_logprobs(logits: &Tensor, labels: &Tensor) -> Result<Tensor, ModelError> {
-    let logp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
-    Ok(logp
-        .gather(&labels.unsqueeze(D::Minus1)?, D::Minus1)?
-        .squeeze(D::Minus1)?)
+    Ok(ops::label_logprobs(logits, labels)?)
 }

@@ -1,6 +1,9 @@
 //! AdamW training with gradient clipping, and a seeded epoch loop for (pre)training.
 
-use candle_core::{Tensor, Var};
+use std::sync::Mutex;
+
+use candle_core::backprop::GradStore;
+use candle_core::{CpuStorage, DType, InplaceOp2, Layout, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -8,6 +11,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::data::Sequence;
+use crate::kernels::{self, AdamStep};
+use crate::ops;
 use crate::{LanguageModel, ModelError};
 
 /// Optimiser settings.
@@ -31,9 +36,102 @@ impl Default for OptimSettings {
     }
 }
 
+/// AdamW's update, fused and in place on CPU f32 parameters: one pass over each parameter,
+/// its gradient and its two moments (candle-nn's `AdamW` makes about a dozen temporaries per
+/// parameter and step). Computes what candle-nn's `AdamW` computes.
+struct FusedAdamW {
+    vars: Vec<Var>,
+    moments: Vec<Mutex<(Vec<f32>, Vec<f32>)>>,
+    params: ParamsAdamW,
+    t: i32,
+}
+
+/// The in-place update of one parameter.
+struct AdamUpdate<'a> {
+    step: AdamStep,
+    moments: &'a Mutex<(Vec<f32>, Vec<f32>)>,
+}
+
+impl InplaceOp2 for AdamUpdate<'_> {
+    fn name(&self) -> &'static str {
+        "lethe-adamw"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<()> {
+        let (CpuStorage::F32(theta), CpuStorage::F32(grad)) = (s1, s2) else {
+            candle_core::bail!("adamw: expected f32 parameter and gradient")
+        };
+        let (Some((a, b)), Some((ga, gb))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
+        else {
+            candle_core::bail!("adamw: parameter or gradient is not contiguous")
+        };
+        let mut guard = self
+            .moments
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("adamw: poisoned state".into()))?;
+        let (m, v) = &mut *guard;
+        if m.len() != b - a || gb - ga != b - a {
+            candle_core::bail!("adamw: parameter, gradient and moments differ in size")
+        }
+        kernels::adamw(&mut theta[a..b], &grad[ga..gb], m, v, self.step);
+        Ok(())
+    }
+}
+
+impl FusedAdamW {
+    fn new(vars: Vec<Var>, params: ParamsAdamW) -> Self {
+        let moments = vars
+            .iter()
+            .map(|v| {
+                let n = v.as_tensor().elem_count();
+                Mutex::new((vec![0f32; n], vec![0f32; n]))
+            })
+            .collect();
+        Self {
+            vars,
+            moments,
+            params,
+            t: 0,
+        }
+    }
+
+    fn step(&mut self, grads: &GradStore, grad_scale: f64) -> Result<(), ModelError> {
+        self.t += 1;
+        let p = &self.params;
+        let step = AdamStep {
+            lr: p.lr as f32,
+            beta1: p.beta1 as f32,
+            beta2: p.beta2 as f32,
+            eps: p.eps as f32,
+            weight_decay: p.weight_decay as f32,
+            scale_m: (1.0 / (1.0 - p.beta1.powi(self.t))) as f32,
+            scale_v: (1.0 / (1.0 - p.beta2.powi(self.t))) as f32,
+            grad_scale: grad_scale as f32,
+        };
+        for (var, moments) in self.vars.iter().zip(&self.moments) {
+            if let Some(g) = grads.get(var.as_tensor()) {
+                var.as_tensor()
+                    .inplace_op2(&g.contiguous()?, &AdamUpdate { step, moments })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+enum Optim {
+    Fused(FusedAdamW),
+    Candle(AdamW),
+}
+
 /// An optimiser over some of a model's parameters.
 pub struct Trainer {
-    opt: AdamW,
+    opt: Optim,
     vars: Vec<Var>,
     max_grad_norm: Option<f64>,
     steps: usize,
@@ -42,14 +140,21 @@ pub struct Trainer {
 impl Trainer {
     /// An optimiser over the given parameters.
     pub fn new(vars: Vec<Var>, settings: &OptimSettings) -> Result<Self, ModelError> {
-        let opt = AdamW::new(
-            vars.clone(),
-            ParamsAdamW {
-                lr: settings.learning_rate,
-                weight_decay: settings.weight_decay,
-                ..ParamsAdamW::default()
-            },
-        )?;
+        let params = ParamsAdamW {
+            lr: settings.learning_rate,
+            weight_decay: settings.weight_decay,
+            ..ParamsAdamW::default()
+        };
+        let cpu_f32 = vars.iter().all(|v| {
+            v.as_tensor().device().is_cpu()
+                && v.dtype() == DType::F32
+                && v.as_tensor().is_contiguous()
+        });
+        let opt = if cpu_f32 {
+            Optim::Fused(FusedAdamW::new(vars.clone(), params))
+        } else {
+            Optim::Candle(AdamW::new(vars.clone(), params)?)
+        };
         Ok(Self {
             opt,
             vars,
@@ -68,7 +173,10 @@ impl Trainer {
 
     /// Set the learning rate of the next steps.
     pub fn set_learning_rate(&mut self, lr: f64) {
-        self.opt.set_learning_rate(lr);
+        match &mut self.opt {
+            Optim::Fused(f) => f.params.lr = lr,
+            Optim::Candle(a) => a.set_learning_rate(lr),
+        }
     }
 
     /// Steps taken.
@@ -91,11 +199,12 @@ impl Trainer {
             return Err(ModelError::NonFinite(format!("loss is {value}")));
         }
         let mut grads = loss.backward()?;
+        let mut scale = 1.0;
         if let Some(max) = self.max_grad_norm {
             let mut sq = 0f64;
             for v in &self.vars {
                 if let Some(g) = grads.get(v.as_tensor()) {
-                    sq += f64::from(g.sqr()?.sum_all()?.to_scalar::<f32>()?);
+                    sq += ops::sum_squares(g)?;
                 }
             }
             let norm = sq.sqrt();
@@ -103,15 +212,22 @@ impl Trainer {
                 return Err(ModelError::NonFinite(format!("gradient norm is {norm}")));
             }
             if norm > max {
-                let scale = max / (norm + 1e-6);
-                for v in &self.vars {
-                    if let Some(g) = grads.remove(v.as_tensor()) {
-                        grads.insert(v.as_tensor(), (g * scale)?);
-                    }
-                }
+                scale = max / (norm + 1e-6);
             }
         }
-        self.opt.step(&grads)?;
+        match &mut self.opt {
+            Optim::Fused(f) => f.step(&grads, scale)?,
+            Optim::Candle(a) => {
+                if scale != 1.0 {
+                    for v in &self.vars {
+                        if let Some(g) = grads.remove(v.as_tensor()) {
+                            grads.insert(v.as_tensor(), (g * scale)?);
+                        }
+                    }
+                }
+                a.step(&grads)?;
+            }
+        }
         self.steps += 1;
         Ok(value)
     }

@@ -1,0 +1,497 @@
+//! CPU kernels of the fused ops: plain loops over contiguous f32 slices, split over rows with
+//! rayon (the pool the matrix products use, so the two never fight over the cores) and compiled
+//! for the best instruction set found at run time through `pulp`'s dispatch (AVX2 + FMA here;
+//! the loops are written so that the compiler vectorises them: no branches, lane accumulators
+//! for sums).
+//!
+//! Every kernel has a composed (candle) twin in `ops.rs`; the tests compare the two.
+
+use rayon::prelude::*;
+
+/// Below this many elements a kernel runs on the calling thread: splitting costs more.
+const PAR_MIN: usize = 32 * 1024;
+
+/// Run `f` compiled for the best instruction set of this CPU.
+#[inline(always)]
+fn simd<R>(f: impl FnOnce() -> R) -> R {
+    pulp::Arch::new().dispatch(f)
+}
+
+/// Rows per parallel task for rows of `len` elements: a few tasks per thread.
+fn rows_per_task(rows: usize, len: usize) -> usize {
+    if rows * len < PAR_MIN {
+        return rows.max(1);
+    }
+    let threads = rayon::current_num_threads().max(1);
+    rows.div_ceil(threads * 4).max(1)
+}
+
+/// `e^x` to about 2 ulp, branch-free so that it vectorises (Cephes' single-precision
+/// polynomial). Exactly 0 below the smallest normal result; inputs above 88 give `e^88`
+/// (inputs here are logits minus their maximum, ≤ 0, or negated activations).
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const ROUND: f32 = 12_582_912.0; // 1.5 · 2^23: adding and subtracting rounds to nearest
+    let xc = x.clamp(-87.336_54, 88.0);
+    let n = (xc * LOG2E + ROUND) - ROUND;
+    let r = xc - n * 0.693_359_4 - n * -2.121_944_4e-4;
+    let z = r * r;
+    let mut y = 1.987_569_1e-4f32;
+    y = y * r + 1.398_199_9e-3;
+    y = y * r + 8.333_452e-3;
+    y = y * r + 4.166_579_6e-2;
+    y = y * r + 0.166_666_65;
+    y = y * r + 0.5;
+    y = y * z + r + 1.0;
+    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    if x < -87.336_54 { 0.0 } else { y * scale }
+}
+
+/// Sum with eight lane accumulators (vectorises; the order differs from a sequential sum by
+/// rounding only).
+#[inline(always)]
+fn sum(xs: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let chunks = xs.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..8 {
+            acc[i] += c[i];
+        }
+    }
+    let mut s = acc.iter().sum::<f32>();
+    for &x in rest {
+        s += x;
+    }
+    s
+}
+
+/// `Σ a·b` with eight lane accumulators.
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let ca = a.chunks_exact(8);
+    let cb = b.chunks_exact(8);
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut s = acc.iter().sum::<f32>();
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+/// Maximum (NaN-free input assumed; a NaN is propagated as the result of later arithmetic).
+#[inline(always)]
+fn max(xs: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; 8];
+    let chunks = xs.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..8 {
+            acc[i] = if c[i] > acc[i] { c[i] } else { acc[i] };
+        }
+    }
+    let mut m = acc.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for &x in rest {
+        m = m.max(x);
+    }
+    m
+}
+
+/// RMSNorm forward: `y = (x · 1/√(mean(x²) + eps)) · w`, rows of `w.len()`.
+pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, y: &mut [f32]) {
+    let d = w.len();
+    let per = rows_per_task(x.len() / d.max(1), d);
+    y.par_chunks_mut(per * d)
+        .zip(x.par_chunks(per * d))
+        .for_each(|(yc, xc)| {
+            simd(|| {
+                for (yr, xr) in yc.chunks_exact_mut(d).zip(xc.chunks_exact(d)) {
+                    let inv = 1.0 / (dot(xr, xr) / d as f32 + eps).sqrt();
+                    for ((o, &xv), &wv) in yr.iter_mut().zip(xr).zip(w) {
+                        *o = (xv * inv) * wv;
+                    }
+                }
+            });
+        });
+}
+
+/// RMSNorm backward: writes `dx` (same shape as `x`) and returns `dw`.
+pub fn rms_norm_bwd(x: &[f32], w: &[f32], dy: &[f32], eps: f32, dx: &mut [f32]) -> Vec<f32> {
+    let d = w.len();
+    let per = rows_per_task(x.len() / d.max(1), d);
+    dx.par_chunks_mut(per * d)
+        .zip(x.par_chunks(per * d).zip(dy.par_chunks(per * d)))
+        .map(|(dxc, (xc, dyc))| {
+            simd(|| {
+                let mut dw = vec![0f32; d];
+                let mut g = vec![0f32; d];
+                let mut xhat = vec![0f32; d];
+                for ((dxr, xr), dyr) in dxc
+                    .chunks_exact_mut(d)
+                    .zip(xc.chunks_exact(d))
+                    .zip(dyc.chunks_exact(d))
+                {
+                    let inv = 1.0 / (dot(xr, xr) / d as f32 + eps).sqrt();
+                    for i in 0..d {
+                        xhat[i] = xr[i] * inv;
+                        g[i] = dyr[i] * w[i];
+                        dw[i] += dyr[i] * xhat[i];
+                    }
+                    let c = dot(&g, &xhat) / d as f32;
+                    for i in 0..d {
+                        dxr[i] = inv * (g[i] - xhat[i] * c);
+                    }
+                }
+                dw
+            })
+        })
+        .reduce(
+            || vec![0f32; d],
+            |mut a, b| {
+                for (x, y) in a.iter_mut().zip(&b) {
+                    *x += y;
+                }
+                a
+            },
+        )
+}
+
+/// Shape of a rotary application: `x` is `[b, t, h, hd]`, the tables `[b, t, hd]`.
+#[derive(Debug, Clone, Copy)]
+pub struct RopeShape {
+    /// Batch.
+    pub b: usize,
+    /// Positions.
+    pub t: usize,
+    /// Heads.
+    pub h: usize,
+    /// Head width (even).
+    pub hd: usize,
+}
+
+/// Rotary embedding (Hugging Face's half-split layout) fused with the transpose to heads:
+/// `x [b, t, h, hd]` → `y [b, h, t, hd]`, `y = x·cos + rotate_half(x)·sin`.
+pub fn rope(x: &[f32], cos: &[f32], sin: &[f32], s: RopeShape, y: &mut [f32]) {
+    let RopeShape { t, h, hd, .. } = s;
+    let half = hd / 2;
+    let per = rows_per_task(s.b * h, t * hd);
+    y.par_chunks_mut(per * t * hd)
+        .enumerate()
+        .for_each(|(task, yc)| {
+            simd(|| {
+                for (j, yb) in yc.chunks_exact_mut(t * hd).enumerate() {
+                    let bh = task * per + j;
+                    let (bi, hi) = (bh / h, bh % h);
+                    for (ti, yr) in yb.chunks_exact_mut(hd).enumerate() {
+                        let src = ((bi * t + ti) * h + hi) * hd;
+                        let xr = &x[src..src + hd];
+                        let tab = (bi * t + ti) * hd;
+                        let (c, sn) = (&cos[tab..tab + hd], &sin[tab..tab + hd]);
+                        let (x1, x2) = xr.split_at(half);
+                        let (y1, y2) = yr.split_at_mut(half);
+                        for i in 0..half {
+                            y1[i] = x1[i] * c[i] + (-x2[i]) * sn[i];
+                            y2[i] = x2[i] * c[half + i] + x1[i] * sn[half + i];
+                        }
+                    }
+                }
+            });
+        });
+}
+
+/// Backward of [`rope`]: `dy [b, h, t, hd]` → `dx [b, t, h, hd]`.
+pub fn rope_bwd(dy: &[f32], cos: &[f32], sin: &[f32], s: RopeShape, dx: &mut [f32]) {
+    let RopeShape { t, h, hd, .. } = s;
+    let half = hd / 2;
+    let per = rows_per_task(s.b * t, h * hd);
+    dx.par_chunks_mut(per * h * hd)
+        .enumerate()
+        .for_each(|(task, dc)| {
+            simd(|| {
+                for (j, drow) in dc.chunks_exact_mut(h * hd).enumerate() {
+                    let bt = task * per + j;
+                    let (bi, ti) = (bt / t, bt % t);
+                    let tab = bt * hd;
+                    let (c, sn) = (&cos[tab..tab + hd], &sin[tab..tab + hd]);
+                    for (hi, dr) in drow.chunks_exact_mut(hd).enumerate() {
+                        let src = ((bi * h + hi) * t + ti) * hd;
+                        let g = &dy[src..src + hd];
+                        let (g1, g2) = g.split_at(half);
+                        let (d1, d2) = dr.split_at_mut(half);
+                        for i in 0..half {
+                            d1[i] = g1[i] * c[i] + g2[i] * sn[half + i];
+                            d2[i] = g2[i] * c[half + i] - g1[i] * sn[i];
+                        }
+                    }
+                }
+            });
+        });
+}
+
+/// Masked, scaled softmax of attention scores: rows of `s` keys; `mask` holds `mask_rows`
+/// rows that repeat every `rows_per_mask_batch` score rows' worth of heads:
+/// score row `r` uses mask row `(r / (heads · t)) % mask_batches · t + r % t`.
+#[derive(Debug, Clone, Copy)]
+pub struct SoftmaxShape {
+    /// Keys per row.
+    pub s: usize,
+    /// Query positions per head.
+    pub t: usize,
+    /// Heads per batch row.
+    pub heads: usize,
+    /// Batch rows of the mask (1: shared by the batch).
+    pub mask_batches: usize,
+}
+
+impl SoftmaxShape {
+    fn mask_row(&self, r: usize) -> usize {
+        let b = r / (self.heads * self.t);
+        let mb = if self.mask_batches == 1 { 0 } else { b };
+        mb * self.t + r % self.t
+    }
+}
+
+/// `p = softmax(scores · scale + mask)` over the last dimension.
+pub fn attn_softmax(scores: &[f32], mask: &[f32], scale: f32, sh: SoftmaxShape, p: &mut [f32]) {
+    let s = sh.s;
+    let rows = scores.len() / s.max(1);
+    let per = rows_per_task(rows, s);
+    p.par_chunks_mut(per * s)
+        .zip(scores.par_chunks(per * s))
+        .enumerate()
+        .for_each(|(task, (pc, sc))| {
+            simd(|| {
+                for (j, (pr, sr)) in pc.chunks_exact_mut(s).zip(sc.chunks_exact(s)).enumerate() {
+                    let mr = sh.mask_row(task * per + j);
+                    let m = &mask[mr * s..mr * s + s];
+                    for ((o, &x), &mv) in pr.iter_mut().zip(sr).zip(m) {
+                        *o = x * scale + mv;
+                    }
+                    let mx = max(pr);
+                    for o in pr.iter_mut() {
+                        *o = exp(*o - mx);
+                    }
+                    let total = sum(pr);
+                    for o in pr.iter_mut() {
+                        *o /= total;
+                    }
+                }
+            });
+        });
+}
+
+/// Backward of [`attn_softmax`] with respect to the scores: `ds = scale · p ⊙ (dp − Σ dp·p)`.
+pub fn attn_softmax_bwd(p: &[f32], dp: &[f32], scale: f32, s: usize, ds: &mut [f32]) {
+    let rows = p.len() / s.max(1);
+    let per = rows_per_task(rows, s);
+    ds.par_chunks_mut(per * s)
+        .zip(p.par_chunks(per * s).zip(dp.par_chunks(per * s)))
+        .for_each(|(dc, (pc, gc))| {
+            simd(|| {
+                for ((dr, pr), gr) in dc
+                    .chunks_exact_mut(s)
+                    .zip(pc.chunks_exact(s))
+                    .zip(gc.chunks_exact(s))
+                {
+                    let c = dot(pr, gr);
+                    for ((o, &pv), &gv) in dr.iter_mut().zip(pr).zip(gr) {
+                        *o = scale * (pv * (gv - c));
+                    }
+                }
+            });
+        });
+}
+
+/// SwiGLU: `y = silu(g) · u` with `silu(g) = g / (1 + e^{-g})`.
+pub fn swiglu(g: &[f32], u: &[f32], y: &mut [f32]) {
+    let per = rows_per_task(g.len().div_ceil(1024), 1024) * 1024;
+    y.par_chunks_mut(per)
+        .zip(g.par_chunks(per).zip(u.par_chunks(per)))
+        .for_each(|(yc, (gc, uc))| {
+            simd(|| {
+                for ((o, &gv), &uv) in yc.iter_mut().zip(gc).zip(uc) {
+                    *o = gv / (1.0 + exp(-gv)) * uv;
+                }
+            });
+        });
+}
+
+/// Backward of [`swiglu`]: `out = [dg, du]` (twice the length of `g`).
+pub fn swiglu_bwd(g: &[f32], u: &[f32], dy: &[f32], out: &mut [f32]) {
+    let n = g.len();
+    let (dg, du) = out.split_at_mut(n);
+    let per = rows_per_task(n.div_ceil(1024), 1024) * 1024;
+    dg.par_chunks_mut(per)
+        .zip(du.par_chunks_mut(per))
+        .zip(
+            g.par_chunks(per)
+                .zip(u.par_chunks(per))
+                .zip(dy.par_chunks(per)),
+        )
+        .for_each(|((dgc, duc), ((gc, uc), yc))| {
+            simd(|| {
+                for i in 0..gc.len() {
+                    let gv = gc[i];
+                    let sig = 1.0 / (1.0 + exp(-gv));
+                    let silu = gv * sig;
+                    dgc[i] = yc[i] * uc[i] * (sig * (1.0 + gv * (1.0 - sig)));
+                    duc[i] = yc[i] * silu;
+                }
+            });
+        });
+}
+
+/// Log-probability of each row's label: `(x[label] − max) − ln Σ e^{x − max}`, rows of `v`.
+/// Also returns each row's `(max, ln Σ)` for the backward pass. Labels must be `< v`.
+pub fn label_logprobs(
+    logits: &[f32],
+    labels: &[u32],
+    v: usize,
+    out: &mut [f32],
+) -> Vec<(f32, f32)> {
+    let per = rows_per_task(labels.len(), v);
+    out.par_chunks_mut(per)
+        .zip(logits.par_chunks(per * v).zip(labels.par_chunks(per)))
+        .flat_map_iter(|(oc, (xc, lc))| {
+            simd(|| {
+                let mut buf = vec![0f32; v];
+                let mut stats = Vec::with_capacity(oc.len());
+                for ((o, xr), &l) in oc.iter_mut().zip(xc.chunks_exact(v)).zip(lc) {
+                    let mx = max(xr);
+                    for (b, &x) in buf.iter_mut().zip(xr) {
+                        *b = exp(x - mx);
+                    }
+                    let lse = sum(&buf).ln();
+                    *o = (xr[l as usize] - mx) - lse;
+                    stats.push((mx, lse));
+                }
+                stats
+            })
+        })
+        .collect()
+}
+
+/// Backward of [`label_logprobs`]: `dx[v] = dy · (δ(v, label) − p(v))`.
+pub fn label_logprobs_bwd(
+    logits: &[f32],
+    labels: &[u32],
+    stats: &[(f32, f32)],
+    dy: &[f32],
+    v: usize,
+    dx: &mut [f32],
+) {
+    let per = rows_per_task(labels.len(), v);
+    dx.par_chunks_mut(per * v)
+        .zip(logits.par_chunks(per * v))
+        .zip(
+            labels
+                .par_chunks(per)
+                .zip(stats.par_chunks(per))
+                .zip(dy.par_chunks(per)),
+        )
+        .for_each(|((dc, xc), ((lc, sc), gc))| {
+            simd(|| {
+                for ((((dr, xr), &l), &(mx, lse)), &g) in dc
+                    .chunks_exact_mut(v)
+                    .zip(xc.chunks_exact(v))
+                    .zip(lc)
+                    .zip(sc)
+                    .zip(gc)
+                {
+                    for (d, &x) in dr.iter_mut().zip(xr) {
+                        *d = -g * exp((x - mx) - lse);
+                    }
+                    dr[l as usize] += g;
+                }
+            });
+        });
+}
+
+/// Hyper-parameters of one AdamW step, as candle-nn's `AdamW` computes it.
+#[derive(Debug, Clone, Copy)]
+pub struct AdamStep {
+    /// Learning rate.
+    pub lr: f32,
+    /// First-moment decay.
+    pub beta1: f32,
+    /// Second-moment decay.
+    pub beta2: f32,
+    /// Added to the root of the second moment.
+    pub eps: f32,
+    /// Decoupled weight decay.
+    pub weight_decay: f32,
+    /// `1 / (1 − beta1^t)`.
+    pub scale_m: f32,
+    /// `1 / (1 − beta2^t)`.
+    pub scale_v: f32,
+    /// Multiplies the gradient first (clipping).
+    pub grad_scale: f32,
+}
+
+/// One AdamW step in place on `theta`, `m`, `v`.
+pub fn adamw(theta: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32], a: AdamStep) {
+    let per = rows_per_task(theta.len().div_ceil(4096), 4096) * 4096;
+    let decay = 1.0 - a.lr * a.weight_decay;
+    theta
+        .par_chunks_mut(per)
+        .zip(m.par_chunks_mut(per).zip(v.par_chunks_mut(per)))
+        .zip(grad.par_chunks(per))
+        .for_each(|((tc, (mc, vc)), gc)| {
+            simd(|| {
+                for i in 0..tc.len() {
+                    let g = gc[i] * a.grad_scale;
+                    let nm = mc[i] * a.beta1 + g * (1.0 - a.beta1);
+                    let nv = vc[i] * a.beta2 + (g * g) * (1.0 - a.beta2);
+                    mc[i] = nm;
+                    vc[i] = nv;
+                    let m_hat = nm * a.scale_m;
+                    let v_hat = nv * a.scale_v;
+                    tc[i] = tc[i] * decay - (m_hat / (v_hat.sqrt() + a.eps)) * a.lr;
+                }
+            });
+        });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_is_accurate_over_the_useful_range() {
+        let mut worst = 0f64;
+        let mut x = -100.0f32;
+        while x < 80.0 {
+            let want = f64::from(x).exp();
+            let got = f64::from(exp(x));
+            if want > 1e-36 {
+                worst = worst.max(((got - want) / want).abs());
+            } else {
+                assert!(got < 1e-36, "exp({x}) = {got}");
+            }
+            x += 0.0137;
+        }
+        assert!(worst < 3e-7, "relative error {worst}");
+        assert_eq!(exp(0.0), 1.0);
+        assert_eq!(exp(-1e9), 0.0);
+    }
+
+    #[test]
+    fn reductions_match_sequential_sums() {
+        let xs: Vec<f32> = (0..37).map(|i| (i as f32 * 0.37).sin()).collect();
+        let seq: f32 = xs.iter().sum();
+        assert!((sum(&xs) - seq).abs() < 1e-5);
+        let d: f32 = xs.iter().map(|x| x * x).sum();
+        assert!((dot(&xs, &xs) - d).abs() < 1e-5);
+        let m = xs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        assert_eq!(max(&xs), m);
+    }
+}

@@ -1,0 +1,599 @@
+//! Fused ops with their own backward pass, as candle custom ops over the kernels of
+//! `kernels.rs`: RMSNorm, rotary embedding (fused with the transpose to heads), masked scaled
+//! softmax of attention scores, SwiGLU, and label log-probabilities (log-softmax + gather without
+//! materialising the `[N, V]` log-softmax).
+//!
+//! candle-nn's own fused CPU kernels have no backward and silently stop the gradient; these do
+//! have one, and the tests compare each op and its gradients with the composed form. On any
+//! device but the CPU, or on dtypes other than f32, every function here falls back to the
+//! composed form, so a CUDA build computes the same functions with candle's own kernels.
+
+use std::sync::Mutex;
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, D, DType, Layout, Shape, Tensor};
+
+use crate::kernels::{self, RopeShape, SoftmaxShape};
+
+type CResult<T> = candle_core::Result<T>;
+
+fn f32s<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> CResult<&'a [f32]> {
+    let CpuStorage::F32(v) = s else {
+        candle_core::bail!("{op}: expected f32 input, got {:?}", s.dtype())
+    };
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&v[a..b]),
+        None => candle_core::bail!("{op}: input is not contiguous"),
+    }
+}
+
+fn u32s<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> CResult<&'a [u32]> {
+    let CpuStorage::U32(v) = s else {
+        candle_core::bail!("{op}: expected u32 labels, got {:?}", s.dtype())
+    };
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&v[a..b]),
+        None => candle_core::bail!("{op}: labels are not contiguous"),
+    }
+}
+
+/// Whether the fused CPU kernels apply to these tensors.
+fn fused(ts: &[&Tensor]) -> bool {
+    ts.iter()
+        .all(|t| t.device().is_cpu() && t.dtype() == DType::F32)
+}
+
+/// The composed forms: the reference the fused ops are tested against, and the path on
+/// devices without fused kernels.
+pub mod composed {
+    use super::*;
+
+    /// RMSNorm from differentiable primitives.
+    pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> CResult<Tensor> {
+        let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
+        let inv = (ms + eps)?.sqrt()?.recip()?;
+        x.broadcast_mul(&inv)?.broadcast_mul(weight)
+    }
+
+    /// `[x1, x2] -> [-x2, x1]` on the last dimension (the Hugging Face rotary layout).
+    fn rotate_half(x: &Tensor) -> CResult<Tensor> {
+        let half = x.dim(D::Minus1)? / 2;
+        let x1 = x.narrow(D::Minus1, 0, half)?;
+        let x2 = x.narrow(D::Minus1, half, half)?;
+        Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)
+    }
+
+    /// Rotary embedding of `x [b, t, h, hd]` with tables `[b, t, hd]`, returned as
+    /// `[b, h, t, hd]`.
+    pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> CResult<Tensor> {
+        let x = x.transpose(1, 2)?.contiguous()?;
+        let cos = cos.unsqueeze(1)?;
+        let sin = sin.unsqueeze(1)?;
+        x.broadcast_mul(&cos)? + rotate_half(&x)?.broadcast_mul(&sin)?
+    }
+
+    /// `softmax(scores · scale + mask)` over the last dimension.
+    pub fn attn_softmax(scores: &Tensor, mask: &Tensor, scale: f64) -> CResult<Tensor> {
+        candle_nn::ops::softmax(&(scores * scale)?.broadcast_add(mask)?, D::Minus1)
+    }
+
+    /// `silu(gate) · up`.
+    pub fn swiglu(gate: &Tensor, up: &Tensor) -> CResult<Tensor> {
+        gate.silu()? * up
+    }
+
+    /// `log_softmax(logits)[label]` over the last dimension.
+    pub fn label_logprobs(logits: &Tensor, labels: &Tensor) -> CResult<Tensor> {
+        let logp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
+        logp.gather(&labels.unsqueeze(D::Minus1)?, D::Minus1)?
+            .squeeze(D::Minus1)
+    }
+}
+
+struct RmsNorm {
+    eps: f32,
+}
+
+impl CustomOp2 for RmsNorm {
+    fn name(&self) -> &'static str {
+        "lethe-rms-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> CResult<(CpuStorage, Shape)> {
+        let x = f32s(s1, l1, self.name())?;
+        let w = f32s(s2, l2, self.name())?;
+        if w.is_empty() || l1.dims().last() != Some(&w.len()) {
+            candle_core::bail!("rms-norm: weight of {} for input {:?}", w.len(), l1.dims())
+        }
+        let mut y = vec![0f32; x.len()];
+        kernels::rms_norm(x, w, self.eps, &mut y);
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        dy: &Tensor,
+    ) -> CResult<(Option<Tensor>, Option<Tensor>)> {
+        let out = x.apply_op3_no_bwd(w, &dy.contiguous()?, &RmsNormBwd { eps: self.eps })?;
+        let n = x.elem_count();
+        let dx = out.narrow(0, 0, n)?.reshape(x.shape())?;
+        let dw = out.narrow(0, n, w.elem_count())?.reshape(w.shape())?;
+        Ok((Some(dx), Some(dw)))
+    }
+}
+
+/// `(x, w, dy) -> [dx (flattened), dw]`.
+struct RmsNormBwd {
+    eps: f32,
+}
+
+impl CustomOp3 for RmsNormBwd {
+    fn name(&self) -> &'static str {
+        "lethe-rms-norm-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> CResult<(CpuStorage, Shape)> {
+        let x = f32s(s1, l1, self.name())?;
+        let w = f32s(s2, l2, self.name())?;
+        let dy = f32s(s3, l3, self.name())?;
+        let mut out = vec![0f32; x.len() + w.len()];
+        let (dx, rest) = out.split_at_mut(x.len());
+        let dw = kernels::rms_norm_bwd(x, w, dy, self.eps, dx);
+        rest.copy_from_slice(&dw);
+        Ok((CpuStorage::F32(out), Shape::from(x.len() + w.len())))
+    }
+}
+
+/// RMSNorm over the last dimension: `x · 1/√(mean(x²) + eps) · weight`.
+pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> CResult<Tensor> {
+    if !fused(&[x, weight]) {
+        return composed::rms_norm(x, weight, eps);
+    }
+    x.contiguous()?
+        .apply_op2(&weight.contiguous()?, RmsNorm { eps: eps as f32 })
+}
+
+struct Rope {
+    shape: RopeShape,
+}
+
+impl Rope {
+    fn tables<'a>(
+        &self,
+        s2: &'a CpuStorage,
+        l2: &Layout,
+        s3: &'a CpuStorage,
+        l3: &Layout,
+    ) -> CResult<(&'a [f32], &'a [f32])> {
+        let cos = f32s(s2, l2, "rope")?;
+        let sin = f32s(s3, l3, "rope")?;
+        let s = self.shape;
+        if cos.len() != s.b * s.t * s.hd || sin.len() != cos.len() {
+            candle_core::bail!("rope: tables of {} values for {s:?}", cos.len())
+        }
+        Ok((cos, sin))
+    }
+}
+
+impl CustomOp3 for Rope {
+    fn name(&self) -> &'static str {
+        "lethe-rope"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> CResult<(CpuStorage, Shape)> {
+        let x = f32s(s1, l1, self.name())?;
+        let (cos, sin) = self.tables(s2, l2, s3, l3)?;
+        let RopeShape { b, t, h, hd } = self.shape;
+        let mut y = vec![0f32; x.len()];
+        kernels::rope(x, cos, sin, self.shape, &mut y);
+        Ok((CpuStorage::F32(y), Shape::from((b, h, t, hd))))
+    }
+
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        _res: &Tensor,
+        dy: &Tensor,
+    ) -> CResult<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let dx = dy
+            .contiguous()?
+            .apply_op3_no_bwd(cos, sin, &RopeBwd { shape: self.shape })?;
+        // The tables are constants.
+        Ok((Some(dx), None, None))
+    }
+}
+
+struct RopeBwd {
+    shape: RopeShape,
+}
+
+impl CustomOp3 for RopeBwd {
+    fn name(&self) -> &'static str {
+        "lethe-rope-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> CResult<(CpuStorage, Shape)> {
+        let dy = f32s(s1, l1, self.name())?;
+        let (cos, sin) = Rope { shape: self.shape }.tables(s2, l2, s3, l3)?;
+        let RopeShape { b, t, h, hd } = self.shape;
+        let mut dx = vec![0f32; dy.len()];
+        kernels::rope_bwd(dy, cos, sin, self.shape, &mut dx);
+        Ok((CpuStorage::F32(dx), Shape::from((b, t, h, hd))))
+    }
+}
+
+/// Rotary embedding (Hugging Face layout) of `x [b, t, h, hd]` with per-position tables
+/// `cos, sin [b, t, hd]`, returned transposed to heads: `[b, h, t, hd]`, contiguous.
+pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> CResult<Tensor> {
+    if !fused(&[x, cos, sin]) {
+        return composed::rope(x, cos, sin);
+    }
+    let (b, t, h, hd) = x.dims4()?;
+    if hd % 2 != 0 || cos.dims() != [b, t, hd] || sin.dims() != [b, t, hd] {
+        candle_core::bail!(
+            "rope: input {:?} with tables {:?} / {:?}",
+            x.dims(),
+            cos.dims(),
+            sin.dims()
+        )
+    }
+    x.contiguous()?.apply_op3(
+        &cos.contiguous()?,
+        &sin.contiguous()?,
+        Rope {
+            shape: RopeShape { b, t, h, hd },
+        },
+    )
+}
+
+struct AttnSoftmax {
+    scale: f32,
+    shape: SoftmaxShape,
+}
+
+impl CustomOp2 for AttnSoftmax {
+    fn name(&self) -> &'static str {
+        "lethe-attn-softmax"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> CResult<(CpuStorage, Shape)> {
+        let scores = f32s(s1, l1, self.name())?;
+        let mask = f32s(s2, l2, self.name())?;
+        let mut p = vec![0f32; scores.len()];
+        kernels::attn_softmax(scores, mask, self.scale, self.shape, &mut p);
+        Ok((CpuStorage::F32(p), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        _scores: &Tensor,
+        _mask: &Tensor,
+        p: &Tensor,
+        dp: &Tensor,
+    ) -> CResult<(Option<Tensor>, Option<Tensor>)> {
+        let ds = p.apply_op2_no_bwd(
+            &dp.contiguous()?,
+            &AttnSoftmaxBwd {
+                scale: self.scale,
+                s: self.shape.s,
+            },
+        )?;
+        // The mask is a constant.
+        Ok((Some(ds), None))
+    }
+}
+
+struct AttnSoftmaxBwd {
+    scale: f32,
+    s: usize,
+}
+
+impl CustomOp2 for AttnSoftmaxBwd {
+    fn name(&self) -> &'static str {
+        "lethe-attn-softmax-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> CResult<(CpuStorage, Shape)> {
+        let p = f32s(s1, l1, self.name())?;
+        let dp = f32s(s2, l2, self.name())?;
+        let mut ds = vec![0f32; p.len()];
+        kernels::attn_softmax_bwd(p, dp, self.scale, self.s, &mut ds);
+        Ok((CpuStorage::F32(ds), l1.shape().clone()))
+    }
+}
+
+/// `softmax(scores · scale + mask)` over the last dimension, for scores `[b, h, t, s]` and an
+/// additive mask `[b or 1, 1, t, s]`.
+pub fn attn_softmax(scores: &Tensor, mask: &Tensor, scale: f64) -> CResult<Tensor> {
+    if !fused(&[scores, mask]) {
+        return composed::attn_softmax(scores, mask, scale);
+    }
+    let (b, h, t, s) = scores.dims4()?;
+    let (mb, one, mt, ms) = mask.dims4()?;
+    if !(mb == 1 || mb == b) || one != 1 || mt != t || ms != s {
+        candle_core::bail!(
+            "attention softmax: mask {:?} for scores {:?}",
+            mask.dims(),
+            scores.dims()
+        )
+    }
+    scores.contiguous()?.apply_op2(
+        &mask.contiguous()?,
+        AttnSoftmax {
+            scale: scale as f32,
+            shape: SoftmaxShape {
+                s,
+                t,
+                heads: h,
+                mask_batches: mb,
+            },
+        },
+    )
+}
+
+struct SwiGlu;
+
+impl CustomOp2 for SwiGlu {
+    fn name(&self) -> &'static str {
+        "lethe-swiglu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> CResult<(CpuStorage, Shape)> {
+        let g = f32s(s1, l1, self.name())?;
+        let u = f32s(s2, l2, self.name())?;
+        let mut y = vec![0f32; g.len()];
+        kernels::swiglu(g, u, &mut y);
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        g: &Tensor,
+        u: &Tensor,
+        _res: &Tensor,
+        dy: &Tensor,
+    ) -> CResult<(Option<Tensor>, Option<Tensor>)> {
+        let out = g.apply_op3_no_bwd(u, &dy.contiguous()?, &SwiGluBwd)?;
+        let n = g.elem_count();
+        let dg = out.narrow(0, 0, n)?.reshape(g.shape())?;
+        let du = out.narrow(0, n, n)?.reshape(u.shape())?;
+        Ok((Some(dg), Some(du)))
+    }
+}
+
+/// `(g, u, dy) -> [dg, du]` (flattened).
+struct SwiGluBwd;
+
+impl CustomOp3 for SwiGluBwd {
+    fn name(&self) -> &'static str {
+        "lethe-swiglu-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> CResult<(CpuStorage, Shape)> {
+        let g = f32s(s1, l1, self.name())?;
+        let u = f32s(s2, l2, self.name())?;
+        let dy = f32s(s3, l3, self.name())?;
+        let mut out = vec![0f32; 2 * g.len()];
+        kernels::swiglu_bwd(g, u, dy, &mut out);
+        Ok((CpuStorage::F32(out), Shape::from(2 * g.len())))
+    }
+}
+
+/// `silu(gate) · up`, elementwise.
+pub fn swiglu(gate: &Tensor, up: &Tensor) -> CResult<Tensor> {
+    if !fused(&[gate, up]) {
+        return composed::swiglu(gate, up);
+    }
+    if gate.shape() != up.shape() {
+        candle_core::bail!("swiglu: gate {:?} and up {:?}", gate.dims(), up.dims())
+    }
+    gate.contiguous()?.apply_op2(&up.contiguous()?, SwiGlu)
+}
+
+/// Log-softmax + gather; keeps each row's `(max, ln Σ)` for the backward pass.
+struct LabelLogprobs {
+    v: usize,
+    stats: Mutex<Vec<(f32, f32)>>,
+}
+
+fn check_labels(labels: &[u32], v: usize) -> CResult<()> {
+    if let Some((i, l)) = labels.iter().enumerate().find(|(_, l)| **l as usize >= v) {
+        candle_core::bail!("label {l} at row {i} is outside the vocabulary of {v}")
+    }
+    Ok(())
+}
+
+impl CustomOp2 for LabelLogprobs {
+    fn name(&self) -> &'static str {
+        "lethe-label-logprobs"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> CResult<(CpuStorage, Shape)> {
+        let x = f32s(s1, l1, self.name())?;
+        let labels = u32s(s2, l2, self.name())?;
+        check_labels(labels, self.v)?;
+        let mut out = vec![0f32; labels.len()];
+        let stats = kernels::label_logprobs(x, labels, self.v, &mut out);
+        *self
+            .stats
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("label log-probs: poisoned state".into()))? =
+            stats;
+        Ok((CpuStorage::F32(out), Shape::from(labels.len())))
+    }
+
+    fn bwd(
+        &self,
+        logits: &Tensor,
+        labels: &Tensor,
+        _res: &Tensor,
+        dy: &Tensor,
+    ) -> CResult<(Option<Tensor>, Option<Tensor>)> {
+        let stats = self
+            .stats
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("label log-probs: poisoned state".into()))?
+            .clone();
+        let dx = logits.apply_op3_no_bwd(
+            labels,
+            &dy.contiguous()?,
+            &LabelLogprobsBwd { v: self.v, stats },
+        )?;
+        // Labels are integers: no gradient.
+        Ok((Some(dx), None))
+    }
+}
+
+struct LabelLogprobsBwd {
+    v: usize,
+    stats: Vec<(f32, f32)>,
+}
+
+impl CustomOp3 for LabelLogprobsBwd {
+    fn name(&self) -> &'static str {
+        "lethe-label-logprobs-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> CResult<(CpuStorage, Shape)> {
+        let x = f32s(s1, l1, self.name())?;
+        let labels = u32s(s2, l2, self.name())?;
+        let dy = f32s(s3, l3, self.name())?;
+        if self.stats.len() != labels.len() || dy.len() != labels.len() {
+            candle_core::bail!("label log-probs backward: forward state does not match")
+        }
+        let mut dx = vec![0f32; x.len()];
+        kernels::label_logprobs_bwd(x, labels, &self.stats, dy, self.v, &mut dx);
+        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+    }
+}
+
+/// `log_softmax(logits)[label]` over the last dimension: logits `[..., V]`, u32 labels `[...]`
+/// → `[...]`. The `[..., V]` log-softmax is never materialised; its backward writes the logits'
+/// gradient in one pass.
+pub fn label_logprobs(logits: &Tensor, labels: &Tensor) -> CResult<Tensor> {
+    if !fused(&[logits]) || labels.dtype() != DType::U32 || !labels.device().is_cpu() {
+        return composed::label_logprobs(logits, labels);
+    }
+    let v = logits.dim(D::Minus1)?;
+    let n = labels.elem_count();
+    if logits.elem_count() != n * v {
+        candle_core::bail!(
+            "label log-probs: logits {:?} for labels {:?}",
+            logits.dims(),
+            labels.dims()
+        )
+    }
+    let flat = logits.contiguous()?.reshape((n, v))?;
+    let out = flat.apply_op2(
+        &labels.contiguous()?.reshape(n)?,
+        LabelLogprobs {
+            v,
+            stats: Mutex::new(Vec::new()),
+        },
+    )?;
+    out.reshape(labels.shape())
+}
+
+/// `Σ x²` of an f32 CPU tensor without a temporary (for gradient clipping).
+struct SumSquares;
+
+impl CustomOp1 for SumSquares {
+    fn name(&self) -> &'static str {
+        "lethe-sum-squares"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> CResult<(CpuStorage, Shape)> {
+        let x = f32s(s, l, self.name())?;
+        let total: f64 = x
+            .chunks(4096)
+            .map(|c| f64::from(c.iter().map(|v| v * v).sum::<f32>()))
+            .sum();
+        Ok((CpuStorage::F64(vec![total]), Shape::from(())))
+    }
+}
+
+/// `Σ x²` as f64.
+pub fn sum_squares(x: &Tensor) -> CResult<f64> {
+    if fused(&[x]) {
+        return x
+            .contiguous()?
+            .apply_op1_no_bwd(&SumSquares)?
+            .to_scalar::<f64>();
+    }
+    x.to_dtype(DType::F64)?.sqr()?.sum_all()?.to_scalar::<f64>()
+}
