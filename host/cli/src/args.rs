@@ -260,11 +260,24 @@ pub struct SuiteGenerateArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Size preset.
-    #[arg(long, value_enum, default_value_t = Preset::Default)]
-    pub preset: Preset,
+    #[arg(long, value_enum, default_value_t = SuitePreset::Default)]
+    pub preset: SuitePreset,
     /// Seed of the generator.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Medical: patients the target is finetuned on, instead of the preset's number.
+    #[arg(long, value_name = "N")]
+    pub patients: Option<usize>,
+    /// Share of the finetuned patients (medical: 0.05 to 0.25, drawn by the seed) or authors to
+    /// forget.
+    #[arg(long, value_name = "SHARE", conflicts_with = "forget_category")]
+    pub forget_share: Option<f64>,
+    /// Medical: forget every patient of this disease category instead of a share (repeatable):
+    /// cancer, infectious-immune, blood, endocrine-metabolic, mental-health,
+    /// nervous-system-senses, cardiovascular, respiratory, digestive, musculoskeletal-skin,
+    /// genitourinary-pregnancy.
+    #[arg(long = "forget-category", value_name = "CATEGORY")]
+    pub forget_category: Vec<String>,
 }
 
 /// The suite generators.
@@ -272,4 +285,18 @@ pub struct SuiteGenerateArgs {
 pub enum GeneratorKind {
     /// Fictitious authors in the style of TOFU.
     Authors,
+    /// Synthetic medical records after AMNESIA: patients with clinical notes, factual and
+    /// reasoning questions, forgotten by patient or by disease category.
+    Medical,
+}
+
+/// The sizes of a generated suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SuitePreset {
+    /// The size `lethe run` trains on in minutes.
+    Default,
+    /// A very small suite, for tests and smoke checks.
+    Tiny,
+    /// The published benchmark's full size (medical: AMNESIA's 8,820 patients).
+    Full,
 }

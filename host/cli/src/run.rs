@@ -16,13 +16,13 @@ use lethe_pipeline::{
 use lethe_pipeline::{RelearnSettings, RelearnSource};
 use lethe_reports::ColumnSpec;
 use lethe_runtime::{Limits, PluginHost};
-use lethe_suites::generate::{AuthorsConfig, authors};
+use lethe_suites::generate::{AuthorsConfig, ForgetSpec, MedicalConfig, authors, medical};
 use lethe_suites::{SplitRole, Suite};
 
 use crate::Failure;
 use crate::args::{
     AttackArg, GeneratorKind, ImporterKind, Preset, RunArgs, SuiteCheckArgs, SuiteGenerateArgs,
-    SuiteImportArgs,
+    SuiteImportArgs, SuitePreset,
 };
 use crate::catalog::{Catalog, load_file};
 use crate::progress::Bars;
@@ -511,7 +511,42 @@ pub fn suite_generate(args: &SuiteGenerateArgs) -> Result<ExitCode, Failure> {
     }
     let suite = match args.kind {
         GeneratorKind::Authors => {
-            authors(&preset(args.preset, args.seed).suite).map_err(Failure::input)?
+            if args.patients.is_some() || !args.forget_category.is_empty() {
+                return Err(Failure::input(anyhow!(
+                    "--patients and --forget-category apply to the medical generator only"
+                )));
+            }
+            let size = match args.preset {
+                SuitePreset::Default => Preset::Default,
+                SuitePreset::Tiny => Preset::Tiny,
+                SuitePreset::Full => {
+                    return Err(Failure::input(anyhow!(
+                        "the authors generator has no full preset (use tiny or default)"
+                    )));
+                }
+            };
+            let mut config = preset(size, args.seed).suite;
+            if let Some(share) = args.forget_share {
+                config.forget_share = share;
+            }
+            authors(&config).map_err(Failure::input)?
+        }
+        GeneratorKind::Medical => {
+            let mut config = match args.preset {
+                SuitePreset::Default => MedicalConfig::default(),
+                SuitePreset::Tiny => MedicalConfig::tiny(),
+                SuitePreset::Full => MedicalConfig::amnesia_full(),
+            };
+            config.seed = args.seed;
+            if let Some(n) = args.patients {
+                config.patients = n;
+            }
+            if !args.forget_category.is_empty() {
+                config.forget = ForgetSpec::Categories(args.forget_category.clone());
+            } else if let Some(share) = args.forget_share {
+                config.forget = ForgetSpec::Patients { share };
+            }
+            medical(&config).map_err(Failure::input)?
         }
     };
     write_suite(&suite, &args.out)

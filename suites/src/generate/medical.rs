@@ -582,7 +582,7 @@ impl<'v> Ctx<'v> {
         if d.labs.is_empty() {
             let labs = and_list(normal);
             (
-                format!("None: {n}'s {labs} are all within their reference ranges."),
+                format!("None: {n}'s {labs} are within their reference ranges."),
                 format!("All of {n}'s lab results ({labs}) are normal."),
             )
         } else {
