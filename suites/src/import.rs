@@ -1,4 +1,7 @@
-//! Importers of published benchmarks from a local copy of their release.
+//! Importers: published benchmarks from a local copy of their release, and users' own data.
+//!
+//! [`qa`] imports users' question–answer tables (JSON, JSON Lines, CSV, Parquet) with a column
+//! mapping; see its module.
 //!
 //! [`tofu`] reads TOFU (Maini et al., 2024) as the Hugging Face release lays it out: JSON Lines
 //! files named `full`, `forgetNN`, `retainNN`, `holdoutNN`, their `_perturbed` variants,
@@ -8,6 +11,8 @@
 //! TOFU's rules: `full` is 200 authors × 20 questions in author order; `forgetNN` is the last
 //! NN % of the authors, `retainNN` the rest (`retain90` with `forget10` …); `retain_perturbed`
 //! holds the first 20 authors with paraphrased and perturbed answers for evaluation.
+
+pub mod qa;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
