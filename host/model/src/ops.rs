@@ -597,3 +597,267 @@ pub fn sum_squares(x: &Tensor) -> CResult<f64> {
     }
     x.to_dtype(DType::F64)?.sqr()?.sum_all()?.to_scalar::<f64>()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use candle_core::{Device, Var};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    use super::*;
+
+    fn rand(rng: &mut ChaCha8Rng, shape: &[usize], scale: f32) -> Tensor {
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = (0..n)
+            .map(|_| (rng.random::<f32>() * 2.0 - 1.0) * scale)
+            .collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        assert_eq!(a.dims(), b.dims());
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    /// Forward and gradients (of `Σ out · r` for a random `r`) of a fused op and its composed
+    /// form agree on every differentiable input.
+    fn check(
+        inputs: &[Tensor],
+        differentiable: &[bool],
+        fused: impl Fn(&[Tensor]) -> CResult<Tensor>,
+        composed: impl Fn(&[Tensor]) -> CResult<Tensor>,
+        tol: f32,
+    ) {
+        let mut rng = ChaCha8Rng::seed_from_u64(99);
+        let mut grads = Vec::new();
+        let mut outs = Vec::new();
+        for f in [&fused as &dyn Fn(&[Tensor]) -> CResult<Tensor>, &composed] {
+            let vars: Vec<Option<Var>> = inputs
+                .iter()
+                .zip(differentiable)
+                .map(|(t, &d)| d.then(|| Var::from_tensor(t).unwrap()))
+                .collect();
+            let args: Vec<Tensor> = inputs
+                .iter()
+                .zip(&vars)
+                .map(|(t, v)| {
+                    v.as_ref()
+                        .map_or_else(|| t.clone(), |v| v.as_tensor().clone())
+                })
+                .collect();
+            let out = f(&args).unwrap();
+            let r = {
+                let mut rng = ChaCha8Rng::seed_from_u64(7);
+                rand(&mut rng, out.dims(), 1.0)
+            };
+            let loss = (&out * &r).unwrap().sum_all().unwrap();
+            let g = loss.backward().unwrap();
+            grads.push(
+                vars.iter()
+                    .map(|v| v.as_ref().map(|v| g.get(v.as_tensor()).unwrap().clone()))
+                    .collect::<Vec<_>>(),
+            );
+            outs.push(out);
+            let _ = rng.random::<u8>();
+        }
+        let d = max_diff(&outs[0], &outs[1]);
+        assert!(d <= tol, "forward differs by {d}");
+        for (i, (a, b)) in grads[0].iter().zip(&grads[1]).enumerate() {
+            if let (Some(a), Some(b)) = (a, b) {
+                let d = max_diff(a, b);
+                assert!(d <= tol, "gradient of input {i} differs by {d}");
+                let norm = a
+                    .abs()
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap();
+                assert!(norm > 0.0, "gradient of input {i} is zero");
+            }
+        }
+    }
+
+    #[test]
+    fn rms_norm_matches_the_composed_form() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let x = rand(&mut rng, &[3, 5, 40], 2.0);
+        let w = (rand(&mut rng, &[40], 0.5) + 1.0).unwrap();
+        check(
+            &[x, w],
+            &[true, true],
+            |a| rms_norm(&a[0], &a[1], 1e-5),
+            |a| composed::rms_norm(&a[0], &a[1], 1e-5),
+            2e-5,
+        );
+    }
+
+    #[test]
+    fn rope_matches_the_composed_form() {
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let x = rand(&mut rng, &[2, 7, 3, 16], 1.0);
+        let angles = rand(&mut rng, &[2, 7, 16], 3.0);
+        let cos = angles.cos().unwrap();
+        let sin = angles.sin().unwrap();
+        check(
+            &[x, cos, sin],
+            &[true, false, false],
+            |a| rope(&a[0], &a[1], &a[2]),
+            |a| composed::rope(&a[0], &a[1], &a[2]),
+            1e-6,
+        );
+    }
+
+    #[test]
+    fn attention_softmax_matches_the_composed_form_with_shared_and_per_row_masks() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let scores = rand(&mut rng, &[2, 3, 5, 9], 4.0);
+        // A causal mask over the last 5 of 9 keys, shared by the batch…
+        let mut m = vec![0f32; 5 * 9];
+        for q in 0..5 {
+            for k in (4 + q + 1)..9 {
+                m[q * 9 + k] = -1e9;
+            }
+        }
+        let shared = Tensor::from_vec(m.clone(), (1, 1, 5, 9), &Device::Cpu).unwrap();
+        // …and one per row, the second row left-padded by 2 keys (a fully masked query row
+        // included, which must come out uniform rather than NaN).
+        let mut m2 = m.clone();
+        for (q, row) in m2.chunks_mut(9).enumerate() {
+            row[..2].iter_mut().for_each(|x| *x = -1e9);
+            if q == 0 {
+                row.iter_mut().for_each(|x| *x = -1e9);
+            }
+        }
+        let per_row = Tensor::from_vec([m, m2].concat(), (2, 1, 5, 9), &Device::Cpu).unwrap();
+        for mask in [shared, per_row] {
+            check(
+                &[scores.clone(), mask],
+                &[true, false],
+                |a| attn_softmax(&a[0], &a[1], 0.125),
+                |a| composed::attn_softmax(&a[0], &a[1], 0.125),
+                1e-6,
+            );
+        }
+    }
+
+    #[test]
+    fn swiglu_matches_the_composed_form() {
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let g = rand(&mut rng, &[4, 33], 6.0);
+        let u = rand(&mut rng, &[4, 33], 2.0);
+        check(
+            &[g, u],
+            &[true, true],
+            |a| swiglu(&a[0], &a[1]),
+            |a| composed::swiglu(&a[0], &a[1]),
+            2e-6,
+        );
+    }
+
+    #[test]
+    fn label_logprobs_match_the_composed_form_and_reject_bad_labels() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let logits = rand(&mut rng, &[2, 3, 50], 8.0);
+        let labels: Vec<u32> = (0..6).map(|_| rng.random_range(0..50)).collect();
+        let labels = Tensor::from_vec(labels, (2, 3), &Device::Cpu).unwrap();
+        check(
+            &[logits.clone(), labels],
+            &[true, false],
+            |a| label_logprobs(&a[0], &a[1]),
+            |a| composed::label_logprobs(&a[0], &a[1]),
+            2e-6,
+        );
+        let bad = Tensor::from_vec(vec![0u32, 1, 2, 3, 4, 50], (2, 3), &Device::Cpu).unwrap();
+        let err = label_logprobs(&logits, &bad).unwrap_err().to_string();
+        assert!(err.contains("label 50 at row 5"), "{err}");
+    }
+
+    #[test]
+    fn fused_gradients_agree_with_a_finite_difference() {
+        // d/dx_i of Σ r · op(x), by central differences in f64 arithmetic over f32 ops.
+        let mut rng = ChaCha8Rng::seed_from_u64(6);
+        let x = rand(&mut rng, &[2, 24], 1.5);
+        let w = (rand(&mut rng, &[24], 0.5) + 1.0).unwrap();
+        let labels = Tensor::from_vec(vec![3u32, 17], 2, &Device::Cpu).unwrap();
+        let r = rand(&mut rng, &[2, 24], 1.0);
+        type Op<'a> = Box<dyn Fn(&Tensor) -> Tensor + 'a>;
+        let cases: Vec<(&str, Op)> = vec![
+            (
+                "rms_norm",
+                Box::new(|x: &Tensor| {
+                    (rms_norm(x, &w, 1e-5).unwrap() * &r)
+                        .unwrap()
+                        .sum_all()
+                        .unwrap()
+                }),
+            ),
+            (
+                "swiglu",
+                Box::new(|x: &Tensor| (swiglu(x, &r).unwrap() * &r).unwrap().sum_all().unwrap()),
+            ),
+            (
+                "label_logprobs",
+                Box::new(|x: &Tensor| label_logprobs(x, &labels).unwrap().sum_all().unwrap()),
+            ),
+        ];
+        for (name, f) in cases {
+            let var = Var::from_tensor(&x).unwrap();
+            let g = f(var.as_tensor()).backward().unwrap();
+            let analytic = g.get(var.as_tensor()).unwrap().flatten_all().unwrap();
+            let analytic = analytic.to_vec1::<f32>().unwrap();
+            let base = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            for i in [0usize, 5, 17, 30, 47] {
+                let eps = 1e-2f32;
+                let at = |d: f32| {
+                    let mut v = base.clone();
+                    v[i] += d;
+                    let t = Tensor::from_vec(v, x.shape(), &Device::Cpu).unwrap();
+                    f64::from(f(&t).to_scalar::<f32>().unwrap())
+                };
+                let numeric = (at(eps) - at(-eps)) / (2.0 * f64::from(eps));
+                let err = (numeric - f64::from(analytic[i])).abs();
+                assert!(
+                    err < 2e-3 + 0.02 * numeric.abs(),
+                    "{name}[{i}]: analytic {} vs numeric {numeric}",
+                    analytic[i]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn large_inputs_take_the_parallel_path_and_still_agree() {
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        let logits = rand(&mut rng, &[64, 1000], 5.0);
+        let labels: Vec<u32> = (0..64).map(|_| rng.random_range(0..1000)).collect();
+        let labels = Tensor::from_vec(labels, 64, &Device::Cpu).unwrap();
+        check(
+            &[logits, labels],
+            &[true, false],
+            |a| label_logprobs(&a[0], &a[1]),
+            |a| composed::label_logprobs(&a[0], &a[1]),
+            2e-6,
+        );
+        let x = rand(&mut rng, &[300, 256], 2.0);
+        let w = (rand(&mut rng, &[256], 0.5) + 1.0).unwrap();
+        check(
+            &[x, w],
+            &[true, true],
+            |a| rms_norm(&a[0], &a[1], 1e-5),
+            |a| composed::rms_norm(&a[0], &a[1], 1e-5),
+            1e-4,
+        );
+    }
+}

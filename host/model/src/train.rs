@@ -287,3 +287,123 @@ pub fn fit(
     }
     Ok(losses)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use candle_core::Device;
+
+    use super::*;
+
+    /// The fused in-place AdamW takes the same steps as candle-nn's `AdamW`.
+    #[test]
+    fn fused_adamw_matches_candle_nn() {
+        let init: Vec<f32> = (0..5000).map(|i| ((i as f32) * 0.37).sin()).collect();
+        let target: Vec<f32> = (0..5000).map(|i| ((i as f32) * 0.11).cos()).collect();
+        let target = Tensor::from_vec(target, (50, 100), &Device::Cpu).unwrap();
+        let make = || {
+            Var::from_tensor(&Tensor::from_vec(init.clone(), (50, 100), &Device::Cpu).unwrap())
+                .unwrap()
+        };
+        let (a, b) = (make(), make());
+        let settings = OptimSettings {
+            learning_rate: 1e-2,
+            weight_decay: 0.1,
+            max_grad_norm: None,
+        };
+        let mut fused = Trainer::new(vec![a.clone()], &settings).unwrap();
+        assert!(matches!(fused.opt, Optim::Fused(_)));
+        let mut reference = AdamW::new(
+            vec![b.clone()],
+            ParamsAdamW {
+                lr: 1e-2,
+                weight_decay: 0.1,
+                ..ParamsAdamW::default()
+            },
+        )
+        .unwrap();
+        let loss = |v: &Var| {
+            (v.as_tensor() - &target)
+                .unwrap()
+                .sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+        };
+        for _ in 0..5 {
+            fused.step(&loss(&a)).unwrap();
+            reference.backward_step(&loss(&b)).unwrap();
+        }
+        let diff = (a.as_tensor() - b.as_tensor())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(diff < 1e-6, "parameters differ by {diff}");
+        let moved = (a
+            .as_tensor()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()[0]
+            - init[0])
+            .abs();
+        assert!(moved > 1e-3, "the step did not move the parameter");
+    }
+
+    /// Clipping scales the gradient before the moments see it, as candle-nn would see a
+    /// clipped gradient.
+    #[test]
+    fn clipping_scales_the_gradient() {
+        let make = || {
+            Var::from_tensor(&Tensor::from_vec(vec![0f32; 4], 4, &Device::Cpu).unwrap()).unwrap()
+        };
+        let (a, b) = (make(), make());
+        let grad_target = Tensor::from_vec(vec![30f32, -40.0, 0.0, 0.0], 4, &Device::Cpu).unwrap();
+        let mut clipped = Trainer::new(
+            vec![a.clone()],
+            &OptimSettings {
+                learning_rate: 0.1,
+                weight_decay: 0.0,
+                max_grad_norm: Some(1.0),
+            },
+        )
+        .unwrap();
+        let mut reference = AdamW::new(
+            vec![b.clone()],
+            ParamsAdamW {
+                lr: 0.1,
+                weight_decay: 0.0,
+                ..ParamsAdamW::default()
+            },
+        )
+        .unwrap();
+        // Gradient of Σ g·x is g (norm 50); clipped to norm 1 it is g / 50.
+        for _ in 0..3 {
+            clipped
+                .step(&(a.as_tensor() * &grad_target).unwrap().sum_all().unwrap())
+                .unwrap();
+            let mut grads = (b.as_tensor() * &grad_target)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let g = grads.remove(b.as_tensor()).unwrap();
+            grads.insert(b.as_tensor(), (g * (1.0 / (50.0 + 1e-6))).unwrap());
+            reference.step(&grads).unwrap();
+        }
+        let (x, y) = (
+            a.as_tensor().to_vec1::<f32>().unwrap(),
+            b.as_tensor().to_vec1::<f32>().unwrap(),
+        );
+        for (p, q) in x.iter().zip(&y) {
+            assert!((p - q).abs() < 1e-5, "{x:?} vs {y:?}");
+        }
+        assert!(x[0] < 0.0 && x[1] > 0.0);
+    }
+}
