@@ -593,7 +593,9 @@ struct Parsed {
     record: QaRecord,
 }
 
-fn parse_row(columns: &Columns, reader: &mut Reader<'_>) -> Option<QaRecord> {
+/// The row's given id (when the mapping has an id column and the cell holds one), and its
+/// record when the row is sound.
+fn parse_row(columns: &Columns, reader: &mut Reader<'_>) -> (Option<String>, Option<QaRecord>) {
     let question = reader.required(&columns.question);
     let answer = reader.required(&columns.answer);
     // Every field is read before giving up on the row, so that all its problems are reported.
@@ -640,22 +642,25 @@ fn parse_row(columns: &Columns, reader: &mut Reader<'_>) -> Option<QaRecord> {
     let perturbed_answers = reader.list(&columns.perturbed_answers, sep);
     let paraphrased_questions = reader.list(&columns.paraphrased_questions, sep);
     let terms = reader.list(&columns.terms, sep);
-    let id = match id {
-        Some(given) => given?,
-        None => String::new(),
-    };
-    Some(QaRecord {
-        id,
-        question: question?,
-        answer: answer?,
-        groups,
-        paraphrased_answers,
-        perturbed_answers,
-        paraphrased_questions,
-        terms,
-        options,
-        correct_option,
-    })
+    let given = id.clone().flatten();
+    let record = (|| {
+        Some(QaRecord {
+            id: match id {
+                Some(given) => given?,
+                None => String::new(),
+            },
+            question: question?,
+            answer: answer?,
+            groups,
+            paraphrased_answers,
+            perturbed_answers,
+            paraphrased_questions,
+            terms,
+            options,
+            correct_option,
+        })
+    })();
+    (given, record)
 }
 
 /// The split of every row of a table (`None` where the row's split is unusable), and the
@@ -950,6 +955,9 @@ pub fn import(spec: &QaImport) -> Result<Suite, ImportError> {
     let columns = &spec.columns;
     let mut roles: BTreeMap<String, (SplitRole, String)> = BTreeMap::new();
     let mut parsed: Vec<Parsed> = Vec::new();
+    // Every given id with its place, also of rows with other problems, so that a duplicate is
+    // reported in the same pass.
+    let mut given_ids: Vec<(String, String, Place)> = Vec::new();
     for source in &spec.sources {
         let table = &source.table;
         let mut wanted = required_columns(columns);
@@ -978,7 +986,10 @@ pub fn import(spec: &QaImport) -> Result<Suite, ImportError> {
                 problems: &mut problems,
                 absent: &absent,
             };
-            let record = parse_row(columns, &mut reader);
+            let (given, record) = parse_row(columns, &mut reader);
+            if let Some(id) = given {
+                given_ids.push((id, table.file.clone(), row.place));
+            }
             if let (Some(record), Some(split)) = (record, split) {
                 parsed.push(Parsed {
                     place: (table.file.clone(), row.place),
@@ -1012,26 +1023,27 @@ pub fn import(spec: &QaImport) -> Result<Suite, ImportError> {
     );
     let idk = texts(&spec.idk, &spec.text_column, "idk", &mut problems, &mut ids);
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for p in &mut parsed {
-        if columns.id.is_none() {
+    if columns.id.is_none() {
+        for p in &mut parsed {
             let n = counts.entry(p.split.clone()).or_default();
             p.record.id = format!("{}-{n:04}", p.split);
             *n += 1;
+            given_ids.push((p.record.id.clone(), p.place.0.clone(), p.place.1));
         }
-        let (file, place) = &p.place;
-        if let Some((first_file, first_place)) = ids.get(&p.record.id) {
+    }
+    for (id, file, place) in given_ids {
+        if let Some((first_file, first_place)) = ids.get(&id) {
             problems.push(at(
-                file,
-                Some(*place),
+                &file,
+                Some(place),
                 columns.id.as_deref(),
                 format!(
-                    "duplicate id '{}' (first at {})",
-                    p.record.id,
+                    "duplicate id '{id}' (first at {})",
                     located(first_file, *first_place)
                 ),
             ));
         } else {
-            ids.insert(p.record.id.clone(), (file.clone(), *place));
+            ids.insert(id, (file, place));
         }
     }
 

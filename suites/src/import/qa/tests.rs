@@ -343,6 +343,19 @@ fn broken_inputs_are_named_by_file_line_and_field_and_nothing_is_imported() {
         ]
     );
 
+    // A duplicate is found even when the first row has problems of its own.
+    let text = "{\"id\": \"a\", \"question\": \"b?\", \"answer\": \"\", \"split\": \"forget\"}\n\
+                {\"id\": \"a\", \"question\": \"c?\", \"answer\": \"d\", \"split\": \"retain\"}\n";
+    let mut s = spec(vec![by_column(json_table("dup.jsonl", text))]);
+    s.columns.id = Some("id".into());
+    assert_eq!(
+        problems(&s),
+        [
+            "dup.jsonl:1: field 'answer': is empty",
+            "dup.jsonl:2: field 'id': duplicate id 'a' (first at dup.jsonl:1)",
+        ]
+    );
+
     // Duplicate ids across files name both files.
     let one = json_table(
         "one.jsonl",
