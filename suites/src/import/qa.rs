@@ -37,7 +37,7 @@ pub enum Cell {
 pub enum Place {
     /// A 1-based line of a text file.
     Line(usize),
-    /// A 1-based row of a table without line numbers (CSV rows after the header, Parquet rows).
+    /// A 1-based row of a table without line numbers (Parquet; counted after any header).
     Row(usize),
 }
 
