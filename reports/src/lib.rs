@@ -4,6 +4,13 @@
 //! Results are long: one row per (run, model row, attack, metric, output, split, example,
 //! seed). A leaderboard keeps the split-level values (`example` null), averages them over
 //! seeds (reporting the spread), and lays them out with one row per method.
+//!
+//! [`read_table`] also reads users' CSV, TSV and Parquet files into plain rows of text, for the
+//! suite importer (which does not depend on polars).
+
+mod text_table;
+
+pub use text_table::{TableError, TextCell, TextTable, read_table};
 
 use std::path::Path;
 

@@ -10,6 +10,7 @@ mod checkpoint;
 mod cli;
 mod hostile;
 mod run;
+mod suites;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

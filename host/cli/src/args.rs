@@ -80,16 +80,17 @@ pub enum SuiteCommand {
     Generate(SuiteGenerateArgs),
     /// Print the JSON Schema of the suite format (manifest, question and text lines).
     Schema,
-    /// Import a published benchmark from a local copy of its release into a suite folder.
-    Import(SuiteImportArgs),
+    /// Import a published benchmark (from a local copy of its release) or your own
+    /// question-answer data into a suite folder.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
 }
 
-/// Options of `lethe suite import`.
+/// Options of `lethe suite import tofu`.
 #[derive(Debug, Args)]
 pub struct SuiteImportArgs {
-    /// Which benchmark.
-    #[arg(value_enum)]
-    pub kind: ImporterKind,
     /// The folder holding the release's files (e.g. TOFU's forget10.json, retain90.json …).
     #[arg(long)]
     pub from: PathBuf,
@@ -101,11 +102,163 @@ pub struct SuiteImportArgs {
     pub out: PathBuf,
 }
 
-/// The importers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ImporterKind {
-    /// TOFU, from the Hugging Face release's JSON Lines files.
-    Tofu,
+/// What `lethe suite import` reads.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// TOFU, from a local copy of the Hugging Face release's JSON Lines files.
+    Tofu(SuiteImportArgs),
+    /// Your own question-answer data (JSON, JSON Lines, CSV, TSV or Parquet) with a column
+    /// mapping: `--from FILE --split COL`, `--from FILE --forget-percent P`, or one file per
+    /// split (`--forget-file`, `--retain-file` …).
+    Qa(Box<QaImportArgs>),
+}
+
+/// Options of `lethe suite import qa`. Input files are read by extension: .json (an array of
+/// objects, or one object a line), .jsonl, .csv, .tsv, .parquet; .txt for text files.
+#[derive(Debug, Args)]
+pub struct QaImportArgs {
+    /// A table of questions whose rows go to splits by --split or --forget-percent.
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Input",
+        conflicts_with_all = ["forget_file", "retain_file"]
+    )]
+    pub from: Option<PathBuf>,
+    /// A table whose rows all go to the forget split (repeatable).
+    #[arg(long, value_name = "FILE", help_heading = "Input")]
+    pub forget_file: Vec<PathBuf>,
+    /// A table whose rows all go to the retain split (repeatable).
+    #[arg(long, value_name = "FILE", help_heading = "Input")]
+    pub retain_file: Vec<PathBuf>,
+    /// A table of non-members, for membership inference (repeatable).
+    #[arg(long, value_name = "FILE", help_heading = "Input")]
+    pub holdout_file: Vec<PathBuf>,
+    /// An evaluation-only split NAME from FILE, e.g. test=test.csv (repeatable).
+    #[arg(long, value_name = "NAME=FILE", help_heading = "Input")]
+    pub eval_file: Vec<String>,
+    /// Text to pretrain the base model on: a .txt file (one text a line) or a table with a
+    /// --text column (repeatable).
+    #[arg(long, value_name = "FILE", help_heading = "Input")]
+    pub pretrain_file: Vec<PathBuf>,
+    /// Refusals ("I don't know") a method may train towards, in the forms of --pretrain-file
+    /// (repeatable).
+    #[arg(long, value_name = "FILE", help_heading = "Input")]
+    pub idk_file: Vec<PathBuf>,
+
+    /// With --from: the column naming each row's split. forget, retain, holdout and eval are
+    /// roles; any other name needs --role.
+    #[arg(
+        long,
+        value_name = "COL",
+        help_heading = "Splits",
+        requires = "from",
+        conflicts_with = "forget_percent"
+    )]
+    pub split: Option<String>,
+    /// The role of a split named in the --split column, NAME=ROLE with ROLE one of forget,
+    /// retain, holdout, eval (repeatable), e.g. test=eval.
+    #[arg(
+        long = "role",
+        value_name = "NAME=ROLE",
+        help_heading = "Splits",
+        requires = "split"
+    )]
+    pub roles: Vec<String>,
+    /// With --from: forget this percentage (1 to 99) of the rows, drawn by --seed, and retain
+    /// the rest.
+    #[arg(
+        long,
+        value_name = "PERCENT",
+        help_heading = "Splits",
+        requires = "from"
+    )]
+    pub forget_percent: Option<u32>,
+    /// With --forget-percent: draw whole groups instead of rows, the rows that share this
+    /// column's value (e.g. a person).
+    #[arg(
+        long,
+        value_name = "COL",
+        help_heading = "Splits",
+        requires = "forget_percent"
+    )]
+    pub forget_by: Option<String>,
+    /// Seed of the --forget-percent draw.
+    #[arg(long, default_value_t = 0, help_heading = "Splits")]
+    pub seed: u64,
+
+    /// The column of the questions.
+    #[arg(
+        long,
+        value_name = "COL",
+        default_value = "question",
+        help_heading = "Columns"
+    )]
+    pub question: String,
+    /// The column of the reference answers.
+    #[arg(
+        long,
+        value_name = "COL",
+        default_value = "answer",
+        help_heading = "Columns"
+    )]
+    pub answer: String,
+    /// The column of the ids (unique across all files) [default: made from split and position].
+    #[arg(long, value_name = "COL", help_heading = "Columns")]
+    pub id: Option<String>,
+    /// A group key reports can slice by: COL, or KEY=COL to name it differently (repeatable).
+    #[arg(long = "group", value_name = "[KEY=]COL", help_heading = "Columns")]
+    pub groups: Vec<String>,
+    /// A column of paraphrased answers (repeatable; each cell a text or a list).
+    #[arg(
+        long = "paraphrased-answer",
+        value_name = "COL",
+        help_heading = "Columns"
+    )]
+    pub paraphrased_answers: Vec<String>,
+    /// A column of perturbed (wrong) answers (repeatable).
+    #[arg(
+        long = "perturbed-answer",
+        value_name = "COL",
+        help_heading = "Columns"
+    )]
+    pub perturbed_answers: Vec<String>,
+    /// A column of paraphrased questions (repeatable).
+    #[arg(
+        long = "paraphrased-question",
+        value_name = "COL",
+        help_heading = "Columns"
+    )]
+    pub paraphrased_questions: Vec<String>,
+    /// A column of leakage terms (repeatable).
+    #[arg(long = "term", value_name = "COL", help_heading = "Columns")]
+    pub terms: Vec<String>,
+    /// A column of a closed question's options (repeatable: one column per option, or one
+    /// column of lists).
+    #[arg(long = "option", value_name = "COL", help_heading = "Columns")]
+    pub options: Vec<String>,
+    /// The column of the correct option: its 0-based index or its text.
+    #[arg(long, value_name = "COL", help_heading = "Columns")]
+    pub correct_option: Option<String>,
+    /// Split text cells of list columns (answers, questions, terms, options) on this
+    /// separator, e.g. "|".
+    #[arg(long, value_name = "SEP", help_heading = "Columns")]
+    pub list_separator: Option<String>,
+    /// The column of the texts in --pretrain-file and --idk-file tables.
+    #[arg(
+        long,
+        value_name = "COL",
+        default_value = "text",
+        help_heading = "Columns"
+    )]
+    pub text: String,
+
+    /// The suite's name: lowercase letters, digits and '-'.
+    #[arg(long, default_value = "imported")]
+    pub name: String,
+    /// The suite folder to write (must not exist yet).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// The run presets: model size, suite size and training lengths together.
@@ -265,7 +418,8 @@ pub struct SuiteGenerateArgs {
     /// Seed of the generator.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Medical: patients the target is finetuned on, instead of the preset's number.
+    /// Medical and privacy: patients the target is finetuned on, instead of the preset's
+    /// number.
     #[arg(long, value_name = "N")]
     pub patients: Option<usize>,
     /// Share of the finetuned patients (medical: 0.05 to 0.25, drawn by the seed) or authors to
@@ -278,6 +432,10 @@ pub struct SuiteGenerateArgs {
     /// genitourinary-pregnancy.
     #[arg(long = "forget-category", value_name = "CATEGORY")]
     pub forget_category: Vec<String>,
+    /// Privacy and wrong-facts: percentage (5 to 30) of the finetuned patients or facts to
+    /// forget, instead of the preset's 10 (tiny: 20 and 25).
+    #[arg(long, value_name = "PERCENT", conflicts_with_all = ["forget_share", "forget_category"])]
+    pub forget_percent: Option<u32>,
 }
 
 /// The suite generators.
@@ -288,6 +446,12 @@ pub enum GeneratorKind {
     /// Synthetic medical records after AMNESIA: patients with clinical notes, factual and
     /// reasoning questions, forgotten by patient or by disease category.
     Medical,
+    /// Private data of synthetic patients after MLLMU-Med (text only): open and yes/no
+    /// questions on their private fields; a test split of clinical knowledge.
+    Privacy,
+    /// Wrong medical facts after MLLMU-Med (text only), injected in finetuning to be forgotten
+    /// while correct facts are retained; a test split of clinical knowledge.
+    WrongFacts,
 }
 
 /// The sizes of a generated suite.

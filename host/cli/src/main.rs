@@ -7,6 +7,7 @@
 mod args;
 mod bench;
 mod catalog;
+mod suites;
 mod progress;
 mod run;
 
@@ -15,7 +16,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use args::{BenchCommand, Cli, Command, PluginCommand, SuiteCommand};
+use args::{BenchCommand, Cli, Command, ImportCommand, PluginCommand, SuiteCommand};
 
 /// An error with the exit status it deserves.
 pub struct Failure {
@@ -73,8 +74,17 @@ fn main() -> ExitCode {
             command: SuiteCommand::Generate(args),
         } => run::suite_generate(&args),
         Command::Suite {
-            command: SuiteCommand::Import(args),
+            command:
+                SuiteCommand::Import {
+                    command: ImportCommand::Tofu(args),
+                },
         } => run::suite_import(&args),
+        Command::Suite {
+            command:
+                SuiteCommand::Import {
+                    command: ImportCommand::Qa(args),
+                },
+        } => suites::import_qa(&args),
         Command::Suite {
             command: SuiteCommand::Schema,
         } => run::suite_schema(),

@@ -21,8 +21,8 @@ use lethe_suites::{SplitRole, Suite};
 
 use crate::Failure;
 use crate::args::{
-    AttackArg, GeneratorKind, ImporterKind, Preset, RunArgs, SuiteCheckArgs, SuiteGenerateArgs,
-    SuiteImportArgs, SuitePreset,
+    AttackArg, GeneratorKind, Preset, RunArgs, SuiteCheckArgs, SuiteGenerateArgs, SuiteImportArgs,
+    SuitePreset,
 };
 use crate::catalog::{Catalog, load_file};
 use crate::progress::Bars;
@@ -509,7 +509,19 @@ pub fn suite_generate(args: &SuiteGenerateArgs) -> Result<ExitCode, Failure> {
             args.out.display()
         )));
     }
+    let mllmu = matches!(
+        args.kind,
+        GeneratorKind::Privacy | GeneratorKind::WrongFacts
+    );
+    if args.forget_percent.is_some() && !mllmu {
+        return Err(Failure::input(anyhow!(
+            "--forget-percent applies to the privacy and wrong-facts generators only"
+        )));
+    }
     let suite = match args.kind {
+        GeneratorKind::Privacy | GeneratorKind::WrongFacts => {
+            crate::suites::generate_mllmu(args).map_err(Failure::input)?
+        }
         GeneratorKind::Authors => {
             if args.patients.is_some() || !args.forget_category.is_empty() {
                 return Err(Failure::input(anyhow!(
@@ -552,7 +564,7 @@ pub fn suite_generate(args: &SuiteGenerateArgs) -> Result<ExitCode, Failure> {
     write_suite(&suite, &args.out)
 }
 
-/// `lethe suite import`.
+/// `lethe suite import tofu`.
 pub fn suite_import(args: &SuiteImportArgs) -> Result<ExitCode, Failure> {
     if args.out.exists() {
         return Err(Failure::input(anyhow!(
@@ -560,16 +572,13 @@ pub fn suite_import(args: &SuiteImportArgs) -> Result<ExitCode, Failure> {
             args.out.display()
         )));
     }
-    let suite = match args.kind {
-        ImporterKind::Tofu => {
-            lethe_suites::import::tofu(&args.from, args.forget_percent).map_err(Failure::input)?
-        }
-    };
+    let suite =
+        lethe_suites::import::tofu(&args.from, args.forget_percent).map_err(Failure::input)?;
     write_suite(&suite, &args.out)
 }
 
 /// Write a suite folder and say what it holds.
-fn write_suite(suite: &Suite, out: &Path) -> Result<ExitCode, Failure> {
+pub(crate) fn write_suite(suite: &Suite, out: &Path) -> Result<ExitCode, Failure> {
     suite
         .write(out)
         .with_context(|| format!("writing {}", out.display()))?;
