@@ -161,6 +161,7 @@ fn pair<'a>(flag: &str, text: &'a str) -> anyhow::Result<(&'a str, &'a str)> {
     }
 }
 
+/// A role a question split may have, by name.
 fn question_role(flag: &str, text: &str) -> anyhow::Result<SplitRole> {
     match text {
         "forget" => Ok(SplitRole::Forget),
@@ -181,8 +182,7 @@ pub fn import_qa(args: &QaImportArgs) -> Result<ExitCode, Failure> {
             args.out.display()
         )));
     }
-    let spec = spec(args).map_err(Failure::input)?;
-    let (spec, mut problems) = spec;
+    let (spec, mut problems) = spec(args).map_err(Failure::input)?;
     match import(&spec) {
         Ok(suite) if problems.is_empty() => write_suite(&suite, &args.out),
         Ok(_) => Err(Failure::input(ImportError(problems))),
