@@ -6,10 +6,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod attacks;
+mod bench_model;
 mod checkpoint;
 mod cli;
 mod hostile;
+mod protocols;
 mod run;
+mod seed_plugins;
 mod suites;
 
 use std::path::{Path, PathBuf};

@@ -44,6 +44,37 @@ pub enum Command {
 pub enum BenchCommand {
     /// Cost of one host↔plugin call, and the share of a GradDiff step spent in the boundary.
     Boundary(BenchArgs),
+    /// Speed of the model engine (train step, forward log-probs, greedy generation) on the
+    /// reference model shape, against PyTorch's figures.
+    Model(ModelBenchArgs),
+}
+
+/// Options of `lethe bench model`.
+#[derive(Debug, Args)]
+pub struct ModelBenchArgs {
+    /// Timed runs of each workload (the median is reported).
+    #[arg(long, default_value_t = 10)]
+    pub repeats: usize,
+    /// Untimed runs of each workload first.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    /// Only these workloads (repeatable); all three by default.
+    #[arg(long, value_enum)]
+    pub workload: Vec<ModelWorkload>,
+    /// Seed of the weights and the input tokens.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// A workload of `lethe bench model`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelWorkload {
+    /// Forward, loss, backward and AdamW on 8 × 128 tokens.
+    Train,
+    /// Per-token log-probs of 8 × 128 tokens, no gradient.
+    Forward,
+    /// Greedy generation of 32 tokens after 8 prompts of 32, with a KV cache.
+    Generate,
 }
 
 /// Options of `lethe bench boundary`.
@@ -284,12 +315,18 @@ pub struct RunArgs {
     /// size and pretraining are then unused.
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
-    /// Methods to run, by name (built-in or from --plugin-dir), comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "ga,graddiff")]
-    pub methods: Vec<String>,
-    /// Metrics to compute, by name, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "rouge,probability")]
-    pub metrics: Vec<String>,
+    /// Run a benchmark's whole experiment instead of one suite: its suites (generated at the
+    /// preset's size), methods, metrics, ablations and tables.
+    #[arg(long, value_enum, conflicts_with = "suite")]
+    pub protocol: Option<ProtocolArg>,
+    /// Methods to run, by name (built-in or from --plugin-dir), comma-separated [default:
+    /// ga,graddiff; a protocol's own list with --protocol].
+    #[arg(long, value_delimiter = ',')]
+    pub methods: Option<Vec<String>>,
+    /// Metrics to compute, by name, comma-separated [default: rouge,probability; a protocol's
+    /// own list with --protocol].
+    #[arg(long, value_delimiter = ',')]
+    pub metrics: Option<Vec<String>>,
     /// Extra plugin components to run (methods or metrics, by what they export).
     #[arg(long = "plugin", value_name = "FILE.wasm")]
     pub plugins: Vec<PathBuf>,
@@ -355,6 +392,17 @@ pub struct RunArgs {
     /// Memory a plugin may use, in MiB.
     #[arg(long, default_value_t = 512)]
     pub plugin_memory_mib: usize,
+}
+
+/// The protocols of `lethe run --protocol`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProtocolArg {
+    /// MLLMU-Med (text only): privacy and wrong-facts suites; GA, GD, KL-Min, IDK, LLMU;
+    /// accuracy, ROUGE-1, BLEU, UES; forget-ratio and sequential-rounds ablations.
+    MllmuMed,
+    /// AMNESIA: patient-level (5–25 %) and disease-level forgetting of medical records; RMU,
+    /// GradDiff, KL-Min, SimNPO; forget efficacy, utility, leakage, collateral erosion.
+    Amnesia,
 }
 
 /// The attacks of `lethe run --attack`.

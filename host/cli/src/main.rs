@@ -6,9 +6,11 @@
 
 mod args;
 mod bench;
+mod bench_model;
 mod catalog;
 mod suites;
 mod progress;
+mod protocol;
 mod run;
 
 use std::io::Write;
@@ -91,6 +93,9 @@ fn main() -> ExitCode {
         Command::Bench {
             command: BenchCommand::Boundary(args),
         } => bench::boundary(&args),
+        Command::Bench {
+            command: BenchCommand::Model(args),
+        } => bench_model::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -28,14 +28,18 @@ use crate::catalog::{Catalog, load_file};
 use crate::progress::Bars;
 
 /// The settings a preset stands for.
-struct PresetSettings {
-    suite: AuthorsConfig,
-    learn: LearnSpec,
-    unlearn: UnlearnSpec,
-    observe: ObserveSettings,
+pub(crate) struct PresetSettings {
+    /// Size of the generated authors suite.
+    pub suite: AuthorsConfig,
+    /// The learn stage.
+    pub learn: LearnSpec,
+    /// The unlearn stage.
+    pub unlearn: UnlearnSpec,
+    /// The observe stage.
+    pub observe: ObserveSettings,
 }
 
-fn preset(p: Preset, seed: u64) -> PresetSettings {
+pub(crate) fn preset(p: Preset, seed: u64) -> PresetSettings {
     match p {
         Preset::Default => PresetSettings {
             suite: AuthorsConfig {
@@ -126,7 +130,7 @@ fn parse_configs(raw: &[String]) -> Result<BTreeMap<String, serde_json::Value>, 
 
 /// Write every output into a fresh folder beside `out`, then swap it into place, so that a
 /// failure never leaves a half-written result folder.
-fn write_outputs(out: &Path, files: &[(&str, Vec<u8>)]) -> Result<(), Failure> {
+pub(crate) fn write_outputs(out: &Path, files: &[(&str, Vec<u8>)]) -> Result<(), Failure> {
     let parent = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -225,7 +229,10 @@ fn attack_sections(
 }
 
 /// The attacks of a run, from its options.
-fn attack_spec(args: &RunArgs, settings: &PresetSettings) -> Result<AttackSpec, Failure> {
+pub(crate) fn attack_spec(
+    args: &RunArgs,
+    settings: &PresetSettings,
+) -> Result<AttackSpec, Failure> {
     let source = match args.relearn_from.as_str() {
         "forget" => RelearnSource::Forget,
         other => match other.strip_prefix("group:") {
@@ -270,11 +277,28 @@ fn attack_spec(args: &RunArgs, settings: &PresetSettings) -> Result<AttackSpec, 
 }
 
 /// `lethe run`.
-pub fn run(args: RunArgs, verbose: u8) -> Result<ExitCode, Failure> {
-    let settings = preset(args.preset, args.seed);
-    let mut unlearn = settings.unlearn.clone();
+/// What every run command shares: validated options, the plugin host, the installed plugins
+/// and the model cache.
+pub(crate) struct Setup {
+    /// The preset's settings, with the unlearning options applied.
+    pub settings: PresetSettings,
+    /// Plugin configurations by name.
+    pub configs: BTreeMap<String, serde_json::Value>,
+    /// The sandbox.
+    pub host: PluginHost,
+    /// Built-in plugins and those of --plugin-dir.
+    pub catalog: Catalog,
+    /// Components given with --plugin.
+    pub extra: Vec<lethe_runtime::Plugin>,
+    /// The model cache.
+    pub cache: ModelCache,
+}
+
+/// Check the options every run shares and load the plugins; nothing is written.
+pub(crate) fn setup(args: &RunArgs) -> Result<Setup, Failure> {
+    let mut settings = preset(args.preset, args.seed);
     if let Some(e) = args.unlearn_epochs {
-        unlearn.epochs = e;
+        settings.unlearn.epochs = e;
     }
     if let Some(lr) = args.unlearn_lr {
         if !(lr.is_finite() && lr > 0.0) {
@@ -282,7 +306,7 @@ pub fn run(args: RunArgs, verbose: u8) -> Result<ExitCode, Failure> {
                 "--unlearn-lr must be a positive number, not {lr}"
             )));
         }
-        unlearn.learning_rate = lr;
+        settings.unlearn.learning_rate = lr;
     }
     if !(args.plugin_timeout.is_finite() && args.plugin_timeout > 0.0) {
         return Err(Failure::input(anyhow!("--plugin-timeout must be positive")));
@@ -294,19 +318,9 @@ pub fn run(args: RunArgs, verbose: u8) -> Result<ExitCode, Failure> {
             args.out.display()
         )));
     }
-
-    let suite = match &args.suite {
-        Some(dir) => Suite::load(dir).map_err(Failure::input)?,
-        None => authors(&settings.suite).map_err(Failure::input)?,
-    };
-
-    let attacks = attack_spec(&args, &settings)?;
-    attacks.validate(&suite).map_err(Failure::input)?;
-    let mut learn = settings.learn;
     if let Some(dir) = &args.model {
-        learn.checkpoint = Some(Checkpoint::open(dir).map_err(Failure::input)?);
+        settings.learn.checkpoint = Some(Checkpoint::open(dir).map_err(Failure::input)?);
     }
-
     let host = PluginHost::new(Limits {
         fuel: args.fuel,
         memory_bytes: args.plugin_memory_mib << 20,
@@ -318,17 +332,40 @@ pub fn run(args: RunArgs, verbose: u8) -> Result<ExitCode, Failure> {
     for file in &args.plugins {
         extra.push(load_file(&host, file)?);
     }
+    let cache = ModelCache::new(if args.no_cache {
+        None
+    } else {
+        args.cache_dir.clone().or_else(default_cache_dir)
+    });
+    Ok(Setup {
+        settings,
+        configs,
+        host,
+        catalog,
+        extra,
+        cache,
+    })
+}
 
+/// The methods and metrics of a run, by name, plus every --plugin component, each with its
+/// configuration validated. A configuration for a plugin not in the run is an error.
+pub(crate) fn select<'a>(
+    setup: &'a Setup,
+    method_names: &[String],
+    metric_names: &[String],
+) -> Result<(Vec<Choice<'a>>, Vec<Choice<'a>>), Failure> {
     let mut methods = Vec::new();
     let mut metrics = Vec::new();
-    let mut choose = |plugin, kind: PluginKind| -> Result<(), Failure> {
-        let plugin: &lethe_runtime::Plugin = plugin;
-        let config = configs
+    let mut choose = |plugin: &'a lethe_runtime::Plugin, kind: PluginKind| -> Result<(), Failure> {
+        let config = setup
+            .configs
             .get(&plugin.manifest.name)
             .cloned()
             .unwrap_or_else(|| serde_json::json!({}));
         // A bad configuration is the user's mistake: stop before anything trains.
-        host.validate_config(plugin, &config)
+        setup
+            .host
+            .validate_config(plugin, &config)
             .map_err(Failure::input)?;
         let c = Choice { plugin, config };
         match kind {
@@ -337,16 +374,22 @@ pub fn run(args: RunArgs, verbose: u8) -> Result<ExitCode, Failure> {
         }
         Ok(())
     };
-    for name in args.methods.iter().filter(|n| !n.is_empty()) {
-        choose(catalog.find(name, PluginKind::Method)?, PluginKind::Method)?;
+    for name in method_names.iter().filter(|n| !n.is_empty()) {
+        choose(
+            setup.catalog.find(name, PluginKind::Method)?,
+            PluginKind::Method,
+        )?;
     }
-    for name in args.metrics.iter().filter(|n| !n.is_empty()) {
-        choose(catalog.find(name, PluginKind::Metric)?, PluginKind::Metric)?;
+    for name in metric_names.iter().filter(|n| !n.is_empty()) {
+        choose(
+            setup.catalog.find(name, PluginKind::Metric)?,
+            PluginKind::Metric,
+        )?;
     }
-    for p in &extra {
+    for p in &setup.extra {
         choose(p, p.manifest.kind)?;
     }
-    for name in configs.keys() {
+    for name in setup.configs.keys() {
         let used = methods
             .iter()
             .chain(metrics.iter())
@@ -360,6 +403,37 @@ pub fn run(args: RunArgs, verbose: u8) -> Result<ExitCode, Failure> {
     if metrics.is_empty() {
         return Err(Failure::input(anyhow!("no metrics to compute")));
     }
+    Ok((methods, metrics))
+}
+
+/// The default methods and metrics of a plain run.
+const DEFAULT_METHODS: [&str; 2] = ["ga", "graddiff"];
+const DEFAULT_METRICS: [&str; 2] = ["rouge", "probability"];
+
+fn names(given: &Option<Vec<String>>, default: &[&str]) -> Vec<String> {
+    given
+        .clone()
+        .unwrap_or_else(|| default.iter().map(|s| (*s).to_owned()).collect())
+}
+
+/// `lethe run`.
+pub fn run(args: RunArgs, verbose: u8) -> Result<ExitCode, Failure> {
+    if let Some(protocol) = args.protocol {
+        return crate::protocol::run(protocol, &args, verbose);
+    }
+    let setup = setup(&args)?;
+    let settings = &setup.settings;
+    let suite = match &args.suite {
+        Some(dir) => Suite::load(dir).map_err(Failure::input)?,
+        None => authors(&settings.suite).map_err(Failure::input)?,
+    };
+    let attacks = attack_spec(&args, settings)?;
+    attacks.validate(&suite).map_err(Failure::input)?;
+    let (methods, metrics) = select(
+        &setup,
+        &names(&args.methods, &DEFAULT_METHODS),
+        &names(&args.metrics, &DEFAULT_METRICS),
+    )?;
 
     let columns: Vec<ColumnSpec> = metrics
         .iter()
@@ -404,21 +478,16 @@ pub fn run(args: RunArgs, verbose: u8) -> Result<ExitCode, Failure> {
     });
     let spec = RunSpec {
         suite: &suite,
-        learn,
-        unlearn,
-        observe: settings.observe,
+        learn: settings.learn.clone(),
+        unlearn: settings.unlearn.clone(),
+        observe: settings.observe.clone(),
         methods,
         metrics,
         attacks,
         seed: args.seed,
     };
-    let cache = ModelCache::new(if args.no_cache {
-        None
-    } else {
-        args.cache_dir.clone().or_else(default_cache_dir)
-    });
     let bars = Bars::new(verbose > 0);
-    let output = lethe_pipeline::run(&spec, &host, &cache, &bars)?;
+    let output = lethe_pipeline::run(&spec, &setup.host, &setup.cache, &bars)?;
 
     let mut df = lethe_reports::results_frame(&output.rows)?;
     let board = lethe_reports::leaderboard(&df, &columns)?;

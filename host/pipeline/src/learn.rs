@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use candle_core::Device;
 use lethe_model::train::{FitSettings, OptimSettings, fit};
 use lethe_model::{Config, LanguageModel, Params, Sequence, Tokenizer};
-use lethe_suites::{SplitRole, Suite};
+use lethe_suites::{QaRecord, SplitRole, Suite};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
@@ -222,18 +222,14 @@ impl ModelCache {
 }
 
 fn qa_sequences(
-    suite: &Suite,
+    records: &[&QaRecord],
     tok: &Tokenizer,
-    roles: &[SplitRole],
     max_len: usize,
 ) -> Result<Vec<Sequence>, PipelineError> {
-    let mut out = Vec::new();
-    for split in suite.splits.iter().filter(|s| roles.contains(&s.role)) {
-        for q in split.questions() {
-            out.push(Sequence::qa(tok, &q.question, &q.answer)?.truncated(max_len));
-        }
-    }
-    Ok(out)
+    records
+        .iter()
+        .map(|q| Ok(Sequence::qa(tok, &q.question, &q.answer)?.truncated(max_len)))
+        .collect()
 }
 
 fn all_text(suite: &Suite) -> Vec<String> {
@@ -250,7 +246,44 @@ fn all_text(suite: &Suite) -> Vec<String> {
             texts.push(t.text.clone());
         }
     }
+    // BPE counts do not depend on order; sorting makes the tokenizer (and its cache key) a
+    // function of the suite's text alone, not of which split a question sits in.
+    texts.sort();
     texts
+}
+
+/// The records a finetune learns, in id order: the models depend on which examples they see,
+/// not on how a suite happens to split or order them, so suites that differ only in their
+/// forget split (a forget-ratio sweep) share their target model.
+fn finetune_records<'a>(suite: &'a Suite, roles: &[SplitRole]) -> Vec<&'a QaRecord> {
+    let mut records: Vec<&QaRecord> = suite
+        .splits
+        .iter()
+        .filter(|s| roles.contains(&s.role))
+        .flat_map(|s| s.questions())
+        .collect();
+    records.sort_by(|a, b| a.id.cmp(&b.id));
+    records
+}
+
+fn records_digest(records: &[&QaRecord]) -> String {
+    let mut h = Sha256::new();
+    for r in records {
+        for part in [&r.id, &r.question, &r.answer] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+    }
+    hex(&h.finalize())
+}
+
+fn texts_digest<'a>(texts: impl Iterator<Item = &'a str>) -> String {
+    let mut h = Sha256::new();
+    for t in texts {
+        h.update((t.len() as u64).to_le_bytes());
+        h.update(t.as_bytes());
+    }
+    hex(&h.finalize())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -298,11 +331,27 @@ pub fn learn(
 ) -> Result<Learned, PipelineError> {
     let spec_json =
         serde_json::to_string(spec).map_err(|e| PipelineError::Internal(e.to_string()))?;
-    let digest = suite.digest();
+    // Each key hashes exactly what determines its model: the base its tokenizer's text, its
+    // pretraining text and the settings; target and oracle the base and their finetuning data.
+    let texts = all_text(suite);
+    let pretrain = texts_digest(
+        suite
+            .splits_with(SplitRole::Pretrain)
+            .flat_map(|s| s.texts())
+            .map(|t| t.text.as_str()),
+    );
     let seed = spec.seed.to_string();
-    let base_key = key(&["base", &digest, &spec_json, &seed]);
-    let target_key = key(&["target", &base_key]);
-    let oracle_key = key(&["oracle", &base_key]);
+    let base_key = key(&[
+        "base",
+        &texts_digest(texts.iter().map(String::as_str)),
+        &pretrain,
+        &spec_json,
+        &seed,
+    ]);
+    let target_records = finetune_records(suite, &[SplitRole::Forget, SplitRole::Retain]);
+    let oracle_records = finetune_records(suite, &[SplitRole::Retain]);
+    let target_key = key(&["target", &base_key, &records_digest(&target_records)]);
+    let oracle_key = key(&["oracle", &base_key, &records_digest(&oracle_records)]);
 
     // A checkpoint is its own base: loaded from its folder, never copied into the cache.
     let from_checkpoint = match &spec.checkpoint {
@@ -340,7 +389,6 @@ pub fn learn(
         Some(m) => m,
         None => {
             reporter.stage("tokenizer", 0);
-            let texts = all_text(suite);
             let tok = Tokenizer::train(texts.iter().map(String::as_str), spec.vocab_size)?;
             reporter.finish();
             let cfg = spec.preset.config(tok.vocab_size());
@@ -372,12 +420,7 @@ pub fn learn(
         Some(m) => m,
         None => {
             let model = base.deep_copy()?;
-            let data = qa_sequences(
-                suite,
-                &tok,
-                &[SplitRole::Forget, SplitRole::Retain],
-                max_len,
-            )?;
+            let data = qa_sequences(&target_records, &tok, max_len)?;
             train_phase(
                 "finetune target",
                 &model,
@@ -394,7 +437,7 @@ pub fn learn(
         Some(m) => m,
         None => {
             let model = base.deep_copy()?;
-            let data = qa_sequences(suite, &tok, &[SplitRole::Retain], max_len)?;
+            let data = qa_sequences(&oracle_records, &tok, max_len)?;
             train_phase(
                 "finetune oracle",
                 &model,

@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use tracing::{info, info_span};
 
 pub use attack::{Attack, AttackSpec, RelearnSettings, RelearnSource};
-pub use learn::{Checkpoint, LearnSpec, Learned, ModelCache, ModelPreset, Phase};
+pub use learn::{Checkpoint, LearnSpec, Learned, ModelCache, ModelPreset, Phase, learn};
 pub use observe::ObserveSettings;
 pub use reporter::{Reporter, Silent};
 
@@ -150,6 +150,8 @@ pub struct RunOutput {
     pub failures: Vec<RunFailure>,
     /// The loss of every unlearning step, per method row.
     pub losses: BTreeMap<String, Vec<f64>>,
+    /// The unlearned models by method label, when [`Starts::keep`] asked for them.
+    pub models: BTreeMap<String, LanguageModel>,
 }
 
 fn digest_hex(text: &str) -> String {
@@ -264,20 +266,50 @@ fn relabel(observed: &[ObservedSplit], role: ModelRole) -> Vec<ObservedSplit> {
         .collect()
 }
 
-/// Run the pipeline.
+/// Run the pipeline: learn (or reuse) the base, target and oracle models, then
+/// [`run_learned`].
 pub fn run(
     spec: &RunSpec<'_>,
     host: &PluginHost,
     cache: &ModelCache,
     reporter: &dyn Reporter,
 ) -> Result<RunOutput, PipelineError> {
-    let suite = spec.suite;
+    check_forget(spec.suite)?;
+    let learned = learn::learn(spec.suite, &spec.learn, cache, reporter)?;
+    run_learned(spec, &learned, &Starts::default(), host, reporter)
+}
+
+fn check_forget(suite: &Suite) -> Result<(), PipelineError> {
     if suite.splits_with(SplitRole::Forget).all(|s| s.is_empty()) {
         return Err(PipelineError::Suite(format!(
             "suite '{}' has no forget examples",
             suite.manifest.name
         )));
     }
+    Ok(())
+}
+
+/// Where each method starts: by default from the target; in sequential unlearning, from the
+/// model the same method left after the previous round.
+#[derive(Default)]
+pub struct Starts {
+    /// Start models by method label; a method without one starts from the target.
+    pub models: BTreeMap<String, LanguageModel>,
+    /// Keep every unlearned model in [`RunOutput::models`] (for the next round).
+    pub keep: bool,
+}
+
+/// Unlearn, observe and score on models already learned. Each method starts from its entry
+/// in `starts` (its frozen copy is then the method's reference model) or from the target.
+pub fn run_learned(
+    spec: &RunSpec<'_>,
+    learned: &Learned,
+    starts: &Starts,
+    host: &PluginHost,
+    reporter: &dyn Reporter,
+) -> Result<RunOutput, PipelineError> {
+    let suite = spec.suite;
+    check_forget(suite)?;
     let forget_size: usize = suite.splits_with(SplitRole::Forget).map(|s| s.len()).sum();
     let steps = (forget_size.div_ceil(spec.unlearn.batch_size.max(1) as usize)
         * spec.unlearn.epochs) as u32;
@@ -292,7 +324,6 @@ pub fn run(
             .iter()
             .map(|c| plugin_use(PluginKind::Metric, c)),
     );
-    let learned = learn::learn(suite, &spec.learn, cache, reporter)?;
     let target_cfg: serde_json::Value = serde_json::from_str(&learned.target.config().to_hf_json())
         .map_err(|e| PipelineError::Internal(e.to_string()))?;
     let mut info = RunInfo {
@@ -416,6 +447,7 @@ pub fn run(
         make_row("oracle".into(), String::new(), &learned.oracle)?,
     ];
 
+    let mut models = BTreeMap::new();
     let mut used_labels: BTreeSet<String> = rows.iter().map(|r| r.label.clone()).collect();
     for (i, choice) in spec.methods.iter().enumerate() {
         let plugin = choice.plugin;
@@ -425,9 +457,10 @@ pub fn run(
         }
         used_labels.insert(label.clone());
         let _span = info_span!("method", plugin = %plugin.label(), run = %run_id).entered();
-        let model = learned.target.deep_copy()?;
+        let start = starts.models.get(&label).unwrap_or(&learned.target);
+        let model = start.deep_copy()?;
         let reference = if plugin.manifest.needs_reference {
-            Some(learned.target.frozen_copy()?)
+            Some(start.frozen_copy()?)
         } else {
             None
         };
@@ -462,7 +495,14 @@ pub fn run(
             Ok(state) => {
                 info!(steps = state.losses.len(), "unlearned");
                 losses.insert(label.clone(), state.losses.clone());
-                rows.push(make_row(label, plugin.sha256.clone(), &state.model)?);
+                rows.push(make_row(
+                    label.clone(),
+                    plugin.sha256.clone(),
+                    &state.model,
+                )?);
+                if starts.keep {
+                    models.insert(label, state.model);
+                }
             }
             Err(e) => {
                 reporter.warn(&e.to_string());
@@ -572,5 +612,6 @@ pub fn run(
         rows: out,
         failures,
         losses,
+        models,
     })
 }
