@@ -13,6 +13,7 @@
 pub mod bench;
 mod config;
 pub mod data;
+mod gemm;
 pub mod generate;
 mod kernels;
 pub mod llama;

@@ -133,10 +133,10 @@ struct Linear {
 }
 
 impl Linear {
-    /// `x [n, in] → [n, out]`. Two-dimensional on purpose: a batched `[b, t, in]` product
-    /// with a broadcast weight would make the weight's gradient `b` products and a sum.
+    /// `x [n, in] → [n, out]` (the fused linear op: no transpose node, one product for the
+    /// weight's gradient).
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = x.matmul(&self.weight.t()?)?;
+        let y = ops::linear(x, &self.weight)?;
         match &self.bias {
             Some(b) => y.broadcast_add(b),
             None => Ok(y),
@@ -311,9 +311,7 @@ impl Llama {
             Logits::Last => (x.reshape((b, t, d))?.i((.., t - 1, ..))?, 1),
         };
         let x = ops::rms_norm(&x, &self.norm, cfg.rms_norm_eps)?;
-        let logits = x
-            .matmul(&self.lm_head.t()?)?
-            .reshape((b, rows, cfg.vocab_size))?;
+        let logits = ops::linear(&x, &self.lm_head)?.reshape((b, rows, cfg.vocab_size))?;
         Ok(Output { logits, hidden })
     }
 }

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, D, DType, Layout, Shape, Tensor};
 
+use crate::gemm::{self, MatRef};
 use crate::kernels::{self, RopeShape, SoftmaxShape};
 
 type CResult<T> = candle_core::Result<T>;
@@ -75,6 +76,11 @@ pub mod composed {
     /// `softmax(scores · scale + mask)` over the last dimension.
     pub fn attn_softmax(scores: &Tensor, mask: &Tensor, scale: f64) -> CResult<Tensor> {
         candle_nn::ops::softmax(&(scores * scale)?.broadcast_add(mask)?, D::Minus1)
+    }
+
+    /// `x · weightᵀ` over the last dimension.
+    pub fn linear(x: &Tensor, weight: &Tensor) -> CResult<Tensor> {
+        x.broadcast_matmul(&weight.t()?)
     }
 
     /// `silu(gate) · up`.
@@ -569,6 +575,150 @@ pub fn label_logprobs(logits: &Tensor, labels: &Tensor) -> CResult<Tensor> {
     out.reshape(labels.shape())
 }
 
+/// `x [n, in] · wᵀ` for `w [out, in]`.
+struct Linear;
+
+fn linear_dims(x: &Layout, w: &Layout) -> CResult<(usize, usize, usize)> {
+    let (out, inp) = match w.dims() {
+        [o, i] => (*o, *i),
+        d => candle_core::bail!("linear: weight of shape {d:?}"),
+    };
+    if x.dims().last() != Some(&inp) {
+        candle_core::bail!("linear: input {:?} for weight {:?}", x.dims(), w.dims())
+    }
+    Ok((x.shape().elem_count() / inp.max(1), inp, out))
+}
+
+fn gemm_err(e: String) -> candle_core::Error {
+    candle_core::Error::Msg(e)
+}
+
+impl CustomOp2 for Linear {
+    fn name(&self) -> &'static str {
+        "lethe-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> CResult<(CpuStorage, Shape)> {
+        let x = f32s(s1, l1, self.name())?;
+        let w = f32s(s2, l2, self.name())?;
+        let (n, inp, out) = linear_dims(l1, l2)?;
+        let mut y = vec![0f32; n * out];
+        gemm::matmul(
+            &mut y,
+            MatRef::rows(x, n, inp),
+            MatRef::transposed(w, out, inp),
+            false,
+        )
+        .map_err(gemm_err)?;
+        let mut dims = l1.dims().to_vec();
+        if let Some(last) = dims.last_mut() {
+            *last = out;
+        }
+        Ok((CpuStorage::F32(y), Shape::from(dims)))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        dy: &Tensor,
+    ) -> CResult<(Option<Tensor>, Option<Tensor>)> {
+        let dy = dy.contiguous()?;
+        let dx = dy
+            .apply_op2_no_bwd(w, &LinearBwdInput)?
+            .reshape(x.shape())?;
+        let dw = dy.apply_op2_no_bwd(x, &LinearBwdWeight)?;
+        Ok((Some(dx), Some(dw)))
+    }
+}
+
+/// `(dy [n, out], w [out, in]) → dy · w`.
+struct LinearBwdInput;
+
+impl CustomOp2 for LinearBwdInput {
+    fn name(&self) -> &'static str {
+        "lethe-linear-bwd-input"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> CResult<(CpuStorage, Shape)> {
+        let dy = f32s(s1, l1, self.name())?;
+        let w = f32s(s2, l2, self.name())?;
+        let [out, inp] = l2.dims() else {
+            candle_core::bail!("linear backward: weight of shape {:?}", l2.dims())
+        };
+        let n = dy.len() / out.max(&1);
+        let mut dx = vec![0f32; n * inp];
+        gemm::matmul(
+            &mut dx,
+            MatRef::rows(dy, n, *out),
+            MatRef::rows(w, *out, *inp),
+            false,
+        )
+        .map_err(gemm_err)?;
+        Ok((CpuStorage::F32(dx), Shape::from((n, *inp))))
+    }
+}
+
+/// `(dy [n, out], x [n, in]) → dyᵀ · x`.
+struct LinearBwdWeight;
+
+impl CustomOp2 for LinearBwdWeight {
+    fn name(&self) -> &'static str {
+        "lethe-linear-bwd-weight"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> CResult<(CpuStorage, Shape)> {
+        let dy = f32s(s1, l1, self.name())?;
+        let x = f32s(s2, l2, self.name())?;
+        let out = l1.dims().last().copied().unwrap_or(1).max(1);
+        let inp = l2.dims().last().copied().unwrap_or(1).max(1);
+        let n = dy.len() / out;
+        if x.len() != n * inp {
+            candle_core::bail!(
+                "linear backward: {n} gradient rows for input {:?}",
+                l2.dims()
+            )
+        }
+        let mut dw = vec![0f32; out * inp];
+        gemm::matmul(
+            &mut dw,
+            MatRef::transposed(dy, n, out),
+            MatRef::rows(x, n, inp),
+            false,
+        )
+        .map_err(gemm_err)?;
+        Ok((CpuStorage::F32(dw), Shape::from((out, inp))))
+    }
+}
+
+/// `x · weightᵀ` for `x [..., in]` and `weight [out, in]` → `[..., out]`: one matrix product
+/// forward and two backward, with no transpose nodes in the graph.
+pub fn linear(x: &Tensor, weight: &Tensor) -> CResult<Tensor> {
+    if !fused(&[x, weight]) {
+        return composed::linear(x, weight);
+    }
+    x.contiguous()?.apply_op2(&weight.contiguous()?, Linear)
+}
+
 /// `Σ x²` of an f32 CPU tensor without a temporary (for gradient clipping).
 struct SumSquares;
 
@@ -748,6 +898,22 @@ mod tests {
                 |a| attn_softmax(&a[0], &a[1], 0.125),
                 |a| composed::attn_softmax(&a[0], &a[1], 0.125),
                 1e-6,
+            );
+        }
+    }
+
+    #[test]
+    fn linear_matches_the_composed_form() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        for (rows, inp, out) in [(2 * 5, 24, 7), (300, 64, 160)] {
+            let x = rand(&mut rng, &[rows / 2, 2, inp], 1.0);
+            let w = rand(&mut rng, &[out, inp], 0.5);
+            check(
+                &[x, w],
+                &[true, true],
+                |a| linear(&a[0], &a[1]),
+                |a| composed::linear(&a[0], &a[1]),
+                2e-5,
             );
         }
     }
