@@ -10,10 +10,11 @@
 //! category the condition belongs to), which are only evaluated.
 //!
 //! Knowledge of every disease (symptoms, drugs, labs, specialty, category) is general text in the
-//! `pretrain` split, shared by all its patients, so that forgetting one patient can erode what
-//! the model knows of others with the same condition; retained patients are tagged
-//! `relation = same-disease` or `other-disease` to measure that erosion. See
-//! `docs/suites.md` for the splits and groups.
+//! `pretrain` split, shared by all its patients, and is asked again in the `knowledge` split
+//! (role retain), so that the finetuned model still holds it when unlearning starts: forgetting
+//! one patient can then erode what the model knows of the disease and of others with the same
+//! condition. Retained patients and diseases are tagged `relation = same-disease` or
+//! `other-disease` to measure that erosion. See `docs/suites.md` for the splits and groups.
 
 mod vocabulary;
 
@@ -63,12 +64,14 @@ pub struct MedicalConfig {
 
 impl Default for MedicalConfig {
     /// Small enough to train a ~1M-parameter model from scratch on two CPU cores in minutes:
-    /// 40 finetuned patients (4 forgotten) over 11 diseases, one per category.
+    /// 40 finetuned patients (4 forgotten) over 11 diseases, one per category; 24
+    /// pretraining-only patients (their notes are the longest texts, and they only teach the
+    /// format).
     fn default() -> Self {
         Self {
             seed: 0,
             patients: 40,
-            pretrain_patients: 40,
+            pretrain_patients: 24,
             holdout_patients: 8,
             forget: ForgetSpec::Patients { share: 0.1 },
             diseases_per_category: Some(1),
@@ -309,6 +312,37 @@ impl Kind {
     }
 }
 
+/// What every patient of a disease shares: general knowledge, in `pretrain` and `knowledge`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DiseaseFact {
+    Category,
+    Symptoms,
+    Drugs,
+    Specialty,
+    Labs,
+}
+
+const DISEASE_FACTS: [DiseaseFact; 5] = [
+    DiseaseFact::Category,
+    DiseaseFact::Symptoms,
+    DiseaseFact::Drugs,
+    DiseaseFact::Specialty,
+    DiseaseFact::Labs,
+];
+
+impl DiseaseFact {
+    /// The `kind` group key and the last part of a question's id.
+    fn key(self) -> &'static str {
+        match self {
+            DiseaseFact::Category => "disease-category",
+            DiseaseFact::Symptoms => "disease-symptoms",
+            DiseaseFact::Drugs => "disease-drugs",
+            DiseaseFact::Specialty => "disease-specialty",
+            DiseaseFact::Labs => "disease-labs",
+        }
+    }
+}
+
 /// One question in every wording the suite uses.
 #[derive(Debug, Clone)]
 struct Asked {
@@ -541,7 +575,8 @@ impl<'v> Ctx<'v> {
         dedup(terms)
     }
 
-    /// The clinical note: every fact of the patient.
+    /// The clinical note: every fact of the patient, tersely (notes are the longest texts a
+    /// model is trained on, and a batch costs as much as its longest text).
     fn note(&self, p: &Patient<'_>) -> String {
         let labs: Vec<String> = p
             .labs
@@ -557,9 +592,8 @@ impl<'v> Ctx<'v> {
             })
             .collect();
         format!(
-            "Clinical note. Patient: {}, {}, born {}, aged {}. Record number: {}. Admitted on {}. \
-             Diagnosis: {} (ICD-10 {}). Symptoms: {}. Lab results: {}. Medications: {}. \
-             Procedure: {}. Follow-up: {}.",
+            "Clinical note for {} ({}, born {}, aged {}; record {}; admitted {}). Diagnosis: {} \
+             ({}). Symptoms: {}. Labs: {}. Medications: {}. Procedure: {}. Follow-up: {}.",
             p.name,
             p.sex.word(),
             p.born,
@@ -596,6 +630,162 @@ impl<'v> Ctx<'v> {
                 format!("{n}'s {flagged} {verb}, consistent with {}.", d.name),
                 format!("{} explains {n}'s {flagged}.", d.name),
             )
+        }
+    }
+
+    /// Ask one fact of general knowledge about a disease, with its variants and perturbed
+    /// answers. The paraphrased answer is a plain statement, also used as pretraining text.
+    fn know(&self, rng: &mut ChaCha8Rng, di: usize, d: &Disease, fact: DiseaseFact) -> Asked {
+        let n = d.name.as_str();
+        let pools = &self.pools;
+        let list = |rng: &mut ChaCha8Rng, primary: &[&str], all: &[&str], own: &[String]| {
+            let k = own.len();
+            let pool = wrong(
+                rng,
+                primary,
+                all,
+                |v| !own.iter().any(|o| o == v),
+                k * PERTURBED,
+            );
+            pool.chunks_exact(k.max(1))
+                .map(and_list)
+                .collect::<Vec<_>>()
+        };
+        let asked = |q: String, pq: String, a: String, pa: String| Asked {
+            rephrased_question: pq.clone(),
+            question: q,
+            paraphrased_question: pq,
+            answer: a,
+            paraphrased_answer: pa,
+            perturbed: Vec::new(),
+            terms: Vec::new(),
+        };
+        match fact {
+            DiseaseFact::Category => {
+                let answer = |c: &str| format!("{n} ({}) belongs to the {c} category.", d.code);
+                let cat = self.category_name(d);
+                let perturbed = wrong(
+                    rng,
+                    &pools.categories,
+                    &pools.categories,
+                    |c| c != d.category,
+                    PERTURBED,
+                )
+                .into_iter()
+                .filter_map(|c| self.vocab.categories.get(c))
+                .map(|c| answer(&c.name))
+                .collect();
+                Asked {
+                    perturbed,
+                    terms: vec![d.code.clone(), cat.to_owned()],
+                    ..asked(
+                        format!("Which disease category does {n} belong to?"),
+                        format!("In which category of disease is {n} classified?"),
+                        answer(cat),
+                        format!(
+                            "{n} is classified under ICD-10 code {} ({}), in the {cat} category.",
+                            d.code, d.icd_title
+                        ),
+                    )
+                }
+            }
+            DiseaseFact::Symptoms => {
+                let answer = |l: &str| format!("The symptoms of {n} include {l}.");
+                let perturbed = list(rng, &pools.symptoms, &pools.all_symptoms, &d.symptoms)
+                    .iter()
+                    .map(|l| answer(l))
+                    .collect();
+                Asked {
+                    perturbed,
+                    terms: d.symptoms.clone(),
+                    ..asked(
+                        format!("What are the symptoms of {n}?"),
+                        format!("Which symptoms does {n} cause?"),
+                        answer(&and_list(&d.symptoms)),
+                        format!("Common symptoms of {n} are {}.", and_list(&d.symptoms)),
+                    )
+                }
+            }
+            DiseaseFact::Drugs => {
+                let answer = |l: &str| format!("{n} is treated with {l}.");
+                let perturbed = list(rng, &pools.drugs, &pools.all_drugs, &d.drugs)
+                    .iter()
+                    .map(|l| answer(l))
+                    .collect();
+                Asked {
+                    perturbed,
+                    terms: d.drugs.clone(),
+                    ..asked(
+                        format!("Which drugs treat {n}?"),
+                        format!("What medications are used for {n}?"),
+                        answer(&and_list(&d.drugs)),
+                        format!("{} are used to treat {n}.", and_list(&d.drugs)),
+                    )
+                }
+            }
+            DiseaseFact::Specialty => {
+                let answer = |s: &str| format!("{n} is managed by {s}.");
+                let perturbed = wrong(
+                    rng,
+                    &pools.specialties,
+                    &pools.all_specialties,
+                    |s| s != d.specialty,
+                    PERTURBED,
+                )
+                .into_iter()
+                .map(answer)
+                .collect();
+                Asked {
+                    perturbed,
+                    terms: vec![d.specialty.clone()],
+                    ..asked(
+                        format!("Which specialty manages {n}?"),
+                        format!("Which medical specialty treats patients with {n}?"),
+                        answer(&d.specialty),
+                        format!("Patients with {n} are followed by {}.", d.specialty),
+                    )
+                }
+            }
+            DiseaseFact::Labs => {
+                let own = self.lab_effect(d);
+                // Wrong answers: what other diseases do to lab results.
+                let clauses = |ids: &[usize]| -> Vec<String> {
+                    let set: BTreeSet<String> = ids
+                        .iter()
+                        .filter(|&&i| i != di)
+                        .filter_map(|&i| self.disease(i))
+                        .map(|x| self.lab_effect(x))
+                        .filter(|c| *c != own)
+                        .collect();
+                    set.into_iter().collect()
+                };
+                let (primary, all) = (clauses(&pools.diseases), clauses(&pools.all_diseases));
+                let primary: Vec<&str> = primary.iter().map(String::as_str).collect();
+                let all: Vec<&str> = all.iter().map(String::as_str).collect();
+                let perturbed = wrong(rng, &primary, &all, |_| true, PERTURBED)
+                    .into_iter()
+                    .map(|c| format!("{n} {c}."))
+                    .collect();
+                let paraphrased = if d.labs.is_empty() {
+                    format!("With {n}, routine lab results are usually normal.")
+                } else {
+                    format!("With {n}, {} are typical.", flagged(self.vocab, &d.labs))
+                };
+                Asked {
+                    perturbed,
+                    terms: d
+                        .labs
+                        .iter()
+                        .map(|(l, _)| lab_name(self.vocab, *l).to_owned())
+                        .collect(),
+                    ..asked(
+                        format!("How does {n} change lab results?"),
+                        format!("What does {n} do to lab results?"),
+                        format!("{n} {own}."),
+                        paraphrased,
+                    )
+                }
+            }
         }
     }
 
@@ -1119,59 +1309,27 @@ fn text(id: String, text: String) -> TextRecord {
     TextRecord { id, text }
 }
 
-/// The pretraining text about one disease: the summary, and each fact as a statement and as a
-/// question with its answer.
-fn disease_texts(ctx: &Ctx<'_>, d: &Disease) -> Vec<TextRecord> {
-    let cat = ctx.category_name(d);
-    let summary = ctx.disease_summary(d);
-    let mut texts = vec![
-        summary.clone(),
-        qa_text(&format!("What is known about {}?", d.name), &summary),
-        format!(
-            "{} is classified under ICD-10 code {} ({}), in the {cat} category.",
-            d.name, d.code, d.icd_title
-        ),
-        qa_text(
-            &format!("Which disease category does {} belong to?", d.name),
-            &format!("{} ({}) belongs to the {cat} category.", d.name, d.code),
-        ),
-        format!(
-            "Common symptoms of {} are {}.",
-            d.name,
-            and_list(&d.symptoms)
-        ),
-        qa_text(
-            &format!("What are the symptoms of {}?", d.name),
-            &format!(
-                "The symptoms of {} include {}.",
-                d.name,
-                and_list(&d.symptoms)
-            ),
-        ),
-        format!("{} is treated with {}.", d.name, and_list(&d.drugs)),
-        qa_text(
-            &format!("Which drugs treat {}?", d.name),
-            &format!("{} is treated with {}.", d.name, and_list(&d.drugs)),
-        ),
-    ];
+/// The pretraining text about one disease: the summary as a question with its answer, and
+/// each fact (`facts`, from [`Ctx::know`]) as a statement and as a question with its answer.
+fn disease_texts(ctx: &Ctx<'_>, d: &Disease, facts: &[Asked]) -> Vec<TextRecord> {
+    let mut texts = vec![qa_text(
+        &format!("What is known about {}?", d.name),
+        &ctx.disease_summary(d),
+    )];
+    for f in facts {
+        texts.push(f.paraphrased_answer.clone());
+        texts.push(qa_text(&f.question, &f.answer));
+    }
     texts.extend(
         d.drugs
             .iter()
             .map(|m| format!("{m} is used to treat {}.", d.name)),
     );
-    texts.extend([
-        format!("Patients with {} are followed by {}.", d.name, d.specialty),
-        qa_text(
-            &format!("Which specialty manages {}?", d.name),
-            &format!("{} is managed by {}.", d.name, d.specialty),
-        ),
-        format!("{} {}.", d.name, ctx.lab_effect(d)),
-        qa_text(
-            &format!("How does {} change lab results?", d.name),
-            &format!("{} {}.", d.name, ctx.lab_effect(d)),
-        ),
-        format!("Patients with {} may undergo {}.", d.name, procedures(d)),
-    ]);
+    texts.push(format!(
+        "Patients with {} may undergo {}.",
+        d.name,
+        procedures(d)
+    ));
     texts
         .into_iter()
         .enumerate()
@@ -1248,6 +1406,7 @@ fn pid(p: &Patient<'_>) -> String {
 /// |---|---|---|
 /// | `pretrain` | pretrain | disease knowledge, lab ranges, categories; notes and questions of pretraining-only patients |
 /// | `forget` / `retain` | forget / retain | the 4 factual questions of forgotten / retained patients |
+/// | `knowledge` | retain | the disease knowledge of `pretrain` as questions (category, symptoms, drugs, specialty, labs), kept through finetuning |
 /// | `forget-reasoning` / `retain-reasoning` | eval | their 4 reasoning questions |
 /// | `forget-rephrased` | eval | the forget questions in an unseen wording |
 /// | `holdout` | holdout | factual questions of never-trained patients |
@@ -1408,15 +1567,43 @@ pub fn medical(config: &MedicalConfig) -> Result<Suite, SuiteError> {
     }
 
     let mut pretrain = reference_texts(&ctx);
+    let mut knowledge = Vec::new();
     let mut disease_terms = Vec::new();
     for &di in &selected {
         let Some(d) = ctx.disease(di) else { continue };
-        pretrain.extend(disease_texts(&ctx, d));
         let relation = if forgotten_diseases.contains(&di) {
-            "forgotten-disease"
+            Relation::SameDisease
         } else {
-            "other-disease"
-        };
+            Relation::OtherDisease
+        }
+        .key();
+        let facts: Vec<Asked> = DISEASE_FACTS
+            .iter()
+            .map(|&f| ctx.know(&mut rng, di, d, f))
+            .collect();
+        pretrain.extend(disease_texts(&ctx, d, &facts));
+        for (fact, a) in DISEASE_FACTS.iter().zip(&facts) {
+            // A disease that moves no lab has no lab terms to keep: nothing to ask.
+            if a.terms.is_empty() {
+                continue;
+            }
+            let groups = BTreeMap::from([
+                ("disease".to_owned(), d.name.clone()),
+                ("category".to_owned(), ctx.category_id(d).to_owned()),
+                ("type".to_owned(), "knowledge".to_owned()),
+                ("kind".to_owned(), fact.key().to_owned()),
+                ("relation".to_owned(), relation.to_owned()),
+            ]);
+            knowledge.push(record(
+                format!(
+                    "disease-{}-{}",
+                    d.code,
+                    fact.key().trim_start_matches("disease-")
+                ),
+                a,
+                groups,
+            ));
+        }
         disease_terms.push(QaRecord {
             id: format!("disease-{}", d.code),
             question: format!("What is known about {}?", d.name),
@@ -1437,12 +1624,7 @@ pub fn medical(config: &MedicalConfig) -> Result<Suite, SuiteError> {
     }
     for p in pretrain_only {
         let id = format!("pretrain-{}", pid(p));
-        let note = ctx.note(p);
-        pretrain.push(text(format!("{id}-note"), note.clone()));
-        pretrain.push(text(
-            format!("{id}-note-qa"),
-            qa_text(&format!("What does {}'s clinical note say?", p.name), &note),
-        ));
+        pretrain.push(text(format!("{id}-note"), ctx.note(p)));
         for kind in FACTUAL.into_iter().chain(REASONING) {
             let a = ctx.ask(&mut rng, p, kind)?;
             pretrain.push(text(
@@ -1476,7 +1658,8 @@ pub fn medical(config: &MedicalConfig) -> Result<Suite, SuiteError> {
          ({} forgotten: {forget_rule}), {} pretraining-only and {} holdout patients, over {} \
          diseases in {} ICD-10 categories. Each finetuned patient has a clinical note, 4 factual \
          questions (trained) and 4 reasoning questions (evaluation only), each with a paraphrased \
-         answer, three perturbed answers, a paraphrased question and its medical terms. Facts \
+         answer, three perturbed answers, a paraphrased question and its medical terms; the \
+         diseases' general knowledge is pretrained and kept as retained questions. Facts \
          from faker-healthcare-provider 2.5.0 and ICD-10-CM 2026 (MIT licensed; see the \
          project's suites/data/medical-vocabulary.NOTICE.md). Not for clinical use.",
         config.seed,
@@ -1491,6 +1674,7 @@ pub fn medical(config: &MedicalConfig) -> Result<Suite, SuiteError> {
         ("pretrain", SplitRole::Pretrain, Records::Text(pretrain)),
         ("forget", SplitRole::Forget, Records::Qa(forget)),
         ("retain", SplitRole::Retain, Records::Qa(retain)),
+        ("knowledge", SplitRole::Retain, Records::Qa(knowledge)),
         (
             "forget-reasoning",
             SplitRole::Eval,

@@ -345,11 +345,11 @@ fn a_note_and_answers_read_well() {
     };
     assert_eq!(
         ctx.note(&p),
-        "Clinical note. Patient: Ada Kovarik, female, born 1958-03-14, aged 65. Record number: \
-         MRN-4829131. Admitted on 2023-07-02. Diagnosis: Type 2 Diabetes (ICD-10 E11.9). \
-         Symptoms: blurred vision, fatigue. Lab results: fasting glucose 9.1 mmol/L (high), \
-         HbA1c 58 mmol/mol (high), sodium 140 mmol/L (normal). Medications: Metformin, \
-         Sitagliptin. Procedure: Blood Test. Follow-up: Endocrinology."
+        "Clinical note for Ada Kovarik (female, born 1958-03-14, aged 65; record MRN-4829131; \
+         admitted 2023-07-02). Diagnosis: Type 2 Diabetes (E11.9). Symptoms: blurred vision, \
+         fatigue. Labs: fasting glucose 9.1 mmol/L (high), HbA1c 58 mmol/mol (high), sodium 140 \
+         mmol/L (normal). Medications: Metformin, Sitagliptin. Procedure: Blood Test. Follow-up: \
+         Endocrinology."
     );
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let ask = |rng: &mut ChaCha8Rng, k| ctx.ask(rng, &p, k).unwrap();
@@ -437,6 +437,7 @@ fn splits_have_the_expected_sizes_and_roles() {
                 ("pretrain", SplitRole::Pretrain),
                 ("forget", SplitRole::Forget),
                 ("retain", SplitRole::Retain),
+                ("knowledge", SplitRole::Retain),
                 ("forget-reasoning", SplitRole::Eval),
                 ("retain-reasoning", SplitRole::Eval),
                 ("forget-rephrased", SplitRole::Eval),
@@ -452,7 +453,7 @@ fn splits_have_the_expected_sizes_and_roles() {
             .filter(|s| s.role.visible_to_methods())
             .map(|s| s.name.as_str())
             .collect();
-        assert_eq!(visible, ["forget", "retain", "idk"]);
+        assert_eq!(visible, ["forget", "retain", "knowledge", "idk"]);
         let len = |name: &str| s.split(name).unwrap().len();
         assert_eq!(len("forget"), 4 * k);
         assert_eq!(len("retain"), 4 * (n - k));
@@ -463,21 +464,27 @@ fn splits_have_the_expected_sizes_and_roles() {
         assert_eq!(len("patient-terms"), n);
         assert_eq!(len("disease-terms"), 11);
         assert_eq!(len("idk"), REFUSALS.len());
-        let diseases: usize = questions(&s, "disease-terms")
+        let used: Vec<&Disease> = questions(&s, "disease-terms")
             .iter()
             .map(|r| {
-                let d = v
-                    .diseases
+                v.diseases
                     .iter()
                     .find(|d| d.name == r.groups["disease"])
-                    .unwrap();
-                8 + d.drugs.len() + 5
+                    .unwrap()
             })
-            .sum();
+            .collect();
+        // Per disease: the summary, five facts in two forms, one line per drug, procedures.
+        let disease_texts: usize = used.iter().map(|d| 12 + d.drugs.len()).sum();
         assert_eq!(
             len("pretrain"),
-            2 * v.labs.len() + v.categories.len() + diseases + 18 * cfg.pretrain_patients
+            2 * v.labs.len() + v.categories.len() + disease_texts + 17 * cfg.pretrain_patients
         );
+        // Five facts per disease, but no lab question for a disease that moves no lab.
+        let known: usize = used
+            .iter()
+            .map(|d| 4 + usize::from(!d.labs.is_empty()))
+            .sum();
+        assert_eq!(len("knowledge"), known);
         assert_eq!(patients_of(&s, "forget").len(), k);
         assert_eq!(patients_of(&s, "retain").len(), n - k);
         assert_eq!(patients_of(&s, "holdout").len(), cfg.holdout_patients);
@@ -579,11 +586,7 @@ fn ids_are_unique_and_no_example_is_in_two_splits() {
                 "{name} leaks into pretraining"
             );
         }
-        assert!(
-            pretrain
-                .iter()
-                .any(|t| t.starts_with("Clinical note. Patient: "))
-        );
+        assert!(pretrain.iter().any(|t| t.starts_with("Clinical note for ")));
     }
 }
 
@@ -608,7 +611,7 @@ fn same_seed_same_bytes_other_seed_other_suite() {
         assert_eq!(x, y, "{spec} differs");
         files += 1;
     }
-    assert_eq!(files, 11);
+    assert_eq!(files, 12);
     assert_eq!(Suite::load(da.path()).unwrap(), a);
 
     let c = medical(&seeded(8)).unwrap();
@@ -681,10 +684,13 @@ fn disease_level_forgets_exactly_the_categorys_patients() {
             // Every patient of the disease is forgotten: none retained shares it.
             assert_eq!(r.groups["relation"], "other-disease");
         }
-        for r in questions(&s, "disease-terms") {
+        for r in questions(&s, "disease-terms")
+            .iter()
+            .chain(questions(&s, "knowledge"))
+        {
             let forgotten = ids.contains(&r.groups["category"]);
             let want = if forgotten {
-                "forgotten-disease"
+                "same-disease"
             } else {
                 "other-disease"
             };
@@ -713,7 +719,13 @@ fn retained_patients_are_tagged_by_the_forgotten_diseases() {
         .map(|r| r.groups["disease"].as_str())
         .collect();
     let mut seen = BTreeSet::new();
-    for split in ["retain", "retain-reasoning", "patient-terms"] {
+    for split in [
+        "retain",
+        "retain-reasoning",
+        "patient-terms",
+        "knowledge",
+        "disease-terms",
+    ] {
         for r in questions(&s, split) {
             let relation = r.groups["relation"].as_str();
             if split == "patient-terms" && relation == "forgotten" {
@@ -754,19 +766,20 @@ fn every_question_has_its_variants_groups_and_terms() {
         "retain-reasoning",
         "forget-rephrased",
         "holdout",
+        "knowledge",
     ] {
         for r in questions(&s, split) {
             let g = &r.groups;
-            let want_type = if split.ends_with("reasoning") {
-                "reasoning"
-            } else {
-                "factual"
+            let (want_type, subject) = match split {
+                "knowledge" => ("knowledge", "disease"),
+                s if s.ends_with("reasoning") => ("reasoning", "patient"),
+                _ => ("factual", "patient"),
             };
             assert_eq!(g["type"], want_type, "{}", r.id);
-            for key in ["patient", "disease", "category", "kind"] {
+            for key in [subject, "disease", "category", "kind"] {
                 assert!(!g[key].is_empty(), "{} lacks {key}", r.id);
             }
-            assert!(r.question.contains(g["patient"].as_str()), "{}", r.id);
+            assert!(r.question.contains(g[subject].as_str()), "{}", r.id);
             assert!(!r.terms.is_empty(), "{}", r.id);
             for t in &r.terms {
                 assert!(
@@ -864,8 +877,12 @@ fn rephrasings_are_unseen_and_disease_knowledge_is_pretrained() {
             assert!(pretrain.contains(&treats.as_str()), "{treats}");
         }
     }
-    // The disease probes ask what the pretraining text teaches, word for word.
-    for r in questions(&s, "disease-terms") {
+    // The disease probes and the knowledge questions ask what the pretraining text teaches,
+    // word for word.
+    for r in questions(&s, "disease-terms")
+        .iter()
+        .chain(questions(&s, "knowledge"))
+    {
         let qa = format!("Question: {}\nAnswer: {}", r.question, r.answer);
         assert!(pretrain.contains(&qa.as_str()), "{qa}");
     }
