@@ -1,5 +1,6 @@
 //! `lethe run --attack …`: every model re-measured under attack, beside its clean scores.
 
+use lethe_builtin_plugins::artifacts;
 use polars::prelude::*;
 
 use crate::{run_tiny, text};
@@ -131,5 +132,42 @@ fn bad_attack_settings_are_refused_before_anything_runs() {
             "{args:?}: expected '{needle}' in:\n{err}"
         );
         assert!(!out.exists(), "{args:?} left an output folder behind");
+    }
+}
+
+#[test]
+fn a_third_party_model_attack_is_a_method_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = run_tiny(
+        &out,
+        &[
+            "--plugin",
+            artifacts::ATTACK_FINETUNE,
+            "--attack-method",
+            "attack-finetune",
+            "--unlearn-lr",
+            "1e-3",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let board = std::fs::read_to_string(out.join("leaderboard.md")).unwrap();
+    assert!(
+        board.contains("## Under attack: method:attack-finetune"),
+        "{board}"
+    );
+    // The attack plugin is not also run as an unlearning method.
+    assert!(!board.contains("| attack-finetune |"), "{board}");
+    let df = lethe_reports::read_parquet(&out.join("results.parquet")).unwrap();
+    for method in ["target", "oracle", "ga"] {
+        let clean = split_value(&df, method, "none", "probability", "forget");
+        let attacked = split_value(
+            &df,
+            method,
+            "method:attack-finetune",
+            "probability",
+            "forget",
+        );
+        assert!(attacked > clean, "{method}: {clean} → {attacked}");
     }
 }

@@ -358,6 +358,11 @@ pub struct RunArgs {
     /// `attack` column; the leaderboard shows each clean and attacked).
     #[arg(long = "attack", value_enum, value_delimiter = ',')]
     pub attacks: Vec<AttackArg>,
+    /// Model attacks written as method plugins (installed, or given with --plugin), by name,
+    /// comma-separated: each trains a copy of every model row within the unlearning step
+    /// budget; results carry `method:NAME` as their attack.
+    #[arg(long = "attack-method", value_delimiter = ',', value_name = "NAME")]
+    pub attack_methods: Vec<String>,
     /// Relearning: share of the source examples trained on, in (0, 1].
     #[arg(long, default_value_t = 0.5)]
     pub relearn_share: f64,

@@ -267,7 +267,7 @@ pub fn run(protocol: ProtocolArg, args: &RunArgs, verbose: u8) -> Result<ExitCod
     }
     let methods = args.methods.clone().unwrap_or(plan.methods.clone());
     let metrics = args.metrics.clone().unwrap_or(plan.metrics.clone());
-    let (method_choices, metric_choices) = select(&setup, &methods, &metrics)?;
+    let selection = select(&setup, &methods, &metrics, &args.attack_methods)?;
     let mut attack_specs = Vec::new();
     for job in &plan.jobs {
         let a = attack_spec(args, &setup.settings)?;
@@ -285,9 +285,10 @@ pub fn run(protocol: ProtocolArg, args: &RunArgs, verbose: u8) -> Result<ExitCod
             learn: setup.settings.learn.clone(),
             unlearn: setup.settings.unlearn.clone(),
             observe: setup.settings.observe.clone(),
-            methods: copies(&method_choices),
-            metrics: copies(&metric_choices),
+            methods: copies(&selection.methods),
+            metrics: copies(&selection.metrics),
             attacks: attacks.clone(),
+            attack_methods: copies(&selection.attacks),
             seed: args.seed,
         };
         if job.rounds <= 1 {

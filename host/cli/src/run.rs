@@ -176,6 +176,15 @@ fn attack_sections(
 ) -> Result<String, Failure> {
     let mut md = String::new();
     let mut board_attacks = Vec::new();
+    for a in &spec.attack_methods {
+        let name = format!("method:{}", a.plugin.manifest.name);
+        let b = lethe_reports::leaderboard_under(df, columns, &name)?;
+        md.push_str(&format!(
+            "\n## Under attack: {name}\n\n{}",
+            b.to_markdown(3)
+        ));
+        board_attacks.push(name);
+    }
     for attack in &spec.attacks.attacks {
         if *attack == Attack::Sample {
             let n = spec.attacks.samples;
@@ -353,9 +362,34 @@ pub(crate) fn select<'a>(
     setup: &'a Setup,
     method_names: &[String],
     metric_names: &[String],
-) -> Result<(Vec<Choice<'a>>, Vec<Choice<'a>>), Failure> {
+    attack_names: &[String],
+) -> Result<Selection<'a>, Failure> {
     let mut methods = Vec::new();
     let mut metrics = Vec::new();
+    let mut attacks = Vec::new();
+    // A model attack is a method plugin: from --plugin when one has the name, else installed.
+    for name in attack_names.iter().filter(|n| !n.is_empty()) {
+        let plugin = match setup.extra.iter().find(|p| &p.manifest.name == name) {
+            Some(p) if p.manifest.kind == PluginKind::Method => p,
+            Some(p) => {
+                return Err(Failure::input(anyhow!(
+                    "--attack-method {name}: {} is a metric, not a method",
+                    p.label()
+                )));
+            }
+            None => setup.catalog.find(name, PluginKind::Method)?,
+        };
+        let config = setup
+            .configs
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| serde_json::json!({}));
+        setup
+            .host
+            .validate_config(plugin, &config)
+            .map_err(Failure::input)?;
+        attacks.push(Choice { plugin, config });
+    }
     let mut choose = |plugin: &'a lethe_runtime::Plugin, kind: PluginKind| -> Result<(), Failure> {
         let config = setup
             .configs
@@ -386,13 +420,18 @@ pub(crate) fn select<'a>(
             PluginKind::Metric,
         )?;
     }
-    for p in &setup.extra {
+    for p in setup
+        .extra
+        .iter()
+        .filter(|p| !attack_names.contains(&p.manifest.name))
+    {
         choose(p, p.manifest.kind)?;
     }
     for name in setup.configs.keys() {
         let used = methods
             .iter()
             .chain(metrics.iter())
+            .chain(attacks.iter())
             .any(|c| &c.plugin.manifest.name == name);
         if !used {
             return Err(Failure::input(anyhow!(
@@ -403,7 +442,21 @@ pub(crate) fn select<'a>(
     if metrics.is_empty() {
         return Err(Failure::input(anyhow!("no metrics to compute")));
     }
-    Ok((methods, metrics))
+    Ok(Selection {
+        methods,
+        metrics,
+        attacks,
+    })
+}
+
+/// The plugins of a run.
+pub(crate) struct Selection<'a> {
+    /// Unlearning methods, in leaderboard order.
+    pub methods: Vec<Choice<'a>>,
+    /// Metrics.
+    pub metrics: Vec<Choice<'a>>,
+    /// Method plugins used as model attacks.
+    pub attacks: Vec<Choice<'a>>,
 }
 
 /// The default methods and metrics of a plain run.
@@ -429,10 +482,15 @@ pub fn run(args: RunArgs, verbose: u8) -> Result<ExitCode, Failure> {
     };
     let attacks = attack_spec(&args, settings)?;
     attacks.validate(&suite).map_err(Failure::input)?;
-    let (methods, metrics) = select(
+    let Selection {
+        methods,
+        metrics,
+        attacks: attack_methods,
+    } = select(
         &setup,
         &names(&args.methods, &DEFAULT_METHODS),
         &names(&args.metrics, &DEFAULT_METRICS),
+        &args.attack_methods,
     )?;
 
     let columns: Vec<ColumnSpec> = metrics
@@ -484,6 +542,7 @@ pub fn run(args: RunArgs, verbose: u8) -> Result<ExitCode, Failure> {
         methods,
         metrics,
         attacks,
+        attack_methods,
         seed: args.seed,
     };
     let bars = Bars::new(verbose > 0);

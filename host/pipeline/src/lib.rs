@@ -88,6 +88,9 @@ pub struct RunSpec<'a> {
     pub metrics: Vec<Choice<'a>>,
     /// Attacks every model row is re-measured under.
     pub attacks: AttackSpec,
+    /// Model attacks written as method plugins (relearning is training): each trains a copy
+    /// of every model row with the method SDK; results carry `method:<name>` as their attack.
+    pub attack_methods: Vec<Choice<'a>>,
     /// The run's seed.
     pub seed: u64,
 }
@@ -245,6 +248,8 @@ struct Row {
     sha256: String,
     observed: Vec<(String, Vec<ObservedSplit>)>,
     leaks: Vec<LeakValue>,
+    /// Attack plugins that failed on this row.
+    failures: Vec<RunFailure>,
 }
 
 impl Row {
@@ -264,6 +269,47 @@ fn relabel(observed: &[ObservedSplit], role: ModelRole) -> Vec<ObservedSplit> {
             ..s.clone()
         })
         .collect()
+}
+
+/// Train a copy of `start` with a method plugin within the step budget: unlearning, or a
+/// model attack written against the method SDK. The plugin's failure is the inner error.
+#[allow(clippy::too_many_arguments)]
+fn train_copy(
+    choice: &Choice<'_>,
+    start: &LanguageModel,
+    suite: &Suite,
+    spec: &RunSpec<'_>,
+    steps: u32,
+    host: &PluginHost,
+    seeds: (u64, u64),
+) -> Result<Result<TrainingState, lethe_runtime::RuntimeError>, PipelineError> {
+    let plugin = choice.plugin;
+    let model = start.deep_copy()?;
+    let reference = if plugin.manifest.needs_reference {
+        Some(start.frozen_copy()?)
+    } else {
+        None
+    };
+    let MethodData {
+        feeds,
+        refused,
+        idk,
+    } = feeds_for(suite, &model, &plugin.manifest.splits)?;
+    let state = TrainingState::new(
+        model,
+        reference,
+        feeds,
+        refused,
+        idk,
+        steps,
+        spec.unlearn.batch_size,
+        OptimSettings {
+            learning_rate: spec.unlearn.learning_rate,
+            ..OptimSettings::default()
+        },
+        seeds.0,
+    )?;
+    Ok(host.unlearn(plugin, &choice.config, state, seeds.1))
 }
 
 /// Run the pipeline: learn (or reuse) the base, target and oracle models, then
@@ -434,11 +480,41 @@ pub fn run_learned(
             };
             observed.push((attack.name().to_owned(), o));
         }
+        let mut failures = Vec::new();
+        for (j, choice) in spec.attack_methods.iter().enumerate() {
+            let name = format!("method:{}", choice.plugin.manifest.name);
+            let _span = info_span!("attack", attack = %name, row = %label).entered();
+            reporter.stage(&format!("{name} on {label}"), 0);
+            let seeds = (
+                attack_seed.wrapping_add(1000 + j as u64),
+                attack_seed.wrapping_add(j as u64),
+            );
+            let trained = train_copy(choice, model, suite, spec, steps, host, seeds)?;
+            reporter.finish();
+            match trained {
+                Ok(state) => {
+                    let o =
+                        observe_one(&format!("{label} [{name}]"), &state.model, &Query::clean())?;
+                    observed.push((name, o));
+                }
+                Err(e) => {
+                    reporter.warn(&format!("{e} (attack on row {label})"));
+                    failures.push(RunFailure {
+                        run: run_id.clone(),
+                        kind: PluginKind::Method,
+                        plugin: choice.plugin.label(),
+                        method: label.clone(),
+                        error: format!("as an attack: {e}"),
+                    });
+                }
+            }
+        }
         Ok::<Row, PipelineError>(Row {
             label,
             sha256,
             observed,
             leaks,
+            failures,
         })
     };
     let mut rows = vec![
@@ -458,38 +534,12 @@ pub fn run_learned(
         used_labels.insert(label.clone());
         let _span = info_span!("method", plugin = %plugin.label(), run = %run_id).entered();
         let start = starts.models.get(&label).unwrap_or(&learned.target);
-        let model = start.deep_copy()?;
-        let reference = if plugin.manifest.needs_reference {
-            Some(start.frozen_copy()?)
-        } else {
-            None
-        };
-        let MethodData {
-            feeds,
-            refused,
-            idk,
-        } = feeds_for(suite, &model, &plugin.manifest.splits)?;
-        let state = TrainingState::new(
-            model,
-            reference,
-            feeds,
-            refused,
-            idk,
-            steps,
-            spec.unlearn.batch_size,
-            OptimSettings {
-                learning_rate: spec.unlearn.learning_rate,
-                ..OptimSettings::default()
-            },
-            spec.seed.wrapping_add(100 + i as u64),
-        )?;
         reporter.stage(&format!("unlearn {label}"), 0);
-        let result = host.unlearn(
-            plugin,
-            &choice.config,
-            state,
+        let seeds = (
+            spec.seed.wrapping_add(100 + i as u64),
             spec.seed.wrapping_add(i as u64),
         );
+        let result = train_copy(choice, start, suite, spec, steps, host, seeds)?;
         reporter.finish();
         match result {
             Ok(state) => {
@@ -517,6 +567,9 @@ pub fn run_learned(
         }
     }
 
+    for row in &mut rows {
+        failures.append(&mut row.failures);
+    }
     // References are always the clean observations of the baselines: an attacked row is
     // compared with the models as they were, and with the attacked baselines in the report.
     let references: BTreeMap<ModelRole, &[ObservedSplit]> = [
