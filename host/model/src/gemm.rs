@@ -14,7 +14,7 @@
 use gemm::Parallelism;
 
 /// Products with fewer multiply-adds than this run on the calling thread.
-const PAR_MIN_MACS: usize = 1 << 20;
+const PAR_MIN_MACS: usize = 1 << 22;
 
 /// A read-only strided matrix view over a slice.
 #[derive(Debug, Clone, Copy)]

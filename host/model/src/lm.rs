@@ -135,6 +135,32 @@ impl LanguageModel {
         )
     }
 
+    /// Continuations of prompts (token ids, `<bos>` first) under a decoding rule, each ending
+    /// at `<eos>`, at the first of `stop` found in its decoded text (the tokens up to and
+    /// including the one that completed it are kept), or after `max_new_tokens`.
+    pub fn generate(
+        &self,
+        prompts: &[Vec<u32>],
+        max_new_tokens: usize,
+        stop: &[String],
+        decoding: crate::generate::Decoding,
+    ) -> Result<Vec<crate::generate::Generated>, ModelError> {
+        let decode = |ids: &[u32]| self.tokenizer.decode(ids);
+        crate::generate::generate_with(
+            &self.llama,
+            &self.device,
+            prompts,
+            &crate::generate::GenerateOptions {
+                eos: Some(self.cfg.eos_token_id),
+                pad: self.tokenizer.pad,
+                max_new: max_new_tokens,
+                decoding,
+                stop: stop.to_vec(),
+                decode: Some(&decode),
+            },
+        )
+    }
+
     /// Write `config.json`, `model.safetensors` and `tokenizer.json` (Hugging Face layout).
     pub fn save(&self, dir: &Path) -> Result<(), ModelError> {
         let io = |e: std::io::Error| ModelError::Io(e.to_string());

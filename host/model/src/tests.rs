@@ -400,3 +400,100 @@ fn seeded_sampling_is_reproducible_and_top_k_1_is_greedy() {
     assert_eq!(run(sample(5, 0)), run(sample(5, 0)));
     assert_ne!(run(sample(5, 0)), run(sample(6, 0)));
 }
+
+#[test]
+fn stop_strings_end_each_row_where_its_text_first_contains_one() {
+    use crate::generate::{Decoding, GenerateOptions, Generated, StopReason, generate_with};
+    let (llama, reference) = load_fixture("llama-gqa-pnorm");
+    let prompts: Vec<Vec<u32>> = ids2(&reference["input_ids"])
+        .iter()
+        .map(|r| r[..8].to_vec())
+        .collect();
+    let full = ids2(&reference["greedy_8_new_from_first_8"]);
+    // A decoder that spells each token as "<id>", so stop strings can span tokens.
+    let decode = |ids: &[u32]| -> Result<String, crate::ModelError> {
+        Ok(ids.iter().map(|t| format!("<{t}>")).collect())
+    };
+    let opts = |stop: Vec<String>| GenerateOptions {
+        eos: None,
+        pad: 0,
+        max_new: 8,
+        decoding: Decoding::Greedy,
+        stop,
+        decode: Some(&decode),
+    };
+    // Row 0 stops at its 4th token, spelled across its 3rd and 4th; rows whose text never
+    // contains it run to the length limit, unaffected by row 0 stopping.
+    let span = format!("{}>", decode(&full[0][2..4]).unwrap().trim_end_matches('>'));
+    let got = generate_with(
+        &llama,
+        &Device::Cpu,
+        &prompts,
+        &opts(vec!["never".into(), span]),
+    )
+    .unwrap();
+    assert_eq!(
+        got[0],
+        Generated {
+            tokens: full[0][..4].to_vec(),
+            reason: StopReason::StopString(1),
+        }
+    );
+    for (row, g) in got.iter().enumerate().skip(1) {
+        let text = decode(&full[row]).unwrap();
+        if !text.contains(&format!("<{}><{}>", full[0][2], full[0][3])) {
+            assert_eq!(g.tokens, full[row], "row {row}");
+            assert_eq!(g.reason, StopReason::Length);
+        }
+    }
+    // A row stops as soon as any stop string appears: here the second of the list, after one
+    // token, long before the first (the text of seven tokens) could.
+    let late = decode(&full[0][..7]).unwrap();
+    let early = format!("<{}>", full[0][0]);
+    let got = generate_with(
+        &llama,
+        &Device::Cpu,
+        &prompts[..1],
+        &opts(vec![late, early]),
+    )
+    .unwrap();
+    assert_eq!(got[0].tokens, full[0][..1].to_vec());
+    assert_eq!(got[0].reason, StopReason::StopString(1));
+    // Stop strings without a decoder are refused.
+    let err = generate_with(
+        &llama,
+        &Device::Cpu,
+        &prompts,
+        &GenerateOptions {
+            decode: None,
+            ..opts(vec!["x".into()])
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("decode"), "{err}");
+}
+
+#[test]
+fn language_model_generation_stops_at_a_stop_string_of_its_own_text() {
+    use crate::generate::{Decoding, StopReason};
+    let model = tiny_model(5);
+    let prompts = vec![
+        model
+            .tokenizer()
+            .encode_prompt("Where was Ana born?")
+            .unwrap(),
+    ];
+    let free = model.generate(&prompts, 12, &[], Decoding::Greedy).unwrap();
+    assert!(free[0].tokens.len() >= 3, "{:?}", free[0]);
+    // Stop at the text of the first three generated tokens.
+    let text = model.tokenizer().decode(&free[0].tokens[..3]).unwrap();
+    let stopped = model
+        .generate(&prompts, 12, &[text.clone()], Decoding::Greedy)
+        .unwrap();
+    assert!(stopped[0].tokens.len() <= 3, "{stopped:?} for {text:?}");
+    assert_eq!(
+        stopped[0].tokens[..],
+        free[0].tokens[..stopped[0].tokens.len()]
+    );
+    assert_eq!(stopped[0].reason, StopReason::StopString(0));
+}
