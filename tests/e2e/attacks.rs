@@ -3,24 +3,11 @@
 use lethe_builtin_plugins::artifacts;
 use polars::prelude::*;
 
-use crate::{run_tiny, text};
+use crate::{run_tiny, split_value, text};
 
-fn split_value(df: &DataFrame, method: &str, attack: &str, output: &str, split: &str) -> f64 {
-    let hit = df
-        .clone()
-        .lazy()
-        .filter(
-            col("method")
-                .eq(lit(method))
-                .and(col("attack").eq(lit(attack)))
-                .and(col("output").eq(lit(output)))
-                .and(col("split").eq(lit(split)))
-                .and(col("example").is_null()),
-        )
-        .collect()
-        .unwrap();
-    assert_eq!(hit.height(), 1, "{method} {attack} {output} {split}");
-    hit.column("value").unwrap().f64().unwrap().get(0).unwrap()
+fn value(df: &DataFrame, method: &str, attack: &str, output: &str, split: &str) -> f64 {
+    split_value(df, method, attack, output, split)
+        .unwrap_or_else(|| panic!("no {method} {attack} {output} {split}"))
 }
 
 #[test]
@@ -85,13 +72,13 @@ fn every_attack_is_measured_beside_the_clean_scores() {
     );
     for method in ["target", "oracle", "ga", "graddiff"] {
         // Relearning on the forget set makes every model likelier to give the forget answers.
-        let clean = split_value(&df, method, "none", "probability", "forget");
-        let relearned = split_value(&df, method, "relearn", "probability", "forget");
+        let clean = value(&df, method, "none", "probability", "forget");
+        let relearned = value(&df, method, "relearn", "probability", "forget");
         assert!(relearned > clean, "{method}: {clean} → {relearned}");
         // leak@k is a probability and grows with k.
         let mut last = 0.0;
         for k in 1..=4 {
-            let v = split_value(&df, method, "sample", &format!("leak@{k}"), "forget");
+            let v = value(&df, method, "sample", &format!("leak@{k}"), "forget");
             assert!(
                 (0.0..=1.0).contains(&v) && v >= last - 1e-12,
                 "{method} leak@{k} = {v}"
@@ -160,8 +147,8 @@ fn a_third_party_model_attack_is_a_method_plugin() {
     assert!(!board.contains("| attack-finetune |"), "{board}");
     let df = lethe_reports::read_parquet(&out.join("results.parquet")).unwrap();
     for method in ["target", "oracle", "ga"] {
-        let clean = split_value(&df, method, "none", "probability", "forget");
-        let attacked = split_value(
+        let clean = value(&df, method, "none", "probability", "forget");
+        let attacked = value(
             &df,
             method,
             "method:attack-finetune",

@@ -45,6 +45,36 @@ pub fn run_tiny(out: &Path, extra: &[&str]) -> Output {
         .unwrap()
 }
 
+/// The split-level value of one output for one model row under one attack ("none": clean),
+/// if the results hold one (they never hold two).
+pub fn split_value(
+    df: &polars::prelude::DataFrame,
+    method: &str,
+    attack: &str,
+    output: &str,
+    split: &str,
+) -> Option<f64> {
+    use polars::prelude::*;
+    let hit = df
+        .clone()
+        .lazy()
+        .filter(
+            col("method")
+                .eq(lit(method))
+                .and(col("attack").eq(lit(attack)))
+                .and(col("output").eq(lit(output)))
+                .and(col("split").eq(lit(split)))
+                .and(col("example").is_null()),
+        )
+        .collect()
+        .unwrap();
+    assert!(
+        hit.height() <= 1,
+        "{method} {attack} {output} {split}: {hit}"
+    );
+    (hit.height() == 1).then(|| hit.column("value").unwrap().f64().unwrap().get(0).unwrap())
+}
+
 /// Standard error and standard output, for assertion messages.
 pub fn text(o: &Output) -> String {
     format!(

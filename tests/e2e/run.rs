@@ -2,23 +2,11 @@
 
 use polars::prelude::*;
 
-use crate::{lethe, run_tiny, text};
+use crate::{lethe, run_tiny, split_value, text};
 
 fn aggregate(df: &DataFrame, method: &str, output: &str, split: &str) -> f64 {
-    let hit = df
-        .clone()
-        .lazy()
-        .filter(
-            col("method")
-                .eq(lit(method))
-                .and(col("output").eq(lit(output)))
-                .and(col("split").eq(lit(split)))
-                .and(col("example").is_null()),
-        )
-        .collect()
-        .unwrap();
-    assert_eq!(hit.height(), 1, "{method} {output} {split}");
-    hit.column("value").unwrap().f64().unwrap().get(0).unwrap()
+    split_value(df, method, "none", output, split)
+        .unwrap_or_else(|| panic!("no {method} {output} {split}"))
 }
 
 #[test]

@@ -3,26 +3,13 @@
 
 use std::path::Path;
 
-use polars::prelude::*;
+use polars::prelude::DataFrame;
 
-use crate::{lethe, run_tiny, text};
+use crate::{lethe, run_tiny, split_value, text};
 
-/// The split-level value of one output for one model row, if there is one.
+/// The clean split-level value of one output for one model row, if there is one.
 fn aggregate(df: &DataFrame, method: &str, output: &str, split: &str) -> Option<f64> {
-    let hit = df
-        .clone()
-        .lazy()
-        .filter(
-            col("method")
-                .eq(lit(method))
-                .and(col("output").eq(lit(output)))
-                .and(col("split").eq(lit(split)))
-                .and(col("example").is_null()),
-        )
-        .collect()
-        .unwrap();
-    assert!(hit.height() <= 1, "{method} {output} {split}: {hit}");
-    (hit.height() == 1).then(|| hit.column("value").unwrap().f64().unwrap().get(0).unwrap())
+    split_value(df, method, "none", output, split)
 }
 
 fn results(out: &Path) -> DataFrame {

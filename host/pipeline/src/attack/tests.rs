@@ -11,6 +11,20 @@ fn suite() -> Suite {
     authors(&AuthorsConfig::tiny()).unwrap()
 }
 
+/// A small BPE trained on the suite's questions and answers.
+fn tokenizer(s: &Suite) -> Tokenizer {
+    let texts: Vec<String> = s
+        .splits
+        .iter()
+        .flat_map(|sp| {
+            sp.questions()
+                .iter()
+                .map(|q| format!("{} {}", q.question, q.answer))
+        })
+        .collect();
+    Tokenizer::train(texts.iter().map(String::as_str), 300).unwrap()
+}
+
 fn ids(records: &[&QaRecord]) -> Vec<String> {
     records.iter().map(|r| r.id.clone()).collect()
 }
@@ -156,16 +170,7 @@ fn relearning_examples_are_a_seeded_share_or_the_related_ones() {
 #[test]
 fn a_long_prompt_loses_its_start_not_its_answer() {
     let s = suite();
-    let texts: Vec<String> = s
-        .splits
-        .iter()
-        .flat_map(|sp| {
-            sp.questions()
-                .iter()
-                .map(|q| format!("{} {}", q.question, q.answer))
-        })
-        .collect();
-    let tok = Tokenizer::train(texts.iter().map(String::as_str), 300).unwrap();
+    let tok = tokenizer(&s);
     let prompt = format!("{} Question: Where?\nAnswer:", "word ".repeat(200));
     let seq = prompted_sequence(&tok, &prompt, "Lisbon.", 64).unwrap();
     assert_eq!(seq.ids.len(), 64);
@@ -178,16 +183,7 @@ fn a_long_prompt_loses_its_start_not_its_answer() {
 }
 
 fn tiny_model(s: &Suite) -> LanguageModel {
-    let texts: Vec<String> = s
-        .splits
-        .iter()
-        .flat_map(|sp| {
-            sp.questions()
-                .iter()
-                .map(|q| format!("{} {}", q.question, q.answer))
-        })
-        .collect();
-    let tok = Tokenizer::train(texts.iter().map(String::as_str), 300).unwrap();
+    let tok = tokenizer(s);
     let cfg = Config::tiny(tok.vocab_size());
     let params = Params::init(&cfg, 3, &Device::Cpu).unwrap();
     LanguageModel::new(cfg, tok, params).unwrap()
