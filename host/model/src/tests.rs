@@ -488,7 +488,7 @@ fn language_model_generation_stops_at_a_stop_string_of_its_own_text() {
     // Stop at the text of the first three generated tokens.
     let text = model.tokenizer().decode(&free[0].tokens[..3]).unwrap();
     let stopped = model
-        .generate(&prompts, 12, &[text.clone()], Decoding::Greedy)
+        .generate(&prompts, 12, std::slice::from_ref(&text), Decoding::Greedy)
         .unwrap();
     assert!(stopped[0].tokens.len() <= 3, "{stopped:?} for {text:?}");
     assert_eq!(
