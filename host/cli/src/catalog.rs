@@ -86,22 +86,35 @@ pub fn list(args: &PluginsArgs) -> Result<ExitCode, Failure> {
     let host = PluginHost::new(Limits::default())?;
     let catalog = Catalog::load(&host, args.plugin_dir.as_deref())?;
     let mut out = std::io::stdout().lock();
+    // Columns as wide as their widest entry, so long names keep the table aligned.
+    let width = |header: &str, cell: &dyn Fn(&lethe_runtime::Plugin) -> String| {
+        catalog
+            .plugins
+            .iter()
+            .map(|p| cell(p).chars().count())
+            .chain([header.len()])
+            .max()
+            .unwrap_or(0)
+    };
+    let name_w = width("name", &|p| p.manifest.name.clone());
+    let version_w = width("version", &|p| p.manifest.version.clone());
+    let source_w = width("source", &|p| p.source.to_string());
     writeln!(
         out,
-        "{:<16} {:<8} {:<7} {:<6} {:<12} {:<22} summary",
+        "{:<name_w$} {:<version_w$} {:<7} {:<6} {:<12} {:<source_w$} summary",
         "name", "version", "kind", "api", "sha256", "source"
     )?;
     for p in &catalog.plugins {
         let m = &p.manifest;
         writeln!(
             out,
-            "{:<16} {:<8} {:<7} {:<6} {:<12} {:<22} {}",
+            "{:<name_w$} {:<version_w$} {:<7} {:<6} {:<12} {:<source_w$} {}",
             m.name,
             m.version,
             m.kind.to_string(),
             m.api_version,
             &p.sha256[..12],
-            p.source,
+            p.source.to_string(),
             m.summary
         )?;
     }

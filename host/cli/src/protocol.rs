@@ -166,7 +166,7 @@ fn amnesia(preset: Preset, seed: u64) -> Result<Plan, Failure> {
             "forget-efficacy",
             serde_json::json!({
                 "forget_splits": ["forget", "forget-reasoning", "forget-rephrased"],
-                "utility_splits": ["retain", "retain-reasoning"],
+                "utility_splits": ["retain", "retain-reasoning", "knowledge"],
             }),
         )],
         jobs,
@@ -593,6 +593,13 @@ fn amnesia_tables(df: &DataFrame, done: &[(Done, RunOutput)]) -> Result<Vec<Tabl
             "retain",
             1.0,
         ),
+        col(
+            "utility (knowledge)",
+            "forget-efficacy",
+            "utility_rougeL",
+            "knowledge",
+            1.0,
+        ),
         col("leakage (forget)", "leakage", "leakage", "forget", 1.0),
         col(
             "leakage (rephrased)",
@@ -641,57 +648,18 @@ fn amnesia_tables(df: &DataFrame, done: &[(Done, RunOutput)]) -> Result<Vec<Tabl
             1.0,
         ),
     ];
-    let erosion = [
-        col(
-            "same-disease before",
-            "collateral-erosion",
-            "target_utility_same",
-            "retain",
-            1.0,
-        ),
-        col(
-            "same-disease after",
-            "collateral-erosion",
-            "utility_same",
-            "retain",
-            1.0,
-        ),
-        col(
-            "other-disease before",
-            "collateral-erosion",
-            "target_utility_other",
-            "retain",
-            1.0,
-        ),
-        col(
-            "other-disease after",
-            "collateral-erosion",
-            "utility_other",
-            "retain",
-            1.0,
-        ),
-        col(
-            "erosion same",
-            "collateral-erosion",
-            "erosion_same",
-            "retain",
-            1.0,
-        ),
-        col(
-            "erosion other",
-            "collateral-erosion",
-            "erosion_other",
-            "retain",
-            1.0,
-        ),
-        col(
-            "collateral erosion",
-            "collateral-erosion",
-            "collateral_erosion",
-            "retain",
-            1.0,
-        ),
-    ];
+    let erosion = |split: &'static str| {
+        [
+            ("same-disease before", "target_utility_same"),
+            ("same-disease after", "utility_same"),
+            ("other-disease before", "target_utility_other"),
+            ("other-disease after", "utility_other"),
+            ("erosion same", "erosion_same"),
+            ("erosion other", "erosion_other"),
+            ("collateral erosion", "collateral_erosion"),
+        ]
+        .map(|(header, output)| col(header, "collateral-erosion", output, split, 1.0))
+    };
     let tables = [
         stacked(
             df,
@@ -722,7 +690,18 @@ fn amnesia_tables(df: &DataFrame, done: &[(Done, RunOutput)]) -> Result<Vec<Tabl
             "Collateral erosion: utility (ROUGE-L recall) on retained same-disease vs \
              other-disease patients, before and after unlearning",
             "setting",
-            &erosion,
+            &erosion("retain"),
+            3,
+        )?,
+        stacked(
+            df,
+            done,
+            &["patient"],
+            "collateral-erosion-knowledge",
+            "Collateral erosion of shared disease knowledge: the diseases' general questions \
+             (knowledge split), same vs other disease as the forgotten patients",
+            "setting",
+            &erosion("knowledge"),
             3,
         )?,
     ];
