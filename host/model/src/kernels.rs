@@ -237,6 +237,42 @@ pub fn rope_bwd(dy: &[f32], cos: &[f32], sin: &[f32], s: RopeShape, dx: &mut [f3
         });
 }
 
+/// The transpose to heads without rotation: `x [b, t, h, hd]` → `y [b, h, t, hd]`.
+pub fn split_heads(x: &[f32], s: RopeShape, y: &mut [f32]) {
+    let RopeShape { t, h, hd, .. } = s;
+    let per = rows_per_task(s.b * h, t * hd);
+    y.par_chunks_mut(per * t * hd)
+        .enumerate()
+        .for_each(|(task, yc)| {
+            for (j, yb) in yc.chunks_exact_mut(t * hd).enumerate() {
+                let bh = task * per + j;
+                let (bi, hi) = (bh / h, bh % h);
+                for (ti, yr) in yb.chunks_exact_mut(hd).enumerate() {
+                    let src = ((bi * t + ti) * h + hi) * hd;
+                    yr.copy_from_slice(&x[src..src + hd]);
+                }
+            }
+        });
+}
+
+/// The transpose back from heads: `x [b, h, t, hd]` → `y [b, t, h, hd]`.
+pub fn merge_heads(x: &[f32], s: RopeShape, y: &mut [f32]) {
+    let RopeShape { t, h, hd, .. } = s;
+    let per = rows_per_task(s.b * t, h * hd);
+    y.par_chunks_mut(per * h * hd)
+        .enumerate()
+        .for_each(|(task, yc)| {
+            for (j, yrow) in yc.chunks_exact_mut(h * hd).enumerate() {
+                let bt = task * per + j;
+                let (bi, ti) = (bt / t, bt % t);
+                for (hi, yr) in yrow.chunks_exact_mut(hd).enumerate() {
+                    let src = ((bi * h + hi) * t + ti) * hd;
+                    yr.copy_from_slice(&x[src..src + hd]);
+                }
+            }
+        });
+}
+
 /// Masked, scaled softmax of attention scores: rows of `s` keys; `mask` holds `mask_rows`
 /// rows that repeat every `rows_per_mask_batch` score rows' worth of heads:
 /// score row `r` uses mask row `(r / (heads · t)) % mask_batches · t + r % t`.

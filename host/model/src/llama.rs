@@ -275,13 +275,10 @@ impl Llama {
         // The residual stream is kept as `[b·t, d]`: every projection is one 2-D product.
         for (i, layer) in self.layers.iter().enumerate() {
             let xn = ops::rms_norm(&x, &layer.input_norm, cfg.rms_norm_eps)?;
-            let q = layer.q.forward(&xn)?.reshape((b, t, h, hd))?;
-            let k = layer.k.forward(&xn)?.reshape((b, t, kv, hd))?;
-            let v = layer.v.forward(&xn)?.reshape((b, t, kv, hd))?;
-            // Rotation and the transpose to `[b, heads, t, hd]` in one pass.
-            let q = ops::rope(&q, &cos, &sin)?;
-            let k = ops::rope(&k, &cos, &sin)?;
-            let v = v.transpose(1, 2)?.contiguous()?;
+            // Rotation and the transpose to `[b, heads, t, hd]` in one pass, one graph node.
+            let q = ops::rope_heads(&layer.q.forward(&xn)?, &cos, &sin, h)?;
+            let k = ops::rope_heads(&layer.k.forward(&xn)?, &cos, &sin, kv)?;
+            let v = ops::split_heads(&layer.v.forward(&xn)?, b, t, kv)?;
             let (k, v) = match cache.as_deref_mut() {
                 Some(c) => {
                     let capacity = c.capacity;
@@ -293,10 +290,7 @@ impl Llama {
             let v = repeat_kv(v, h / kv)?;
             let scores = q.matmul(&k.t()?)?;
             let probs = ops::attn_softmax(&scores, mask, scale)?;
-            let attn = probs
-                .matmul(&v)?
-                .transpose(1, 2)?
-                .reshape((b * t, cfg.hidden_size))?;
+            let attn = ops::merge_heads(&probs.matmul(&v)?)?;
             x = (x + layer.o.forward(&attn)?)?;
 
             let xn = ops::rms_norm(&x, &layer.post_norm, cfg.rms_norm_eps)?;

@@ -222,7 +222,7 @@ impl CustomOp3 for Rope {
 
     fn bwd(
         &self,
-        _x: &Tensor,
+        x: &Tensor,
         cos: &Tensor,
         sin: &Tensor,
         _res: &Tensor,
@@ -230,7 +230,8 @@ impl CustomOp3 for Rope {
     ) -> CResult<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let dx = dy
             .contiguous()?
-            .apply_op3_no_bwd(cos, sin, &RopeBwd { shape: self.shape })?;
+            .apply_op3_no_bwd(cos, sin, &RopeBwd { shape: self.shape })?
+            .reshape(x.shape())?;
         // The tables are constants.
         Ok((Some(dx), None, None))
     }
@@ -285,6 +286,99 @@ pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> CResult<Tensor> {
             shape: RopeShape { b, t, h, hd },
         },
     )
+}
+
+/// Rotary embedding of `x [b·t, heads·hd]` (a projection's output as it comes, no reshape
+/// node), with tables `cos, sin [b, t, hd]`, returned as `[b, heads, t, hd]`.
+pub fn rope_heads(x: &Tensor, cos: &Tensor, sin: &Tensor, heads: usize) -> CResult<Tensor> {
+    let (b, t, hd) = cos.dims3()?;
+    if !fused(&[x, cos, sin]) {
+        return composed::rope(&x.reshape((b, t, heads, hd))?, cos, sin);
+    }
+    if hd % 2 != 0 || sin.dims() != cos.dims() || x.elem_count() != b * t * heads * hd {
+        candle_core::bail!(
+            "rope: input {:?} with {heads} heads and tables {:?} / {:?}",
+            x.dims(),
+            cos.dims(),
+            sin.dims()
+        )
+    }
+    x.contiguous()?.apply_op3(
+        &cos.contiguous()?,
+        &sin.contiguous()?,
+        Rope {
+            shape: RopeShape { b, t, h: heads, hd },
+        },
+    )
+}
+
+/// `[b, t, h, hd]` (any shape of that many elements, read in that order) ↔ `[b, h, t, hd]`.
+struct Heads {
+    shape: RopeShape,
+    /// `true`: to heads (`[b, t, h, hd]` → `[b, h, t, hd]`); `false`: back.
+    split: bool,
+}
+
+impl CustomOp1 for Heads {
+    fn name(&self) -> &'static str {
+        if self.split {
+            "lethe-split-heads"
+        } else {
+            "lethe-merge-heads"
+        }
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> CResult<(CpuStorage, Shape)> {
+        let x = f32s(s, l, self.name())?;
+        let RopeShape { b, t, h, hd } = self.shape;
+        if x.len() != b * t * h * hd {
+            candle_core::bail!("{}: {} values for {:?}", self.name(), x.len(), self.shape)
+        }
+        let mut y = vec![0f32; x.len()];
+        if self.split {
+            kernels::split_heads(x, self.shape, &mut y);
+            Ok((CpuStorage::F32(y), Shape::from((b, h, t, hd))))
+        } else {
+            kernels::merge_heads(x, self.shape, &mut y);
+            Ok((CpuStorage::F32(y), Shape::from((b * t, h * hd))))
+        }
+    }
+
+    fn bwd(&self, x: &Tensor, _res: &Tensor, dy: &Tensor) -> CResult<Option<Tensor>> {
+        let back = Heads {
+            shape: self.shape,
+            split: !self.split,
+        };
+        Ok(Some(
+            dy.contiguous()?
+                .apply_op1_no_bwd(&back)?
+                .reshape(x.shape())?,
+        ))
+    }
+}
+
+/// `x [b·t, heads·hd]` → `[b, heads, t, hd]`, contiguous (one node, one copy).
+pub fn split_heads(x: &Tensor, b: usize, t: usize, heads: usize) -> CResult<Tensor> {
+    let hd = x.elem_count() / (b * t * heads).max(1);
+    if !fused(&[x]) {
+        return x.reshape((b, t, heads, hd))?.transpose(1, 2)?.contiguous();
+    }
+    x.contiguous()?.apply_op1(Heads {
+        shape: RopeShape { b, t, h: heads, hd },
+        split: true,
+    })
+}
+
+/// `x [b, heads, t, hd]` → `[b·t, heads·hd]`, contiguous (one node, one copy).
+pub fn merge_heads(x: &Tensor) -> CResult<Tensor> {
+    let (b, h, t, hd) = x.dims4()?;
+    if !fused(&[x]) {
+        return x.transpose(1, 2)?.reshape((b * t, h * hd));
+    }
+    x.contiguous()?.apply_op1(Heads {
+        shape: RopeShape { b, t, h, hd },
+        split: false,
+    })
 }
 
 struct AttnSoftmax {
@@ -866,6 +960,37 @@ mod tests {
             |a| rope(&a[0], &a[1], &a[2]),
             |a| composed::rope(&a[0], &a[1], &a[2]),
             1e-6,
+        );
+    }
+
+    #[test]
+    fn head_layout_ops_match_the_composed_forms() {
+        let mut rng = ChaCha8Rng::seed_from_u64(12);
+        let (b, t, h, hd) = (2, 5, 3, 8);
+        let x = rand(&mut rng, &[b * t, h * hd], 1.0);
+        let angles = rand(&mut rng, &[b, t, hd], 3.0);
+        let (cos, sin) = (angles.cos().unwrap(), angles.sin().unwrap());
+        check(
+            &[x.clone(), cos, sin],
+            &[true, false, false],
+            |a| rope_heads(&a[0], &a[1], &a[2], h),
+            |a| composed::rope(&a[0].reshape((b, t, h, hd))?, &a[1], &a[2]),
+            1e-6,
+        );
+        check(
+            &[x],
+            &[true],
+            |a| split_heads(&a[0], b, t, h),
+            |a| a[0].reshape((b, t, h, hd))?.transpose(1, 2)?.contiguous(),
+            0.0,
+        );
+        let y = rand(&mut rng, &[b, h, t, hd], 1.0);
+        check(
+            &[y],
+            &[true],
+            |a| merge_heads(&a[0]),
+            |a| a[0].transpose(1, 2)?.reshape((b * t, h * hd)),
+            0.0,
         );
     }
 
