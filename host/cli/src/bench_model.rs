@@ -81,6 +81,14 @@ pub fn run(args: &ModelBenchArgs) -> Result<ExitCode, Failure> {
         cfg.intermediate_size,
         cores()
     )?;
+    // Thread settings change the figures a lot on a busy two-core machine (docs/benchmarks.md).
+    let env = |k: &str| std::env::var(k).unwrap_or_else(|_| "unset".to_owned());
+    writeln!(
+        out,
+        "threads: RAYON_NUM_THREADS={}, CANDLE_NUM_THREADS={}",
+        env("RAYON_NUM_THREADS"),
+        env("CANDLE_NUM_THREADS")
+    )?;
     writeln!(
         out,
         "each workload: {} warm-up runs, median of {} timed runs\n",
