@@ -1,7 +1,9 @@
 //! Fused ops with their own backward pass, as candle custom ops over the kernels of
-//! `kernels.rs`: RMSNorm, rotary embedding (fused with the transpose to heads), masked scaled
-//! softmax of attention scores, SwiGLU, and label log-probabilities (log-softmax + gather without
-//! materialising the `[N, V]` log-softmax).
+//! `kernels.rs` and `gemm.rs`: linear (`x · Wᵀ`), RMSNorm, rotary embedding fused with the
+//! transpose to heads, the head split/merge transposes, masked scaled softmax of attention
+//! scores, SwiGLU, and label log-probabilities (log-softmax + gather without materialising the
+//! `[N, V]` log-softmax). Each is one graph node, so candle's backward pass (which allocates a
+//! zero tensor and adds into it for every node) has less to do.
 //!
 //! candle-nn's own fused CPU kernels have no backward and silently stop the gradient; these do
 //! have one, and the tests compare each op and its gradients with the composed form. On any
