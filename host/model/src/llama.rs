@@ -288,9 +288,9 @@ impl Llama {
             };
             let k = repeat_kv(k, h / kv)?;
             let v = repeat_kv(v, h / kv)?;
-            let scores = q.matmul(&k.t()?)?;
+            let scores = ops::matmul_nt(&q, &k)?;
             let probs = ops::attn_softmax(&scores, mask, scale)?;
-            let attn = ops::merge_heads(&probs.matmul(&v)?)?;
+            let attn = ops::merge_heads(&ops::matmul(&probs, &v)?)?;
             x = (x + layer.o.forward(&attn)?)?;
 
             let xn = ops::rms_norm(&x, &layer.post_norm, cfg.rms_norm_eps)?;

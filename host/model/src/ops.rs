@@ -815,6 +815,207 @@ pub fn linear(x: &Tensor, weight: &Tensor) -> CResult<Tensor> {
     x.contiguous()?.apply_op2(&weight.contiguous()?, Linear)
 }
 
+/// Batched `op(a) · op(b)` over the leading dimensions, `op` transposing the last two when
+/// asked. Inputs may be strided views (a KV cache's narrowed buffer) as long as their last
+/// dimension is contiguous; each batch's product is one `gemm` call, and the batches are split
+/// over the threads when the product is large enough (candle's matmul forks and joins the pool
+/// for every batch of every product instead).
+struct Bmm {
+    ta: bool,
+    tb: bool,
+}
+
+/// Element offsets of each matrix of a `[.., r, c]` layout, and its row stride.
+fn batch_offsets(l: &Layout, op: &str) -> CResult<(Vec<usize>, usize)> {
+    let dims = l.dims();
+    let stride = l.stride();
+    let rank = dims.len();
+    if rank < 2 || stride[rank - 1] != 1 && dims[rank - 1] > 1 {
+        candle_core::bail!("{op}: last dimension of {dims:?} is not contiguous")
+    }
+    let mut offsets = vec![l.start_offset()];
+    for d in 0..rank - 2 {
+        let mut next = Vec::with_capacity(offsets.len() * dims[d]);
+        for &o in &offsets {
+            for i in 0..dims[d] {
+                next.push(o + i * stride[d]);
+            }
+        }
+        offsets = next;
+    }
+    Ok((offsets, stride[rank - 2]))
+}
+
+impl Bmm {
+    /// `(rows, cols)` of `op(x)` for a stored `[.., r, c]`.
+    fn op_dims(dims: &[usize], t: bool) -> (usize, usize) {
+        let (r, c) = (dims[dims.len() - 2], dims[dims.len() - 1]);
+        if t { (c, r) } else { (r, c) }
+    }
+
+    fn view<'a>(
+        data: &'a [f32],
+        offset: usize,
+        rs: usize,
+        rows: usize,
+        cols: usize,
+        t: bool,
+    ) -> MatRef<'a> {
+        let data = data.get(offset..).unwrap_or(&[]);
+        if t {
+            MatRef {
+                data,
+                rows,
+                cols,
+                row_stride: 1,
+                col_stride: rs,
+            }
+        } else {
+            MatRef {
+                data,
+                rows,
+                cols,
+                row_stride: rs,
+                col_stride: 1,
+            }
+        }
+    }
+}
+
+impl CustomOp2 for Bmm {
+    fn name(&self) -> &'static str {
+        "lethe-bmm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> CResult<(CpuStorage, Shape)> {
+        let (CpuStorage::F32(a), CpuStorage::F32(b)) = (s1, s2) else {
+            candle_core::bail!("bmm: expected f32 inputs")
+        };
+        let (da, db) = (l1.dims(), l2.dims());
+        if da.len() < 2 || da.len() != db.len() || da[..da.len() - 2] != db[..db.len() - 2] {
+            candle_core::bail!("bmm: shapes {da:?} and {db:?}")
+        }
+        let (m, k) = Self::op_dims(da, self.ta);
+        let (kb, n) = Self::op_dims(db, self.tb);
+        if k != kb {
+            candle_core::bail!("bmm: inner dimensions of {da:?} and {db:?} differ")
+        }
+        let (oa, rsa) = batch_offsets(l1, self.name())?;
+        let (ob, rsb) = batch_offsets(l2, self.name())?;
+        let mut out = vec![0f32; oa.len() * m * n];
+        let one = |dst: &mut [f32], i: usize| -> CResult<()> {
+            gemm::matmul(
+                dst,
+                Self::view(a, oa[i], rsa, m, k, self.ta),
+                Self::view(b, ob[i], rsb, k, n, self.tb),
+                false,
+            )
+            .map_err(gemm_err)
+        };
+        if m * n > 0 {
+            if oa.len() * m * n * k >= 1 << 20 && oa.len() > 1 {
+                use rayon::prelude::*;
+                out.par_chunks_mut(m * n)
+                    .enumerate()
+                    .try_for_each(|(i, dst)| one(dst, i))?;
+            } else {
+                for (i, dst) in out.chunks_mut(m * n).enumerate() {
+                    one(dst, i)?;
+                }
+            }
+        }
+        let mut dims = da[..da.len() - 2].to_vec();
+        dims.extend([m, n]);
+        Ok((CpuStorage::F32(out), Shape::from(dims)))
+    }
+
+    fn bwd(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        dc: &Tensor,
+    ) -> CResult<(Option<Tensor>, Option<Tensor>)> {
+        if self.ta {
+            candle_core::bail!("bmm: no backward for a transposed left operand")
+        }
+        let dc = dc.contiguous()?;
+        let no_t = Bmm {
+            ta: false,
+            tb: false,
+        };
+        let (da, db) = if self.tb {
+            // c = a·bᵀ: da = dc·b, db = dcᵀ·a.
+            (
+                dc.apply_op2_no_bwd(b, &no_t)?,
+                dc.apply_op2_no_bwd(
+                    a,
+                    &Bmm {
+                        ta: true,
+                        tb: false,
+                    },
+                )?,
+            )
+        } else {
+            // c = a·b: da = dc·bᵀ, db = aᵀ·dc.
+            (
+                dc.apply_op2_no_bwd(
+                    b,
+                    &Bmm {
+                        ta: false,
+                        tb: true,
+                    },
+                )?,
+                a.apply_op2_no_bwd(
+                    &dc,
+                    &Bmm {
+                        ta: true,
+                        tb: false,
+                    },
+                )?,
+            )
+        };
+        Ok((Some(da), Some(db)))
+    }
+}
+
+fn bmm(a: &Tensor, b: &Tensor, tb: bool) -> CResult<Tensor> {
+    let last_contiguous = |t: &Tensor| t.stride().last() == Some(&1) || t.dims().last() == Some(&1);
+    let a = if last_contiguous(a) {
+        a.clone()
+    } else {
+        a.contiguous()?
+    };
+    let b = if last_contiguous(b) {
+        b.clone()
+    } else {
+        b.contiguous()?
+    };
+    a.apply_op2(&b, Bmm { ta: false, tb })
+}
+
+/// Batched `a · bᵀ` over the leading dimensions: `[.., m, k] · [.., n, k]ᵀ → [.., m, n]`.
+pub fn matmul_nt(a: &Tensor, b: &Tensor) -> CResult<Tensor> {
+    if !fused(&[a, b]) {
+        return a.matmul(&b.t()?);
+    }
+    bmm(a, b, true)
+}
+
+/// Batched `a · b` over the leading dimensions: `[.., m, k] · [.., k, n] → [.., m, n]`.
+pub fn matmul(a: &Tensor, b: &Tensor) -> CResult<Tensor> {
+    if !fused(&[a, b]) {
+        return a.matmul(b);
+    }
+    bmm(a, b, false)
+}
+
 /// `Σ x²` of an f32 CPU tensor without a temporary (for gradient clipping).
 struct SumSquares;
 
@@ -1043,6 +1244,45 @@ mod tests {
                 2e-5,
             );
         }
+    }
+
+    #[test]
+    fn batched_products_match_candle_matmul_also_on_strided_views() {
+        let mut rng = ChaCha8Rng::seed_from_u64(13);
+        let q = rand(&mut rng, &[2, 3, 5, 8], 1.0);
+        let k = rand(&mut rng, &[2, 3, 7, 8], 1.0);
+        let p = rand(&mut rng, &[2, 3, 5, 7], 1.0);
+        let v = rand(&mut rng, &[2, 3, 7, 8], 1.0);
+        check(
+            &[q.clone(), k.clone()],
+            &[true, true],
+            |a| matmul_nt(&a[0], &a[1]),
+            |a| a[0].matmul(&a[1].t()?),
+            1e-5,
+        );
+        check(
+            &[p.clone(), v.clone()],
+            &[true, true],
+            |a| matmul(&a[0], &a[1]),
+            |a| a[0].matmul(&a[1]),
+            1e-5,
+        );
+        // A KV cache's view: the first 4 of 7 positions of a larger buffer.
+        let kc = k.narrow(2, 0, 4).unwrap();
+        let vc = v.narrow(2, 0, 4).unwrap();
+        assert!(!kc.is_contiguous());
+        let s = matmul_nt(&q, &kc).unwrap();
+        let want = q.matmul(&kc.contiguous().unwrap().t().unwrap()).unwrap();
+        assert!(max_diff(&s, &want) < 1e-5);
+        let pc = p.narrow(3, 0, 4).unwrap().contiguous().unwrap();
+        let o = matmul(&pc, &vc).unwrap();
+        let want = pc.matmul(&vc.contiguous().unwrap()).unwrap();
+        assert!(max_diff(&o, &want) < 1e-5);
+        // Large enough to split the batches over threads.
+        let a = rand(&mut rng, &[4, 8, 128, 64], 1.0);
+        let b = rand(&mut rng, &[4, 8, 128, 64], 1.0);
+        let want = a.matmul(&b.t().unwrap()).unwrap();
+        assert!(max_diff(&matmul_nt(&a, &b).unwrap(), &want) < 1e-4);
     }
 
     #[test]
