@@ -352,11 +352,13 @@ impl Table {
 
 /// How much of each model's forgetting survives each attack, on one forget-split column.
 ///
-/// With `t` the target's clean value, `u` a row's clean value and `a` its value under an
-/// attack, the share of forgetting kept is `(t − a) / (t − u)` for a column where higher
-/// means the model knows more (`(a − t) / (u − t)` where lower does): 1 when the attack
-/// recovers nothing, 0 when it brings the row back to the target, negative beyond. Rows that
-/// forgot nothing (|t − u| below `min_gap`) have no share.
+/// With `t` and `u` the target's and a row's clean values, and `t_A` and `a` their values
+/// under an attack, the share of forgetting kept is `(t_A − a) / (t − u)` (the same formula
+/// reads right whether higher means the model knows more or less): 1 when the row stays as far
+/// below the target as it was, 0 when the attack brings it level with the target attacked the
+/// same way, negative beyond. The attacked target is the reference because a query attack also
+/// changes how well the target answers; when the target was not measured under the attack, its
+/// clean value stands in. Rows that forgot nothing (|t − u| below `min_gap`) have no share.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Robustness {
     /// The column the shares are computed on.
@@ -412,7 +414,8 @@ pub fn robustness(
                 .iter()
                 .map(|b| match (t, u, value(b, m)) {
                     (Some(t), Some(u), Some(a)) if sign * (t - u) > min_gap => {
-                        Some((t - a) / (t - u))
+                        let t_attacked = value(b, target).unwrap_or(t);
+                        Some((t_attacked - a) / (t - u))
                     }
                     _ => None,
                 })
@@ -490,6 +493,8 @@ mod tests {
             under("ga", "relearn", 0.8),
             under("kept-all", "relearn", 0.6),
             under("ga", "quant4", 1.1),
+            under("target", "few-shot", 0.5),
+            under("ga", "few-shot", 0.3),
         ];
         let df = results_frame(&rows).unwrap();
         let col = ColumnSpec {
@@ -497,10 +502,16 @@ mod tests {
             output: "rougeL_recall".into(),
             split: "forget".into(),
         };
-        let attacks = vec!["relearn".to_owned(), "quant4".to_owned()];
+        let attacks = vec![
+            "relearn".to_owned(),
+            "quant4".to_owned(),
+            "few-shot".to_owned(),
+        ];
         let r = robustness(&df, &col, true, &attacks, "target", &[], 1e-9).unwrap();
         assert_eq!(r.methods, vec!["oracle", "ga", "kept-all"]);
         let kept = |i: usize, j: usize| r.kept[i][j].unwrap();
+        // Few-shot lowers the target to 0.5 too: GA's gap to it, 0.2, is a quarter of 0.8.
+        assert!((kept(1, 2) - 0.25).abs() < 1e-12);
         // Oracle: forgot 0.6, relearning brings back 0.1 → keeps 5/6.
         assert!((kept(0, 0) - 5.0 / 6.0).abs() < 1e-12);
         // GA: forgot 0.8, relearning brings back 0.6 → keeps 1/4; 4-bit overshoots the target.
@@ -509,7 +520,7 @@ mod tests {
         assert!((kept(2, 0) - 1.0).abs() < 1e-12);
         assert_eq!(r.kept[0][1], None, "not measured under quant4");
         let md = r.to_markdown(2);
-        assert!(md.contains("| ga | 0.20 | 0.25 | -0.13 |"), "{md}");
+        assert!(md.contains("| ga | 0.20 | 0.25 | -0.13 | 0.25 |"), "{md}");
 
         // Lower-knows columns read the other way round.
         let lower: Vec<ResultRow> = rows

@@ -228,8 +228,9 @@ fn attack_sections(
             1e-6,
         )?;
         md.push_str(&format!(
-            "\n## Robustness: share of forgetting kept\n\n(target − attacked) / (target − \
-             clean) on {}: 1 = the attack recovers nothing, 0 = back to the target.\n\n{}",
+            "\n## Robustness: share of forgetting kept\n\n(target under attack − row under \
+             attack) / (target − row), clean, on {}: 1 = the row stays as far from the target \
+             as it was, 0 = the attack brings it level with the target attacked alike.\n\n{}",
             column.header(true),
             r.to_markdown(2)
         ));
