@@ -8,10 +8,10 @@ mod args;
 mod bench;
 mod bench_model;
 mod catalog;
-mod suites;
 mod progress;
 mod protocol;
 mod run;
+mod suites;
 
 use std::io::Write;
 use std::process::ExitCode;
