@@ -262,11 +262,10 @@ pub fn relearn_records<'a>(
     }
     let n = ((pool.len() as f64 * settings.share).round() as usize).clamp(1, pool.len());
     let mut rng = rng_for(seed, "relearn");
-    let mut chosen: Vec<&QaRecord> = pool.choose_multiple(&mut rng, n).copied().collect();
     // Keep suite order: the epoch loop shuffles with its own seed.
-    let order: Vec<&str> = pool.iter().map(|r| r.id.as_str()).collect();
-    chosen.sort_by_key(|r| order.iter().position(|id| *id == r.id));
-    Ok(chosen)
+    let mut chosen = rand::seq::index::sample(&mut rng, pool.len(), n).into_vec();
+    chosen.sort_unstable();
+    Ok(chosen.into_iter().map(|i| pool[i]).collect())
 }
 
 /// Relearn: finetune a copy of `model` on the attack's examples.

@@ -62,6 +62,28 @@ pub fn mean(values: &[f64]) -> Option<f64> {
     (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
 }
 
+/// An example with a question and its reference answer and no observations (no groups, terms
+/// or options either): the base to build test bundles from with struct-update syntax.
+pub fn example(id: &str, question: &str, answer: &str) -> Example {
+    Example {
+        id: id.into(),
+        groups: Vec::new(),
+        question: question.into(),
+        answer: answer.into(),
+        terms: Vec::new(),
+        options: Vec::new(),
+        correct_option: None,
+        generated: None,
+        answer_logprobs: None,
+        answer_argmax_match: None,
+        answer_logprob_mean: None,
+        answer_logprob_std: None,
+        paraphrased_logprobs: None,
+        perturbed_logprobs: None,
+        option_logprobs: None,
+    }
+}
+
 /// An observation the host should have supplied but did not.
 pub fn missing(what: &str, example: &Example) -> PluginError {
     PluginError::InvalidInput(format!("example '{}' has no {what}", example.id))

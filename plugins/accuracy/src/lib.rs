@@ -111,21 +111,10 @@ mod tests {
 
     fn closed(id: &str, options: &[&str], correct: Option<u32>, lps: Vec<Vec<f32>>) -> Example {
         Example {
-            id: id.into(),
-            groups: vec![],
-            question: "Is it?".into(),
-            answer: "Yes".into(),
-            terms: vec![],
             options: options.iter().map(|o| (*o).to_owned()).collect(),
             correct_option: correct,
-            generated: None,
-            answer_logprobs: None,
-            answer_argmax_match: None,
-            answer_logprob_mean: None,
-            answer_logprob_std: None,
-            paraphrased_logprobs: None,
-            perturbed_logprobs: None,
             option_logprobs: Some(lps),
+            ..lethe_plugin_sdk::metric::example(id, "Is it?", "Yes")
         }
     }
 

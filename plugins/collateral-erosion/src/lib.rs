@@ -297,23 +297,11 @@ mod tests {
 
     fn example(id: &str, relation: Option<&str>, answer: &str, generated: &str) -> Example {
         Example {
-            id: id.into(),
             groups: relation
                 .map(|r| vec![("relation".to_owned(), r.to_owned())])
                 .unwrap_or_default(),
-            question: "?".into(),
-            answer: answer.into(),
-            terms: vec![],
-            options: vec![],
-            correct_option: None,
             generated: Some(generated.into()),
-            answer_logprobs: None,
-            answer_argmax_match: None,
-            answer_logprob_mean: None,
-            answer_logprob_std: None,
-            paraphrased_logprobs: None,
-            perturbed_logprobs: None,
-            option_logprobs: None,
+            ..lethe_plugin_sdk::metric::example(id, "?", answer)
         }
     }
 

@@ -361,21 +361,9 @@ mod tests {
     #[test]
     fn scores_per_example_and_per_split_with_a_suite_wide_vocabulary() {
         let ex = |id: &str, answer: &str, t: &[&str], generated: &str| Example {
-            id: id.into(),
-            groups: vec![],
-            question: "What does the patient take?".into(),
-            answer: answer.into(),
             terms: terms(t),
-            options: vec![],
-            correct_option: None,
             generated: Some(generated.into()),
-            answer_logprobs: None,
-            answer_argmax_match: None,
-            answer_logprob_mean: None,
-            answer_logprob_std: None,
-            paraphrased_logprobs: None,
-            perturbed_logprobs: None,
-            option_logprobs: None,
+            ..lethe_plugin_sdk::metric::example(id, "What does the patient take?", answer)
         };
         let forget = ObservedSplit {
             model: ModelRole::Subject,

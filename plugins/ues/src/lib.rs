@@ -254,21 +254,8 @@ mod tests {
                 .iter()
                 .enumerate()
                 .map(|(i, (answer, generated))| Example {
-                    id: format!("{name}-{i}"),
-                    groups: vec![],
-                    question: "?".into(),
-                    answer: (*answer).into(),
-                    terms: vec![],
-                    options: vec![],
-                    correct_option: None,
                     generated: Some((*generated).into()),
-                    answer_logprobs: None,
-                    answer_argmax_match: None,
-                    answer_logprob_mean: None,
-                    answer_logprob_std: None,
-                    paraphrased_logprobs: None,
-                    perturbed_logprobs: None,
-                    option_logprobs: None,
+                    ..lethe_plugin_sdk::metric::example(&format!("{name}-{i}"), "?", answer)
                 })
                 .collect(),
         }
