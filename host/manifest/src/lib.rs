@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The versions of the `lethe:plugin` interface this host can run.
-pub const SUPPORTED_API: &[&str] = &["0.1.0"];
+pub const SUPPORTED_API: &[&str] = &["0.1.0", "0.1.1"];
 
 /// What a plugin is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -18,14 +18,27 @@ pub enum PluginKind {
     Method,
     /// A metric.
     Metric,
+    /// A query attack: puts questions differently (interface 0.1.1 on).
+    QueryAttack,
+    /// A judge of sampled answers for leak@k (interface 0.1.1 on).
+    Judge,
+}
+
+impl PluginKind {
+    /// The name of the `lethe:plugin` interface a plugin of this kind exports.
+    pub fn interface(self) -> &'static str {
+        match self {
+            Self::Method => "method",
+            Self::Metric => "metric",
+            Self::QueryAttack => "query-attack",
+            Self::Judge => "judge",
+        }
+    }
 }
 
 impl std::fmt::Display for PluginKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Method => "method",
-            Self::Metric => "metric",
-        })
+        f.write_str(self.interface())
     }
 }
 
@@ -111,7 +124,7 @@ pub struct PluginManifest {
     pub name: String,
     /// The plugin's own version.
     pub version: String,
-    /// Method or metric.
+    /// Method, metric, query attack or judge.
     pub kind: PluginKind,
     /// The interface version it was built against.
     pub api_version: String,
@@ -129,6 +142,9 @@ pub struct PluginManifest {
     pub models: Vec<ModelRole>,
     /// Metrics: values produced.
     pub outputs: Vec<MetricOutput>,
+    /// Query attacks: solved retain examples wanted beside each question.
+    #[serde(default)]
+    pub shots: u32,
 }
 
 impl PluginManifest {
@@ -232,7 +248,7 @@ pub struct ResultRow {
 pub struct RunFailure {
     /// The run's id.
     pub run: String,
-    /// "method" or "metric".
+    /// What kind of plugin failed.
     pub kind: PluginKind,
     /// `name@version` of the plugin.
     pub plugin: String,

@@ -9,13 +9,13 @@ use lethe_manifest::{PluginKind, SUPPORTED_API};
 /// The kind and interface version a component exports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exported {
-    /// Method or metric.
+    /// Method, metric, query attack or judge.
     pub kind: PluginKind,
     /// The `lethe:plugin` version, e.g. "0.1.0".
     pub api_version: String,
 }
 
-/// Find the `lethe:plugin/method@V` or `lethe:plugin/metric@V` export of a component.
+/// Find the `lethe:plugin/<kind>@V` export of a component (method, metric, query-attack, judge).
 pub fn exported_interface(label: &str, bytes: &[u8]) -> Result<Exported, RuntimeError> {
     let malformed = |reason: String| RuntimeError::Malformed {
         plugin: label.to_owned(),
@@ -73,9 +73,11 @@ pub fn exported_interface(label: &str, bytes: &[u8]) -> Result<Exported, Runtime
     let kind = match iface {
         "method" => PluginKind::Method,
         "metric" => PluginKind::Metric,
+        "query-attack" => PluginKind::QueryAttack,
+        "judge" => PluginKind::Judge,
         other => {
             return Err(malformed(format!(
-                "it exports lethe:plugin/{other}, which is neither method nor metric"
+                "it exports lethe:plugin/{other}, which is not method, metric, query-attack or judge"
             )));
         }
     };

@@ -1,6 +1,8 @@
-//! The sandboxed WebAssembly host for Lethe's method and metric plugins.
+//! The sandboxed WebAssembly host for Lethe's plugins: methods, metrics, query attacks and
+//! judges.
 //!
-//! A plugin is a component built against `lethe:plugin@0.1.0` (`plugin-sdk/wit/`). The host
+//! A plugin is a component built against `lethe:plugin@0.1.0` or `@0.1.1`
+//! (`plugin-sdk/wit/`). The host
 //! reads its exports before compiling ([`inspect`]), compiles it once, asks it to describe
 //! itself and checks that manifest. Every call then runs in a fresh store
 //! ([`sandbox`]): deny-by-default WASI (no files, network, environment or clock; seeded
@@ -19,6 +21,6 @@ pub mod sandbox;
 pub mod training;
 
 pub use error::{PluginFailure, RuntimeError};
-pub use plugin::{Plugin, PluginHost, sha256_hex};
+pub use plugin::{AttackQuestion, Plugin, PluginHost, SampledAnswers, Solved, sha256_hex};
 pub use sandbox::Limits;
 pub use training::{FeedExample, SplitFeed, TrainingState};

@@ -11,10 +11,14 @@ use lethe_manifest::{
     PluginManifest, Reading,
 };
 
+use crate::bindings::judge::exports::lethe::plugin::judge as wit_judge;
+use crate::bindings::judge::{JudgePlugin, JudgePluginPre};
 use crate::bindings::method::lethe::plugin::types as wit;
 use crate::bindings::method::{MethodPlugin, MethodPluginPre};
 use crate::bindings::metric::exports::lethe::plugin::metric as wit_metric;
 use crate::bindings::metric::{MetricPlugin, MetricPluginPre};
+use crate::bindings::query_attack::exports::lethe::plugin::query_attack as wit_attack;
+use crate::bindings::query_attack::{QueryAttackPlugin, QueryAttackPluginPre};
 use crate::inspect::exported_interface;
 use crate::sandbox::{HostState, Limits, Sandbox};
 use crate::training::TrainingState;
@@ -25,11 +29,62 @@ pub struct PluginHost {
     sandbox: Sandbox,
     method_linker: Linker<HostState>,
     metric_linker: Linker<HostState>,
+    attack_linker: Linker<HostState>,
+    judge_linker: Linker<HostState>,
 }
 
 enum Pre {
     Method(MethodPluginPre<HostState>),
     Metric(MetricPluginPre<HostState>),
+    QueryAttack(QueryAttackPluginPre<HostState>),
+    Judge(JudgePluginPre<HostState>),
+}
+
+/// A question put to a query attack (its reference answer withheld).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttackQuestion {
+    /// The example's id.
+    pub id: String,
+    /// Its split.
+    pub split: String,
+    /// Its group keys.
+    pub groups: Vec<(String, String)>,
+    /// The question.
+    pub question: String,
+    /// The prompt the host puts without an attack.
+    pub clean_prompt: String,
+    /// Other phrasings of the question.
+    pub paraphrased: Vec<String>,
+    /// Solved retain examples drawn for it.
+    pub shots: Vec<Solved>,
+}
+
+/// A solved retain example shown to a query attack.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Solved {
+    /// The question.
+    pub question: String,
+    /// Its reference answer.
+    pub answer: String,
+    /// The prompt the host puts for it.
+    pub prompt: String,
+}
+
+/// A question with the answers sampled from a model, for a judge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampledAnswers {
+    /// The example's id.
+    pub id: String,
+    /// Its split.
+    pub split: String,
+    /// The question.
+    pub question: String,
+    /// The reference answer.
+    pub answer: String,
+    /// Key terms.
+    pub terms: Vec<String>,
+    /// The sampled answers.
+    pub samples: Vec<String>,
 }
 
 /// A compiled, described and checked plugin, ready to be called.
@@ -94,10 +149,25 @@ impl PluginHost {
             .map_err(|e| host_err(e.to_string()))?;
         MetricPlugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut metric_linker, |s| s)
             .map_err(|e| host_err(e.to_string()))?;
+        let mut attack_linker = Linker::new(&sandbox.engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut attack_linker)
+            .map_err(|e| host_err(e.to_string()))?;
+        QueryAttackPlugin::add_to_linker::<HostState, HasSelf<HostState>>(
+            &mut attack_linker,
+            |s| s,
+        )
+        .map_err(|e| host_err(e.to_string()))?;
+        let mut judge_linker = Linker::new(&sandbox.engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut judge_linker)
+            .map_err(|e| host_err(e.to_string()))?;
+        JudgePlugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut judge_linker, |s| s)
+            .map_err(|e| host_err(e.to_string()))?;
         Ok(Self {
             sandbox,
             method_linker,
             metric_linker,
+            attack_linker,
+            judge_linker,
         })
     }
 
@@ -137,27 +207,79 @@ impl PluginHost {
                 )
                 .map_err(link_err)?,
             ),
+            PluginKind::QueryAttack => Pre::QueryAttack(
+                QueryAttackPluginPre::new(
+                    self.attack_linker
+                        .instantiate_pre(&component)
+                        .map_err(link_err)?,
+                )
+                .map_err(link_err)?,
+            ),
+            PluginKind::Judge => Pre::Judge(
+                JudgePluginPre::new(
+                    self.judge_linker
+                        .instantiate_pre(&component)
+                        .map_err(link_err)?,
+                )
+                .map_err(link_err)?,
+            ),
         };
         let mut store = self.store(source, 0, None)?;
-        let raw = match &pre {
+        let manifest = match &pre {
             Pre::Method(p) => {
                 let inst = p
                     .instantiate(&mut store)
                     .map_err(|e| trap(source, "instantiate", &e, &store))?;
-                inst.lethe_plugin_method()
+                let raw = inst
+                    .lethe_plugin_method()
                     .call_describe(&mut store)
-                    .map_err(|e| trap(source, "describe", &e, &store))?
+                    .map_err(|e| trap(source, "describe", &e, &store))?;
+                convert_manifest(source, raw)?
             }
             Pre::Metric(p) => {
                 let inst = p
                     .instantiate(&mut store)
                     .map_err(|e| trap(source, "instantiate", &e, &store))?;
-                inst.lethe_plugin_metric()
+                let raw = inst
+                    .lethe_plugin_metric()
                     .call_describe(&mut store)
-                    .map_err(|e| trap(source, "describe", &e, &store))?
+                    .map_err(|e| trap(source, "describe", &e, &store))?;
+                convert_manifest(source, raw)?
+            }
+            Pre::QueryAttack(p) => {
+                let inst = p
+                    .instantiate(&mut store)
+                    .map_err(|e| trap(source, "instantiate", &e, &store))?;
+                let m = inst
+                    .lethe_plugin_query_attack()
+                    .call_describe(&mut store)
+                    .map_err(|e| trap(source, "describe", &e, &store))?;
+                PluginManifest {
+                    shots: m.shots,
+                    ..bare_manifest(
+                        source,
+                        PluginKind::QueryAttack,
+                        [m.name, m.version, m.api_version, m.summary],
+                        &m.config_schema,
+                    )?
+                }
+            }
+            Pre::Judge(p) => {
+                let inst = p
+                    .instantiate(&mut store)
+                    .map_err(|e| trap(source, "instantiate", &e, &store))?;
+                let m = inst
+                    .lethe_plugin_judge()
+                    .call_describe(&mut store)
+                    .map_err(|e| trap(source, "describe", &e, &store))?;
+                bare_manifest(
+                    source,
+                    PluginKind::Judge,
+                    [m.name, m.version, m.api_version, m.summary],
+                    &m.config_schema,
+                )?
             }
         };
-        let manifest = convert_manifest(source, raw)?;
         check_manifest(source, &manifest, exported.kind, &exported.api_version)?;
         Ok(Plugin {
             manifest,
@@ -204,7 +326,7 @@ impl PluginHost {
         let Pre::Method(pre) = &plugin.pre else {
             return Err(RuntimeError::Manifest {
                 plugin: label,
-                reason: "it is a metric, not a method".into(),
+                reason: format!("it is a {}, not a method", plugin.manifest.kind),
             });
         };
         let budget = state.budget();
@@ -251,7 +373,7 @@ impl PluginHost {
         let Pre::Metric(pre) = &plugin.pre else {
             return Err(RuntimeError::Manifest {
                 plugin: label,
-                reason: "it is a method, not a metric".into(),
+                reason: format!("it is a {}, not a metric", plugin.manifest.kind),
             });
         };
         let mut store = self.store(&label, seed, None)?;
@@ -292,6 +414,162 @@ impl PluginHost {
                 Ok(out)
             }
         }
+    }
+}
+
+impl PluginHost {
+    /// Ask a query attack for the prompt of each question, in order (`None`: the attack leaves
+    /// that question out).
+    pub fn prompts(
+        &self,
+        plugin: &Plugin,
+        config: &serde_json::Value,
+        questions: &[AttackQuestion],
+        seed: u64,
+    ) -> Result<Vec<Option<String>>, RuntimeError> {
+        let label = plugin.label();
+        self.validate_config(plugin, config)?;
+        let Pre::QueryAttack(pre) = &plugin.pre else {
+            return Err(RuntimeError::Manifest {
+                plugin: label,
+                reason: format!("it is a {}, not a query attack", plugin.manifest.kind),
+            });
+        };
+        let mut store = self.store(&label, seed, None)?;
+        let inst = pre
+            .instantiate(&mut store)
+            .map_err(|e| trap(&label, "instantiate", &e, &store))?;
+        let wit_questions: Vec<wit_attack::Question> = questions
+            .iter()
+            .map(|q| wit_attack::Question {
+                id: q.id.clone(),
+                split: q.split.clone(),
+                groups: q.groups.clone(),
+                question: q.question.clone(),
+                clean_prompt: q.clean_prompt.clone(),
+                paraphrased: q.paraphrased.clone(),
+                shots: q
+                    .shots
+                    .iter()
+                    .map(|s| wit_attack::Solved {
+                        question: s.question.clone(),
+                        answer: s.answer.clone(),
+                        prompt: s.prompt.clone(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let result = inst.lethe_plugin_query_attack().call_prompts(
+            &mut store,
+            &config.to_string(),
+            &wit_questions,
+        );
+        let prompts = returned(&label, "prompts", result, &store)?;
+        if prompts.len() != questions.len() {
+            return Err(bad_output(
+                &label,
+                "prompts",
+                format!(
+                    "returned {} prompts for {} questions",
+                    prompts.len(),
+                    questions.len()
+                ),
+            ));
+        }
+        Ok(prompts)
+    }
+
+    /// Ask a judge which samples of each question leak its answer (`None`: it cannot judge
+    /// that question).
+    pub fn judge(
+        &self,
+        plugin: &Plugin,
+        config: &serde_json::Value,
+        questions: &[SampledAnswers],
+        seed: u64,
+    ) -> Result<Vec<Option<Vec<bool>>>, RuntimeError> {
+        let label = plugin.label();
+        self.validate_config(plugin, config)?;
+        let Pre::Judge(pre) = &plugin.pre else {
+            return Err(RuntimeError::Manifest {
+                plugin: label,
+                reason: format!("it is a {}, not a judge", plugin.manifest.kind),
+            });
+        };
+        let mut store = self.store(&label, seed, None)?;
+        let inst = pre
+            .instantiate(&mut store)
+            .map_err(|e| trap(&label, "instantiate", &e, &store))?;
+        let wit_questions: Vec<wit_judge::Sampled> = questions
+            .iter()
+            .map(|q| wit_judge::Sampled {
+                id: q.id.clone(),
+                split: q.split.clone(),
+                question: q.question.clone(),
+                answer: q.answer.clone(),
+                terms: q.terms.clone(),
+                samples: q.samples.clone(),
+            })
+            .collect();
+        let result =
+            inst.lethe_plugin_judge()
+                .call_judge(&mut store, &config.to_string(), &wit_questions);
+        let verdicts = returned(&label, "judge", result, &store)?;
+        if verdicts.len() != questions.len() {
+            return Err(bad_output(
+                &label,
+                "judge",
+                format!(
+                    "returned {} verdicts for {} questions",
+                    verdicts.len(),
+                    questions.len()
+                ),
+            ));
+        }
+        for (q, v) in questions.iter().zip(&verdicts) {
+            if let Some(v) = v
+                && v.len() != q.samples.len()
+            {
+                return Err(bad_output(
+                    &label,
+                    "judge",
+                    format!(
+                        "judged {} samples of question '{}', which has {}",
+                        v.len(),
+                        q.id,
+                        q.samples.len()
+                    ),
+                ));
+            }
+        }
+        Ok(verdicts)
+    }
+}
+
+/// The value of a guest call, or the trap or the plugin's own error, named.
+fn returned<T>(
+    label: &str,
+    call: &str,
+    result: wasmtime::Result<Result<T, wit::PluginError>>,
+    store: &Store<HostState>,
+) -> Result<T, RuntimeError> {
+    match result {
+        Err(e) => Err(trap(label, call, &e, store)),
+        Ok(Err(e)) => Err(RuntimeError::Plugin {
+            plugin: label.to_owned(),
+            call: call.to_owned(),
+            error: PluginFailure::from(e),
+        }),
+        Ok(Ok(v)) => Ok(v),
+    }
+}
+
+/// A value the plugin returned that does not fit what it was asked.
+fn bad_output(label: &str, call: &str, reason: String) -> RuntimeError {
+    RuntimeError::Plugin {
+        plugin: label.to_owned(),
+        call: call.to_owned(),
+        error: PluginFailure::InvalidInput(reason),
     }
 }
 
@@ -365,12 +643,38 @@ fn validate_config(
     }
 }
 
+fn parse_schema(source: &str, schema: &str) -> Result<serde_json::Value, RuntimeError> {
+    serde_json::from_str(schema).map_err(|e| RuntimeError::Manifest {
+        plugin: source.to_owned(),
+        reason: format!("config-schema is not JSON: {e}"),
+    })
+}
+
+/// The manifest of a kind that declares only the common fields (query attacks, judges).
+fn bare_manifest(
+    source: &str,
+    kind: PluginKind,
+    [name, version, api_version, summary]: [String; 4],
+    schema: &str,
+) -> Result<PluginManifest, RuntimeError> {
+    Ok(PluginManifest {
+        name,
+        version,
+        kind,
+        api_version,
+        summary,
+        config_schema: parse_schema(source, schema)?,
+        splits: Vec::new(),
+        needs_reference: false,
+        observations: Vec::new(),
+        models: Vec::new(),
+        outputs: Vec::new(),
+        shots: 0,
+    })
+}
+
 fn convert_manifest(source: &str, m: wit::Manifest) -> Result<PluginManifest, RuntimeError> {
-    let schema: serde_json::Value =
-        serde_json::from_str(&m.config_schema).map_err(|e| RuntimeError::Manifest {
-            plugin: source.to_owned(),
-            reason: format!("config-schema is not JSON: {e}"),
-        })?;
+    let schema = parse_schema(source, &m.config_schema)?;
     Ok(PluginManifest {
         name: m.name,
         version: m.version,
@@ -403,6 +707,7 @@ fn convert_manifest(source: &str, m: wit::Manifest) -> Result<PluginManifest, Ru
                 summary: o.summary,
             })
             .collect(),
+        shots: 0,
     })
 }
 
@@ -484,6 +789,18 @@ fn check_manifest(
                 return bad("models lists references; the subject is always included".into());
             }
         }
+        PluginKind::QueryAttack => {
+            // The shots are copied into every question of a call; beyond this a prompt
+            // outgrows any context the models here have.
+            const MAX_SHOTS: u32 = 64;
+            if m.shots > MAX_SHOTS {
+                return bad(format!(
+                    "it asks for {} shots per question; at most {MAX_SHOTS}",
+                    m.shots
+                ));
+            }
+        }
+        PluginKind::Judge => {}
     }
     Ok(())
 }

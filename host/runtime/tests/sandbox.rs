@@ -19,6 +19,9 @@ use serde_json::json;
 /// LLMU, RMU and the metrics of the seed benchmarks (MLLMU-Med, AMNESIA).
 mod seed_plugins;
 
+/// Query-attack and judge plugins (interface 0.1.1), and a component built against 0.1.0.
+mod attack_plugins;
+
 fn host(limits: Limits) -> PluginHost {
     PluginHost::new(limits).unwrap()
 }
@@ -48,7 +51,7 @@ fn builtin_plugins_describe_themselves() {
     for (name, bytes) in BUILTIN {
         let p = h.load(name, bytes).unwrap();
         assert_eq!(p.manifest.name, *name);
-        assert_eq!(p.manifest.api_version, "0.1.0");
+        assert_eq!(p.manifest.api_version, "0.1.1");
         assert_eq!(p.sha256.len(), 64);
     }
 }

@@ -1,4 +1,5 @@
-//! Write Lethe unlearning **methods** and **metrics** as WebAssembly components.
+//! Write Lethe unlearning **methods**, **metrics**, **query attacks** and **judges** as
+//! WebAssembly components.
 //!
 //! A plugin is a Rust library compiled to `wasm32-wasip2`. It implements one trait and names its
 //! type in one macro:
@@ -8,6 +9,10 @@
 //!   in the host) and calls [`Session::step`]. See [`method`].
 //! - [`Metric`] + [`export_metric!`]: a metric is a pure function from observations (generated
 //!   answers, per-token log-probabilities, …) to named values. See [`metric`].
+//! - [`QueryAttack`] + [`export_query_attack!`]: puts each question differently (a prompt), never
+//!   touching the weights; every metric then scores the model under it. See [`attack`].
+//! - [`Judge`] + [`export_judge!`]: decides which sampled answers give a forgotten answer away,
+//!   for the sampling attack's leak@k. See [`judge`].
 //!
 //! The interface version this crate speaks is [`API_VERSION`]; the host refuses a plugin built
 //! against a version it does not support, with a message naming the supported range.
@@ -45,25 +50,30 @@
 // from a plugin crate; this alias makes the same paths resolve inside the crate itself.
 extern crate self as lethe_plugin_sdk;
 
+pub mod attack;
 mod error;
+pub mod judge;
 pub mod method;
 pub mod metric;
 
+pub use attack::{QueryAttack, Question, Solved};
 pub use error::{PluginError, Result};
+pub use judge::{Judge, Sampled};
 pub use method::{Batch, Budget, Method, Model, Session, StepOutcome, Tensor, Weights};
 pub use metric::{
     Example, Metric, MetricOutput, ModelRole, Observation, ObservedSplit, Reading, Value,
 };
 
 /// The version of the `lethe:plugin` interface this crate builds plugins against.
-pub const API_VERSION: &str = "0.1.0";
+pub const API_VERSION: &str = "0.1.1";
 
 /// Everything a plugin usually needs, in one import.
 pub mod prelude {
     pub use crate::{
-        Batch, Example, Level, Method, Metric, MetricOutput, Model, ModelRole, Observation,
-        ObservedSplit, PluginError, Reading, Result, Session, Tensor, Value, export_method,
-        export_metric, log,
+        Batch, Example, Judge, Level, Method, Metric, MetricOutput, Model, ModelRole, Observation,
+        ObservedSplit, PluginError, QueryAttack, Question, Reading, Result, Sampled, Session,
+        Solved, Tensor, Value, export_judge, export_method, export_metric, export_query_attack,
+        log,
     };
 }
 
@@ -84,8 +94,8 @@ pub mod __private {
     #[allow(missing_docs, unsafe_code)]
     pub mod method_world {
         wit_bindgen::generate!({
-            path: "../wit/v0.1.0",
-            world: "lethe:plugin/method-plugin@0.1.0",
+            path: "../wit/v0.1.1",
+            world: "lethe:plugin/method-plugin@0.1.1",
             pub_export_macro: true,
             export_macro_name: "export_method_world",
             default_bindings_module: "lethe_plugin_sdk::__private::method_world",
@@ -94,23 +104,57 @@ pub mod __private {
     }
 
     #[allow(missing_docs, unsafe_code)]
+    pub mod query_attack_world {
+        wit_bindgen::generate!({
+            path: "../wit/v0.1.1",
+            world: "lethe:plugin/query-attack-plugin@0.1.1",
+            pub_export_macro: true,
+            export_macro_name: "export_query_attack_world",
+            default_bindings_module: "lethe_plugin_sdk::__private::query_attack_world",
+            runtime_path: "lethe_plugin_sdk::__private::wit_bindgen::rt",
+            with: {
+                "lethe:plugin/types@0.1.1": crate::__private::method_world::lethe::plugin::types,
+                "lethe:plugin/host@0.1.1": crate::__private::method_world::lethe::plugin::host,
+            },
+        });
+    }
+
+    #[allow(missing_docs, unsafe_code)]
+    pub mod judge_world {
+        wit_bindgen::generate!({
+            path: "../wit/v0.1.1",
+            world: "lethe:plugin/judge-plugin@0.1.1",
+            pub_export_macro: true,
+            export_macro_name: "export_judge_world",
+            default_bindings_module: "lethe_plugin_sdk::__private::judge_world",
+            runtime_path: "lethe_plugin_sdk::__private::wit_bindgen::rt",
+            with: {
+                "lethe:plugin/types@0.1.1": crate::__private::method_world::lethe::plugin::types,
+                "lethe:plugin/host@0.1.1": crate::__private::method_world::lethe::plugin::host,
+            },
+        });
+    }
+
+    #[allow(missing_docs, unsafe_code)]
     pub mod metric_world {
         wit_bindgen::generate!({
-            path: "../wit/v0.1.0",
-            world: "lethe:plugin/metric-plugin@0.1.0",
+            path: "../wit/v0.1.1",
+            world: "lethe:plugin/metric-plugin@0.1.1",
             pub_export_macro: true,
             export_macro_name: "export_metric_world",
             default_bindings_module: "lethe_plugin_sdk::__private::metric_world",
             runtime_path: "lethe_plugin_sdk::__private::wit_bindgen::rt",
             with: {
-                "lethe:plugin/types@0.1.0": crate::__private::method_world::lethe::plugin::types,
-                "lethe:plugin/host@0.1.0": crate::__private::method_world::lethe::plugin::host,
+                "lethe:plugin/types@0.1.1": crate::__private::method_world::lethe::plugin::types,
+                "lethe:plugin/host@0.1.1": crate::__private::method_world::lethe::plugin::host,
             },
         });
     }
 
+    pub use attack::{attack_manifest, run_attack};
+    pub use judge::{judge_manifest, run_judge};
     pub use method::{method_manifest, run_method};
     pub use metric::{metric_manifest, run_metric};
 
-    use crate::{method, metric};
+    use crate::{attack, judge, method, metric};
 }
