@@ -158,3 +158,101 @@ fn a_third_party_model_attack_is_a_method_plugin() {
         assert!(attacked > clean, "{method}: {clean} → {attacked}");
     }
 }
+
+#[test]
+fn third_party_query_attacks_and_judges_are_plugins() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = run_tiny(
+        &out,
+        &[
+            "--methods",
+            "ga",
+            "--attack",
+            "sample",
+            "--samples",
+            "3",
+            "--attack-query",
+            "prompt-template",
+            "--config",
+            r#"prompt-template={"template":"{shots}\n\n{prompt}"}"#,
+            "--judge",
+            "overlap-judge",
+            "--config",
+            r#"overlap-judge={"threshold":0.34}"#,
+            // A query attack given as a file joins the run by what it exports; it fails.
+            "--plugin",
+            artifacts::HOSTILE_ATTACK,
+        ],
+    );
+    // The failing plugin is reported and the run still writes everything: exit 1.
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let failures = std::fs::read_to_string(out.join("failures.json")).unwrap();
+    assert!(
+        failures.contains("hostile-attack@0.1.0")
+            && failures.contains("returned")
+            && failures.contains("query-attack"),
+        "{failures}"
+    );
+    let board = std::fs::read_to_string(out.join("leaderboard.md")).unwrap();
+    assert!(
+        board.contains("## Under attack: query:prompt-template"),
+        "{board}"
+    );
+
+    let df = lethe_reports::read_parquet(&out.join("results.parquet")).unwrap();
+    for method in ["target", "oracle", "ga"] {
+        // Three solved retain examples before each question change what the model is asked,
+        // so every row's scores move.
+        let clean = value(&df, method, "none", "probability", "forget");
+        let attacked = value(
+            &df,
+            method,
+            "query:prompt-template",
+            "probability",
+            "forget",
+        );
+        assert!(
+            attacked.is_finite() && (attacked - clean).abs() > 1e-9,
+            "{method}: {clean} → {attacked}"
+        );
+        let leak = value(&df, method, "sample", "leak@3", "forget");
+        assert!((0.0..=1.0).contains(&leak), "{method}: leak@3 = {leak}");
+    }
+    // The judged values name the judge that produced them.
+    let judge_sha: Vec<String> = df
+        .clone()
+        .lazy()
+        .filter(col("metric").eq(lit(lethe_pipeline::LEAK_METRIC)))
+        .select([col("metric_sha256")])
+        .collect()
+        .unwrap()
+        .column("metric_sha256")
+        .unwrap()
+        .str()
+        .unwrap()
+        .unique()
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(judge_sha.len(), 1);
+    assert_eq!(judge_sha[0].len(), 64, "{judge_sha:?}");
+
+    // A judge without the sampling attack has nothing to judge.
+    let o = run_tiny(
+        &dir.path().join("none"),
+        &["--judge", "overlap-judge", "--attack", "paraphrase"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("add --attack sample"), "{}", text(&o));
+    // A plugin of the wrong kind is named as such.
+    let o = run_tiny(&dir.path().join("none"), &["--attack-query", "rouge"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("no query-attack named 'rouge'"),
+        "{}",
+        text(&o)
+    );
+}

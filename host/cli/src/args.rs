@@ -327,7 +327,8 @@ pub struct RunArgs {
     /// own list with --protocol].
     #[arg(long, value_delimiter = ',')]
     pub metrics: Option<Vec<String>>,
-    /// Extra plugin components to run (methods or metrics, by what they export).
+    /// Extra plugin components to run (methods, metrics, query attacks or a judge, by what they
+    /// export).
     #[arg(long = "plugin", value_name = "FILE.wasm")]
     pub plugins: Vec<PathBuf>,
     /// More plugins to choose from by name: every *.wasm in this folder.
@@ -363,6 +364,15 @@ pub struct RunArgs {
     /// budget; results carry `method:NAME` as their attack.
     #[arg(long = "attack-method", value_delimiter = ',', value_name = "NAME")]
     pub attack_methods: Vec<String>,
+    /// Query attacks written as plugins (installed, or given with --plugin), by name,
+    /// comma-separated: every model row is re-observed on the plugin's prompts; results carry
+    /// `query:NAME` as their attack.
+    #[arg(long = "attack-query", value_delimiter = ',', value_name = "NAME")]
+    pub attack_queries: Vec<String>,
+    /// A judge plugin (installed, or given with --plugin) that decides which answers of the
+    /// sampling attack leak, instead of the default "every key term present".
+    #[arg(long, value_name = "NAME")]
+    pub judge: Option<String>,
     /// Relearning: share of the source examples trained on, in (0, 1].
     #[arg(long, default_value_t = 0.5)]
     pub relearn_share: f64,

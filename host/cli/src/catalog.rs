@@ -99,16 +99,17 @@ pub fn list(args: &PluginsArgs) -> Result<ExitCode, Failure> {
     let name_w = width("name", &|p| p.manifest.name.clone());
     let version_w = width("version", &|p| p.manifest.version.clone());
     let source_w = width("source", &|p| p.source.to_string());
+    let kind_w = width("kind", &|p| p.manifest.kind.to_string());
     writeln!(
         out,
-        "{:<name_w$} {:<version_w$} {:<7} {:<6} {:<12} {:<source_w$} summary",
+        "{:<name_w$} {:<version_w$} {:<kind_w$} {:<6} {:<12} {:<source_w$} summary",
         "name", "version", "kind", "api", "sha256", "source"
     )?;
     for p in &catalog.plugins {
         let m = &p.manifest;
         writeln!(
             out,
-            "{:<name_w$} {:<version_w$} {:<7} {:<6} {:<12} {:<source_w$} {}",
+            "{:<name_w$} {:<version_w$} {:<kind_w$} {:<6} {:<12} {:<source_w$} {}",
             m.name,
             m.version,
             m.kind.to_string(),
@@ -160,6 +161,10 @@ pub fn check(args: &CheckArgs) -> Result<ExitCode, Failure> {
             writeln!(out, "  observes:    {}", obs.join(", "))?;
             writeln!(out, "  outputs:     {}", outs.join(", "))?;
         }
+        PluginKind::QueryAttack => {
+            writeln!(out, "  shots:       {}", m.shots)?;
+        }
+        PluginKind::Judge => {}
     }
     writeln!(
         out,

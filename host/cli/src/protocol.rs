@@ -27,7 +27,7 @@ use serde::Serialize;
 use crate::Failure;
 use crate::args::{Preset, ProtocolArg, RunArgs};
 use crate::progress::Bars;
-use crate::run::{Setup, attack_spec, select, setup, write_outputs};
+use crate::run::{AttackNames, Setup, attack_spec, check_judge, select, setup, write_outputs};
 
 /// One pipeline run of a protocol, or a chain of sequential rounds.
 struct Job {
@@ -267,11 +267,12 @@ pub fn run(protocol: ProtocolArg, args: &RunArgs, verbose: u8) -> Result<ExitCod
     }
     let methods = args.methods.clone().unwrap_or(plan.methods.clone());
     let metrics = args.metrics.clone().unwrap_or(plan.metrics.clone());
-    let selection = select(&setup, &methods, &metrics, &args.attack_methods)?;
+    let selection = select(&setup, &methods, &metrics, &AttackNames::of(args))?;
     let mut attack_specs = Vec::new();
     for job in &plan.jobs {
         let a = attack_spec(args, &setup.settings)?;
         a.validate(&job.suite).map_err(Failure::input)?;
+        check_judge(&a, selection.judge.as_ref())?;
         attack_specs.push(a);
     }
 
@@ -289,6 +290,11 @@ pub fn run(protocol: ProtocolArg, args: &RunArgs, verbose: u8) -> Result<ExitCod
             metrics: copies(&selection.metrics),
             attacks: attacks.clone(),
             attack_methods: copies(&selection.attacks),
+            attack_queries: copies(&selection.queries),
+            judge: selection.judge.as_ref().map(|c| Choice {
+                plugin: c.plugin,
+                config: c.config.clone(),
+            }),
             seed: args.seed,
         };
         if job.rounds <= 1 {

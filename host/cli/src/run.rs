@@ -167,6 +167,18 @@ pub(crate) fn write_outputs(out: &Path, files: &[(&str, Vec<u8>)]) -> Result<(),
 
 /// The leaderboard under each attack, leak@k of the sampling attack, and the share of
 /// forgetting each row keeps under each attack, as Markdown sections (empty without attacks).
+/// A judge only judges the sampling attack's answers: naming one without `--attack sample` is
+/// a mistake worth stopping for.
+pub(crate) fn check_judge(attacks: &AttackSpec, judge: Option<&Choice<'_>>) -> Result<(), Failure> {
+    match judge {
+        Some(j) if !attacks.attacks.contains(&Attack::Sample) => Err(Failure::input(anyhow!(
+            "--judge {}: a judge decides which sampled answers leak; add --attack sample",
+            j.plugin.manifest.name
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn attack_sections(
     df: &lethe_reports::DataFrame,
     columns: &[ColumnSpec],
@@ -176,8 +188,16 @@ fn attack_sections(
 ) -> Result<String, Failure> {
     let mut md = String::new();
     let mut board_attacks = Vec::new();
-    for a in &spec.attack_methods {
-        let name = format!("method:{}", a.plugin.manifest.name);
+    let plugin_attacks = spec
+        .attack_methods
+        .iter()
+        .map(|a| format!("method:{}", a.plugin.manifest.name))
+        .chain(
+            spec.attack_queries
+                .iter()
+                .map(|a| format!("query:{}", a.plugin.manifest.name)),
+        );
+    for name in plugin_attacks {
         let b = lethe_reports::leaderboard_under(df, columns, &name)?;
         md.push_str(&format!(
             "\n## Under attack: {name}\n\n{}",
@@ -357,41 +377,43 @@ pub(crate) fn setup(args: &RunArgs) -> Result<Setup, Failure> {
     })
 }
 
+/// The plugins a run names, beyond its methods and metrics: attacks written as plugins.
+#[derive(Default)]
+pub(crate) struct AttackNames<'n> {
+    /// `--attack-method`: method plugins used as model attacks.
+    pub methods: &'n [String],
+    /// `--attack-query`: query-attack plugins.
+    pub queries: &'n [String],
+    /// `--judge`: the judge plugin of the sampling attack.
+    pub judge: Option<&'n str>,
+}
+
+impl<'n> AttackNames<'n> {
+    /// The attack plugins `args` names.
+    pub fn of(args: &'n RunArgs) -> Self {
+        Self {
+            methods: &args.attack_methods,
+            queries: &args.attack_queries,
+            judge: args.judge.as_deref(),
+        }
+    }
+
+    fn names(&self) -> impl Iterator<Item = &String> {
+        self.methods.iter().chain(self.queries)
+    }
+}
+
 /// The methods and metrics of a run, by name, plus every --plugin component, each with its
 /// configuration validated. A configuration for a plugin not in the run is an error.
 pub(crate) fn select<'a>(
     setup: &'a Setup,
     method_names: &[String],
     metric_names: &[String],
-    attack_names: &[String],
+    attack_names: &AttackNames<'_>,
 ) -> Result<Selection<'a>, Failure> {
     let mut methods = Vec::new();
     let mut metrics = Vec::new();
-    let mut attacks = Vec::new();
-    // A model attack is a method plugin: from --plugin when one has the name, else installed.
-    for name in attack_names.iter().filter(|n| !n.is_empty()) {
-        let plugin = match setup.extra.iter().find(|p| &p.manifest.name == name) {
-            Some(p) if p.manifest.kind == PluginKind::Method => p,
-            Some(p) => {
-                return Err(Failure::input(anyhow!(
-                    "--attack-method {name}: {} is a metric, not a method",
-                    p.label()
-                )));
-            }
-            None => setup.catalog.find(name, PluginKind::Method)?,
-        };
-        let config = setup
-            .configs
-            .get(name)
-            .cloned()
-            .unwrap_or_else(|| serde_json::json!({}));
-        setup
-            .host
-            .validate_config(plugin, &config)
-            .map_err(Failure::input)?;
-        attacks.push(Choice { plugin, config });
-    }
-    let mut choose = |plugin: &'a lethe_runtime::Plugin, kind: PluginKind| -> Result<(), Failure> {
+    let configured = |plugin: &'a lethe_runtime::Plugin| -> Result<Choice<'a>, Failure> {
         let config = setup
             .configs
             .get(&plugin.manifest.name)
@@ -402,37 +424,71 @@ pub(crate) fn select<'a>(
             .host
             .validate_config(plugin, &config)
             .map_err(Failure::input)?;
-        let c = Choice { plugin, config };
-        match kind {
-            PluginKind::Method => methods.push(c),
-            PluginKind::Metric => metrics.push(c),
-        }
-        Ok(())
+        Ok(Choice { plugin, config })
+    };
+    // An attack plugin comes from --plugin when one has the name, else from those installed.
+    let named = |flag: &str, name: &str, kind: PluginKind| -> Result<Choice<'a>, Failure> {
+        let plugin = match setup.extra.iter().find(|p| p.manifest.name == name) {
+            Some(p) if p.manifest.kind == kind => p,
+            Some(p) => {
+                return Err(Failure::input(anyhow!(
+                    "{flag} {name}: {} is a {}, not a {kind}",
+                    p.label(),
+                    p.manifest.kind
+                )));
+            }
+            None => setup.catalog.find(name, kind)?,
+        };
+        configured(plugin)
+    };
+    let mut attacks = Vec::new();
+    for name in attack_names.methods.iter().filter(|n| !n.is_empty()) {
+        attacks.push(named("--attack-method", name, PluginKind::Method)?);
+    }
+    let mut queries = Vec::new();
+    for name in attack_names.queries.iter().filter(|n| !n.is_empty()) {
+        queries.push(named("--attack-query", name, PluginKind::QueryAttack)?);
+    }
+    let mut judge = match attack_names.judge {
+        Some(name) => Some(named("--judge", name, PluginKind::Judge)?),
+        None => None,
     };
     for name in method_names.iter().filter(|n| !n.is_empty()) {
-        choose(
-            setup.catalog.find(name, PluginKind::Method)?,
-            PluginKind::Method,
-        )?;
+        methods.push(configured(setup.catalog.find(name, PluginKind::Method)?)?);
     }
     for name in metric_names.iter().filter(|n| !n.is_empty()) {
-        choose(
-            setup.catalog.find(name, PluginKind::Metric)?,
-            PluginKind::Metric,
-        )?;
+        metrics.push(configured(setup.catalog.find(name, PluginKind::Metric)?)?);
     }
-    for p in setup
-        .extra
-        .iter()
-        .filter(|p| !attack_names.contains(&p.manifest.name))
-    {
-        choose(p, p.manifest.kind)?;
+    // Every other --plugin runs by what it exports.
+    let judge_name = judge.as_ref().map(|c| c.plugin.manifest.name.clone());
+    for p in setup.extra.iter().filter(|p| {
+        !attack_names.names().any(|n| n == &p.manifest.name)
+            && judge_name.as_ref() != Some(&p.manifest.name)
+    }) {
+        let c = configured(p)?;
+        match p.manifest.kind {
+            PluginKind::Method => methods.push(c),
+            PluginKind::Metric => metrics.push(c),
+            PluginKind::QueryAttack => queries.push(c),
+            PluginKind::Judge => {
+                if let Some(other) = &judge {
+                    return Err(Failure::input(anyhow!(
+                        "--plugin {}: a run has one judge, and {} is already it",
+                        p.source,
+                        other.plugin.label()
+                    )));
+                }
+                judge = Some(c);
+            }
+        }
     }
     for name in setup.configs.keys() {
         let used = methods
             .iter()
             .chain(metrics.iter())
             .chain(attacks.iter())
+            .chain(queries.iter())
+            .chain(judge.iter())
             .any(|c| &c.plugin.manifest.name == name);
         if !used {
             return Err(Failure::input(anyhow!(
@@ -447,6 +503,8 @@ pub(crate) fn select<'a>(
         methods,
         metrics,
         attacks,
+        queries,
+        judge,
     })
 }
 
@@ -458,6 +516,10 @@ pub(crate) struct Selection<'a> {
     pub metrics: Vec<Choice<'a>>,
     /// Method plugins used as model attacks.
     pub attacks: Vec<Choice<'a>>,
+    /// Query-attack plugins.
+    pub queries: Vec<Choice<'a>>,
+    /// The judge plugin of the sampling attack.
+    pub judge: Option<Choice<'a>>,
 }
 
 /// The default methods and metrics of a plain run.
@@ -487,12 +549,15 @@ pub fn run(args: RunArgs, verbose: u8) -> Result<ExitCode, Failure> {
         methods,
         metrics,
         attacks: attack_methods,
+        queries: attack_queries,
+        judge,
     } = select(
         &setup,
         &names(&args.methods, &DEFAULT_METHODS),
         &names(&args.metrics, &DEFAULT_METRICS),
-        &args.attack_methods,
+        &AttackNames::of(&args),
     )?;
+    check_judge(&attacks, judge.as_ref())?;
 
     let columns: Vec<ColumnSpec> = metrics
         .iter()
@@ -544,6 +609,8 @@ pub fn run(args: RunArgs, verbose: u8) -> Result<ExitCode, Failure> {
         metrics,
         attacks,
         attack_methods,
+        attack_queries,
+        judge,
         seed: args.seed,
     };
     let bars = Bars::new(verbose > 0);

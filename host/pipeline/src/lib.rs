@@ -13,7 +13,7 @@ mod reporter;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use attack::{LeakValue, Query, TermJudge};
+use attack::{LeakJudge, LeakValue, PluginJudge, Query, TermJudge};
 use lethe_manifest::{
     ModelRole, ObservationKind, ObservedSplit, PluginKind, ResultRow, RunFailure,
 };
@@ -91,6 +91,12 @@ pub struct RunSpec<'a> {
     /// Model attacks written as method plugins (relearning is training): each trains a copy
     /// of every model row with the method SDK; results carry `method:<name>` as their attack.
     pub attack_methods: Vec<Choice<'a>>,
+    /// Query attacks written as `query-attack` plugins: every model row is re-observed on the
+    /// plugin's prompts; results carry `query:<name>` as their attack.
+    pub attack_queries: Vec<Choice<'a>>,
+    /// A `judge` plugin deciding which samples of the sampling attack leak (default: every key
+    /// term present).
+    pub judge: Option<Choice<'a>>,
     /// The run's seed.
     pub seed: u64,
 }
@@ -370,6 +376,17 @@ pub fn run_learned(
             .iter()
             .map(|c| plugin_use(PluginKind::Metric, c)),
     );
+    plugins.extend(
+        spec.attack_methods
+            .iter()
+            .map(|c| plugin_use(PluginKind::Method, c)),
+    );
+    plugins.extend(
+        spec.attack_queries
+            .iter()
+            .chain(spec.judge.as_ref())
+            .map(|c| plugin_use(c.plugin.manifest.kind, c)),
+    );
     let target_cfg: serde_json::Value = serde_json::from_str(&learned.target.config().to_hf_json())
         .map_err(|e| PipelineError::Internal(e.to_string()))?;
     let mut info = RunInfo {
@@ -429,12 +446,46 @@ pub fn run_learned(
     // Every row is observed clean, then under each attack with the same seeds, so rows stay
     // comparable (the oracle relearns on the same examples as every method).
     let attack_seed = spec.seed.wrapping_add(500);
+    // A query-attack plugin's prompts depend on the suite, not the model: asked once.
+    let mut queries = Vec::new();
+    for (j, choice) in spec.attack_queries.iter().enumerate() {
+        let name = format!("query:{}", choice.plugin.manifest.name);
+        let _span = info_span!("attack", attack = %name).entered();
+        match attack::plugin_query(
+            choice,
+            suite,
+            host,
+            attack_seed.wrapping_add(2000 + j as u64),
+        ) {
+            Ok(q) => queries.push((name, q)),
+            Err(e) => {
+                reporter.warn(&format!("{e} (query attack; no row is observed under it)"));
+                failures.push(RunFailure {
+                    run: run_id.clone(),
+                    kind: PluginKind::QueryAttack,
+                    plugin: choice.plugin.label(),
+                    method: "(every row)".into(),
+                    error: format!("as a query attack: {e}"),
+                });
+            }
+        }
+    }
+    let plugin_judge = spec.judge.as_ref().map(|choice| PluginJudge {
+        choice,
+        host,
+        seed: attack_seed.wrapping_add(3000),
+    });
+    let judge: &dyn LeakJudge = match &plugin_judge {
+        Some(j) => j,
+        None => &TermJudge,
+    };
     let make_row = |label: String, sha256: String, model: &LanguageModel| {
         let mut observed = vec![(
             "none".to_owned(),
             observe_one(&label, model, &Query::clean())?,
         )];
         let mut leaks = Vec::new();
+        let mut row_failures = Vec::new();
         for &attack in &spec.attacks.attacks {
             let name = format!("{label} [{attack}]");
             let _span = info_span!("attack", attack = %attack, row = %label).entered();
@@ -464,23 +515,44 @@ pub fn run_learned(
                 Attack::Sample => {
                     let draws = observe::generation_count(suite) * spec.attacks.samples as u64;
                     reporter.stage(&format!("sample {label}"), draws);
-                    leaks = attack::sample_leaks(
+                    let judged = attack::sample_leaks(
                         model,
                         suite,
                         &spec.attacks,
-                        &TermJudge,
+                        judge,
                         spec.observe.max_new_tokens,
                         spec.observe.batch_size,
                         attack_seed,
                         reporter,
                     )?;
                     reporter.finish();
+                    match judged {
+                        Ok(values) => leaks = values,
+                        Err(e) => {
+                            reporter.warn(&format!("{e} (judging the samples of row {label})"));
+                            row_failures.push(RunFailure {
+                                run: run_id.clone(),
+                                kind: PluginKind::Judge,
+                                plugin: spec
+                                    .judge
+                                    .as_ref()
+                                    .map_or_else(|| judge.name().to_owned(), |c| c.plugin.label()),
+                                method: label.clone(),
+                                error: format!("as the judge: {e}"),
+                            });
+                        }
+                    }
                     continue;
                 }
             };
             observed.push((attack.name().to_owned(), o));
         }
-        let mut failures = Vec::new();
+        for (name, query) in &queries {
+            let _span = info_span!("attack", attack = %name, row = %label).entered();
+            let o = observe_one(&format!("{label} [{name}]"), model, query)?;
+            observed.push((name.clone(), o));
+        }
+        let mut failures = row_failures;
         for (j, choice) in spec.attack_methods.iter().enumerate() {
             let name = format!("method:{}", choice.plugin.manifest.name);
             let _span = info_span!("attack", attack = %name, row = %label).entered();
@@ -591,7 +663,10 @@ pub fn run_learned(
                 method_sha256: row.sha256.clone(),
                 attack: Attack::Sample.name().to_owned(),
                 metric: LEAK_METRIC.to_owned(),
-                metric_sha256: String::new(),
+                metric_sha256: spec
+                    .judge
+                    .as_ref()
+                    .map_or_else(String::new, |c| c.plugin.sha256.clone()),
                 output: format!("leak@{}", v.k),
                 split: v.split.clone(),
                 example: v.example.clone(),
