@@ -92,7 +92,7 @@ fn every_attack_is_measured_beside_the_clean_scores() {
 fn bad_attack_settings_are_refused_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 6] = [
         (
             &["--attack", "relearn", "--relearn-share", "0"],
             "relearn share 0 is not in (0, 1]",
@@ -104,6 +104,19 @@ fn bad_attack_settings_are_refused_before_anything_runs() {
         (
             &["--attack", "relearn", "--relearn-from", "elsewhere"],
             "--relearn-from 'elsewhere'",
+        ),
+        (
+            &["--attack", "relearn", "--relearn-from", "group:author@"],
+            "--relearn-from 'group:author@'",
+        ),
+        (
+            &[
+                "--attack",
+                "relearn",
+                "--relearn-from",
+                "group:author@holdout",
+            ],
+            "no retain split of that name",
         ),
         (
             &["--attack", "few-shot", "--few-shot", "1000"],

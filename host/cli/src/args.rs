@@ -383,8 +383,14 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 2e-5)]
     pub relearn_lr: f64,
     /// Relearning: train on part of the forget set ("forget"), or on retained examples that
-    /// share a group value with forgotten ones ("group:KEY", e.g. group:disease).
-    #[arg(long, default_value = "forget", value_name = "forget|group:KEY")]
+    /// share a group value with forgotten ones ("group:KEY", e.g. group:disease), optionally
+    /// from one retain split only ("group:KEY@SPLIT", e.g. group:disease@knowledge for the
+    /// shared disease knowledge, group:disease@retain for other patients with the disease).
+    #[arg(
+        long,
+        default_value = "forget",
+        value_name = "forget|group:KEY[@SPLIT]"
+    )]
     pub relearn_from: String,
     /// Few-shot: solved retain examples prefixed to each question.
     #[arg(long, default_value_t = 3)]

@@ -265,14 +265,28 @@ pub(crate) fn attack_spec(
 ) -> Result<AttackSpec, Failure> {
     let source = match args.relearn_from.as_str() {
         "forget" => RelearnSource::Forget,
-        other => match other.strip_prefix("group:") {
-            Some(key) if !key.is_empty() => RelearnSource::Related(key.to_owned()),
-            _ => {
-                return Err(Failure::input(anyhow!(
-                    "--relearn-from '{other}' is neither 'forget' nor 'group:KEY'"
-                )));
+        other => {
+            let related = other
+                .strip_prefix("group:")
+                .map(|rest| match rest.split_once('@') {
+                    Some((key, split)) => (key, Some(split)),
+                    None => (rest, None),
+                });
+            match related {
+                Some((key, split)) if !key.is_empty() && split != Some("") => {
+                    RelearnSource::Related {
+                        key: key.to_owned(),
+                        split: split.map(str::to_owned),
+                    }
+                }
+                _ => {
+                    return Err(Failure::input(anyhow!(
+                        "--relearn-from '{other}' is neither 'forget' nor 'group:KEY' nor \
+                         'group:KEY@SPLIT'"
+                    )));
+                }
             }
-        },
+        }
     };
     let mut attacks: Vec<Attack> = args
         .attacks

@@ -106,9 +106,16 @@ impl std::fmt::Display for Attack {
 pub enum RelearnSource {
     /// A seeded share of the forget examples.
     Forget,
-    /// Retained examples related to the forgotten ones: those whose value of this group key
-    /// (e.g. `disease`) is also the value of some forget example.
-    Related(String),
+    /// Retained examples related to the forgotten ones: those whose value of the group `key`
+    /// (e.g. `disease`) is also the value of some forget example; only from the retain split
+    /// `split` when one is named (e.g. the medical suite's `knowledge`: the shared disease
+    /// knowledge alone, or `retain`: other patients with the same disease alone).
+    Related {
+        /// The group key.
+        key: String,
+        /// The retain split to draw from (`None`: every retain split).
+        split: Option<String>,
+    },
 }
 
 /// Settings of the relearning attack.
@@ -238,7 +245,22 @@ pub fn relearn_records<'a>(
         .collect();
     let pool: Vec<&QaRecord> = match &settings.source {
         RelearnSource::Forget => forget,
-        RelearnSource::Related(key) => {
+        RelearnSource::Related { key, split } => {
+            if let Some(name) = split
+                && !suite
+                    .splits_with(SplitRole::Retain)
+                    .any(|s| &s.name == name)
+            {
+                let retain: Vec<&str> = suite
+                    .splits_with(SplitRole::Retain)
+                    .map(|s| s.name.as_str())
+                    .collect();
+                return Err(PipelineError::Attack(format!(
+                    "relearning on related examples of split '{name}': the suite has no retain \
+                     split of that name (retain splits: {})",
+                    retain.join(", ")
+                )));
+            }
             let values: BTreeSet<&str> = forget
                 .iter()
                 .filter_map(|r| r.groups.get(key).map(String::as_str))
@@ -251,6 +273,7 @@ pub fn relearn_records<'a>(
             }
             suite
                 .splits_with(SplitRole::Retain)
+                .filter(|s| split.as_ref().is_none_or(|name| &s.name == name))
                 .flat_map(|s| s.questions())
                 .filter(|r| {
                     r.groups

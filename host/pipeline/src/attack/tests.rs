@@ -157,12 +157,28 @@ fn relearning_examples_are_a_seeded_share_or_the_related_ones() {
     assert!(a.iter().all(|r| r.id.starts_with("author-")));
 
     // Related by the `fact` group: retained examples asking the forgotten kinds of fact.
-    settings.source = RelearnSource::Related("fact".into());
+    let related_by = |key: &str, split: Option<&str>| RelearnSource::Related {
+        key: key.into(),
+        split: split.map(str::to_owned),
+    };
+    settings.source = related_by("fact", None);
     settings.share = 1.0;
     let related = relearn_records(&s, &settings, 1).unwrap();
     let retain = s.split("retain").unwrap().questions();
     assert_eq!(related.len(), retain.len());
-    settings.source = RelearnSource::Related("no-such-key".into());
+    // Restricted to one retain split: the same here, since the suite has one.
+    settings.source = related_by("fact", Some("retain"));
+    assert_eq!(
+        ids(&relearn_records(&s, &settings, 1).unwrap()),
+        ids(&related)
+    );
+    settings.source = related_by("fact", Some("forget"));
+    let e = relearn_records(&s, &settings, 1).unwrap_err().to_string();
+    assert!(
+        e.contains("no retain split of that name (retain splits: retain)"),
+        "{e}"
+    );
+    settings.source = related_by("no-such-key", None);
     let e = relearn_records(&s, &settings, 1).unwrap_err().to_string();
     assert!(e.contains("no-such-key"), "{e}");
 }
