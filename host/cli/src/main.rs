@@ -60,7 +60,23 @@ fn init_logging(verbose: u8) {
         .try_init();
 }
 
+/// Candle runs its elementwise ops (above all the gradient sums of the backward pass) on its
+/// own spin-waiting thread pool, which fights rayon's pool (matrix products, the model's fused
+/// kernels) for the cores: on a two-core machine a train step takes twice as long
+/// (docs/benchmarks.md). Unless the user chose otherwise, candle's pool gets one thread.
+fn default_candle_threads() {
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        // SAFETY: called first thing in `main`, before any thread exists, so nothing reads or
+        // writes the environment concurrently.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::env::set_var("CANDLE_NUM_THREADS", "1");
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    default_candle_threads();
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let result = match cli.command {
