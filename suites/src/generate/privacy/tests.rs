@@ -138,8 +138,19 @@ fn privacy_splits_have_the_expected_sizes() {
     }
     // The default stays small enough for a tiny model on two cores: a few hundred questions.
     let s = privacy(&PrivacyConfig::default()).unwrap();
-    assert_eq!(qa(&s, "forget").len() + qa(&s, "retain").len(), 240);
+    assert_eq!(qa(&s, "forget").len() + qa(&s, "retain").len(), 320);
     assert_eq!(group_values(&s, "forget", "patient").len(), 2);
+    // Every ratio of the MLLMU-Med sweep forgets a different number of patients.
+    let forgotten: Vec<usize> = (1..=6)
+        .map(|i| {
+            let cfg = PrivacyConfig {
+                forget_percent: 5 * i,
+                ..PrivacyConfig::default()
+            };
+            group_values(&privacy(&cfg).unwrap(), "forget", "patient").len()
+        })
+        .collect();
+    assert_eq!(forgotten, [1, 2, 3, 4, 5, 6]);
 }
 
 #[test]
@@ -153,7 +164,7 @@ fn privacy_patients_stay_in_one_split_and_out_of_pretraining() {
     assert!(forget.is_disjoint(&retain));
     assert!(forget.is_disjoint(&holdout));
     assert!(retain.is_disjoint(&holdout));
-    assert_eq!(forget.len() + retain.len(), 15);
+    assert_eq!(forget.len() + retain.len(), PrivacyConfig::default().patients);
     let pretrain: Vec<&str> = s
         .split("pretrain")
         .unwrap()
@@ -498,7 +509,7 @@ fn forget_percentages_from_5_to_30_are_accepted() {
             ..PrivacyConfig::default()
         })
         .unwrap();
-        let n = (15 * percent as usize + 50) / 100;
+        let n = (PrivacyConfig::default().patients * percent as usize + 50) / 100;
         assert_eq!(group_values(&s, "forget", "patient").len(), n.max(1));
         let s = wrong_facts(&WrongFactsConfig {
             forget_percent: percent,
