@@ -163,7 +163,7 @@ fn the_same_command_twice_gives_byte_identical_results() {
 fn bad_input_is_refused_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 7] = [
         (
             &["--config", r#"graddiff={"alpha":"much"}"#],
             "graddiff@0.1.0: invalid config: at /alpha",
@@ -177,6 +177,14 @@ fn bad_input_is_refused_before_anything_runs() {
             "--config nosuch: no such plugin in this run",
         ),
         (&["--methods", "ga,nosuch"], "no method named 'nosuch'"),
+        (
+            &["--unlearn-lr-for", "ga=-1"],
+            "--unlearn-lr-for 'ga=-1' is not NAME=LR with a positive LR",
+        ),
+        (
+            &["--unlearn-lr-for", "npo=1e-3"],
+            "--unlearn-lr-for npo: no such method in this run",
+        ),
         (
             &["--suite", "/nonexistent/suite"],
             "suite.json: cannot read",
@@ -309,4 +317,33 @@ fn every_builtin_method_runs_in_the_pipeline() {
     for row in ["| npo |", "| simnpo |", "| kl-min |", "| idknll |"] {
         assert!(stdout.contains(row), "{row} missing:\n{stdout}");
     }
+}
+
+#[test]
+fn one_method_can_have_its_own_learning_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared");
+    let own = dir.path().join("own");
+    let o = run_tiny(&shared, &["--methods", "ga,graddiff"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run_tiny(
+        &own,
+        &["--methods", "ga,graddiff", "--unlearn-lr-for", "ga=1e-2"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(own.join("run.json")).unwrap()).unwrap();
+    assert_eq!(
+        info["unlearn"]["method_learning_rates"],
+        serde_json::json!({"ga": 0.01}),
+        "{info}"
+    );
+    let read =
+        |d: &std::path::Path| lethe_reports::read_parquet(&d.join("results.parquet")).unwrap();
+    let (a, b) = (read(&shared), read(&own));
+    // GA moved further at the larger rate; GradDiff, at the shared rate, did exactly the same.
+    let ga = |df: &DataFrame| aggregate(df, "ga", "probability", "forget");
+    let gd = |df: &DataFrame| aggregate(df, "graddiff", "probability", "forget");
+    assert!(ga(&b) < ga(&a), "ga {} → {}", ga(&a), ga(&b));
+    assert_eq!(gd(&a), gd(&b));
 }

@@ -355,6 +355,9 @@ pub struct RunArgs {
     /// Learning rate of unlearning.
     #[arg(long)]
     pub unlearn_lr: Option<f64>,
+    /// Learning rate of one method, as NAME=LR (repeatable), instead of --unlearn-lr.
+    #[arg(long = "unlearn-lr-for", value_name = "NAME=LR")]
+    pub unlearn_lr_for: Vec<String>,
     /// Re-measure every model under these attacks, comma-separated (results carry an
     /// `attack` column; the leaderboard shows each clean and attacked).
     #[arg(long = "attack", value_enum, value_delimiter = ',')]

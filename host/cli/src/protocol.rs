@@ -56,6 +56,8 @@ struct Plan {
     methods: Vec<String>,
     metrics: Vec<String>,
     configs: Vec<(&'static str, serde_json::Value)>,
+    /// Learning rates of particular methods (a user's --unlearn-lr-for wins).
+    learning_rates: Vec<(&'static str, f64)>,
     jobs: Vec<Job>,
 }
 
@@ -121,6 +123,7 @@ fn mllmu_med(preset: Preset, seed: u64) -> Result<Plan, Failure> {
         methods: strings(&["ga", "graddiff", "kl-min", "idknll", "llmu"]),
         metrics: strings(&["accuracy", "rouge", "bleu", "ues"]),
         configs: Vec::new(),
+        learning_rates: Vec::new(),
         jobs,
     })
 }
@@ -162,13 +165,22 @@ fn amnesia(preset: Preset, seed: u64) -> Result<Plan, Failure> {
         title: "AMNESIA",
         methods: strings(&["rmu", "graddiff", "kl-min", "simnpo"]),
         metrics: strings(&["rouge", "forget-efficacy", "leakage", "collateral-erosion"]),
-        configs: vec![(
-            "forget-efficacy",
-            serde_json::json!({
-                "forget_splits": ["forget", "forget-reasoning", "forget-rephrased"],
-                "utility_splits": ["retain", "retain-reasoning", "knowledge"],
-            }),
-        )],
+        configs: vec![
+            (
+                "forget-efficacy",
+                serde_json::json!({
+                    "forget_splits": ["forget", "forget-reasoning", "forget-rephrased"],
+                    "utility_splits": ["retain", "retain-reasoning", "knowledge"],
+                }),
+            ),
+            // RMU trains only three MLP down-projections: at the shared 3e-4 it left the
+            // default model's answers unchanged (forget efficacy 0 at every setting); at 1e-3
+            // with α = 1 it collapsed retain (ROUGE-L 0.33 at 25 % of the patients); at 1e-3
+            // with α = 10 it forgot about as far as the oracle (forget 0.53 vs 0.43) and kept
+            // retain (1.00) and the shared knowledge (0.98). The WMDP paper's α is large too.
+            ("rmu", serde_json::json!({"alpha": 10.0})),
+        ],
+        learning_rates: vec![("rmu", 1e-3)],
         jobs,
     })
 }
@@ -259,14 +271,24 @@ pub fn run(protocol: ProtocolArg, args: &RunArgs, verbose: u8) -> Result<ExitCod
         ProtocolArg::Amnesia => amnesia(args.preset, args.seed)?,
     };
     let mut setup: Setup = setup(args)?;
-    for (name, config) in &plan.configs {
+    let methods = args.methods.clone().unwrap_or(plan.methods.clone());
+    let metrics = args.metrics.clone().unwrap_or(plan.metrics.clone());
+    // The protocol's settings of its plugins, for those in the run (a user's own win).
+    let in_run = |name: &str| methods.iter().chain(&metrics).any(|n| n == name);
+    for (name, config) in plan.configs.iter().filter(|(n, _)| in_run(n)) {
         setup
             .configs
             .entry((*name).to_owned())
             .or_insert_with(|| config.clone());
     }
-    let methods = args.methods.clone().unwrap_or(plan.methods.clone());
-    let metrics = args.metrics.clone().unwrap_or(plan.metrics.clone());
+    for (name, lr) in plan.learning_rates.iter().filter(|(n, _)| in_run(n)) {
+        setup
+            .settings
+            .unlearn
+            .method_learning_rates
+            .entry((*name).to_owned())
+            .or_insert(*lr);
+    }
     let selection = select(&setup, &methods, &metrics, &AttackNames::of(args))?;
     let mut attack_specs = Vec::new();
     for job in &plan.jobs {
@@ -398,7 +420,7 @@ fn provenance(title: &str, args: &RunArgs, done: &[(Done, RunOutput)]) -> String
         let cfg = &i.model_config;
         md.push_str(&format!(
             "Model: {} parameters ({} layers, hidden {}, {} heads, vocabulary {}){}; seed {}; \
-             preset {:?}; unlearning: {} epochs over the forget split, lr {}, batch {}.\n\n",
+             preset {:?}; unlearning: {} epochs over the forget split, lr {}{}, batch {}.\n\n",
             i.parameters,
             cfg["num_hidden_layers"],
             cfg["hidden_size"],
@@ -413,11 +435,19 @@ fn provenance(title: &str, args: &RunArgs, done: &[(Done, RunOutput)]) -> String
             args.preset,
             i.unlearn.epochs,
             i.unlearn.learning_rate,
+            i.unlearn
+                .method_learning_rates
+                .iter()
+                .map(|(name, lr)| format!(" ({name}: {lr})"))
+                .collect::<String>(),
             i.unlearn.batch_size,
         ));
         md.push_str("Plugins:");
         for p in &i.plugins {
             md.push_str(&format!(" {}@{} ({}),", p.name, p.version, &p.sha256[..12]));
+            if !p.config.as_object().is_none_or(|o| o.is_empty()) {
+                md.push_str(&format!(" config {},", p.config));
+            }
         }
         md.pop();
         md.push_str(

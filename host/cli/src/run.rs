@@ -66,6 +66,7 @@ pub(crate) fn preset(p: Preset, seed: u64) -> PresetSettings {
                 epochs: 5,
                 batch_size: 8,
                 learning_rate: 3e-4,
+                method_learning_rates: BTreeMap::new(),
             },
             observe: ObserveSettings {
                 batch_size: 64,
@@ -97,6 +98,7 @@ pub(crate) fn preset(p: Preset, seed: u64) -> PresetSettings {
                 epochs: 2,
                 batch_size: 4,
                 learning_rate: 1e-4,
+                method_learning_rates: BTreeMap::new(),
             },
             observe: ObserveSettings {
                 batch_size: 32,
@@ -352,6 +354,24 @@ pub(crate) fn setup(args: &RunArgs) -> Result<Setup, Failure> {
         }
         settings.unlearn.learning_rate = lr;
     }
+    for given in &args.unlearn_lr_for {
+        let parsed = given
+            .split_once('=')
+            .and_then(|(name, lr)| Some((name.trim(), lr.trim().parse::<f64>().ok()?)));
+        match parsed {
+            Some((name, lr)) if !name.is_empty() && lr.is_finite() && lr > 0.0 => {
+                settings
+                    .unlearn
+                    .method_learning_rates
+                    .insert(name.to_owned(), lr);
+            }
+            _ => {
+                return Err(Failure::input(anyhow!(
+                    "--unlearn-lr-for '{given}' is not NAME=LR with a positive LR"
+                )));
+            }
+        }
+    }
     if !(args.plugin_timeout.is_finite() && args.plugin_timeout > 0.0) {
         return Err(Failure::input(anyhow!("--plugin-timeout must be positive")));
     }
@@ -507,6 +527,17 @@ pub(crate) fn select<'a>(
         if !used {
             return Err(Failure::input(anyhow!(
                 "--config {name}: no such plugin in this run"
+            )));
+        }
+    }
+    for name in setup.settings.unlearn.method_learning_rates.keys() {
+        if !methods
+            .iter()
+            .chain(attacks.iter())
+            .any(|c| &c.plugin.manifest.name == name)
+        {
+            return Err(Failure::input(anyhow!(
+                "--unlearn-lr-for {name}: no such method in this run"
             )));
         }
     }

@@ -62,6 +62,21 @@ pub struct UnlearnSpec {
     pub batch_size: u32,
     /// AdamW learning rate.
     pub learning_rate: f64,
+    /// Learning rates of particular methods, by plugin name, instead of `learning_rate`: the
+    /// optimiser belongs to the host, yet the rate that works is a method's hyper-parameter
+    /// (RMU moves three matrices and needs a larger one than GradDiff, which moves them all).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub method_learning_rates: BTreeMap<String, f64>,
+}
+
+impl UnlearnSpec {
+    /// The learning rate of the method plugin `name`.
+    pub fn learning_rate_of(&self, name: &str) -> f64 {
+        self.method_learning_rates
+            .get(name)
+            .copied()
+            .unwrap_or(self.learning_rate)
+    }
 }
 
 /// A plugin and its configuration.
@@ -310,7 +325,7 @@ fn train_copy(
         steps,
         spec.unlearn.batch_size,
         OptimSettings {
-            learning_rate: spec.unlearn.learning_rate,
+            learning_rate: spec.unlearn.learning_rate_of(&plugin.manifest.name),
             ..OptimSettings::default()
         },
         seeds.0,
