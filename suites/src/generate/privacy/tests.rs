@@ -164,7 +164,10 @@ fn privacy_patients_stay_in_one_split_and_out_of_pretraining() {
     assert!(forget.is_disjoint(&retain));
     assert!(forget.is_disjoint(&holdout));
     assert!(retain.is_disjoint(&holdout));
-    assert_eq!(forget.len() + retain.len(), PrivacyConfig::default().patients);
+    assert_eq!(
+        forget.len() + retain.len(),
+        PrivacyConfig::default().patients
+    );
     let pretrain: Vec<&str> = s
         .split("pretrain")
         .unwrap()
