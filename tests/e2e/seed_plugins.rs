@@ -79,6 +79,17 @@ fn medical_records_get_leakage_and_collateral_erosion() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
+    // `suite check` lines its counts up even for long split names.
+    let o = lethe()
+        .args(["suite", "check"])
+        .arg(&suite)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let listing = String::from_utf8_lossy(&o.stdout);
+    let count_ends: std::collections::BTreeSet<usize> =
+        listing.lines().filter_map(|l| l.find(" records")).collect();
+    assert_eq!(count_ends.len(), 1, "{listing}");
     let out = dir.path().join("out");
     let suite_arg = suite.to_string_lossy().into_owned();
     let o = run_tiny(

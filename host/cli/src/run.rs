@@ -722,6 +722,14 @@ pub fn suite_check(args: &SuiteCheckArgs) -> Result<ExitCode, Failure> {
                 suite.manifest.name,
                 suite.manifest.version
             )?;
+            // As wide as the longest split name ("forget-reasoning"), so the counts line up.
+            let width = suite
+                .splits
+                .iter()
+                .map(|s| s.name.chars().count())
+                .max()
+                .unwrap_or(0)
+                .max(12);
             for s in &suite.splits {
                 let who = if s.role.visible_to_methods() {
                     "methods may read"
@@ -730,7 +738,7 @@ pub fn suite_check(args: &SuiteCheckArgs) -> Result<ExitCode, Failure> {
                 };
                 writeln!(
                     out,
-                    "  {:<12} {:>6} records  role {:?} ({who})",
+                    "  {:<width$} {:>6} records  role {:?} ({who})",
                     s.name,
                     s.len(),
                     s.role
