@@ -287,3 +287,61 @@ fn quantization_changes_logits_by_a_measured_amount() {
         "4-bit error stays bounded: {int4} {nf4}"
     );
 }
+
+/// A judge that calls every sample leaking, cannot judge the first record of a split, or fails.
+struct FixedJudge {
+    fail: bool,
+}
+
+impl LeakJudge for FixedJudge {
+    fn name(&self) -> &str {
+        "fixed"
+    }
+
+    fn verdicts(
+        &self,
+        split: &str,
+        items: &[(&QaRecord, &[String])],
+    ) -> Result<Vec<Option<Vec<bool>>>, RuntimeError> {
+        if self.fail {
+            return Err(RuntimeError::Host {
+                plugin: "fixed".into(),
+                reason: format!("cannot judge {split}"),
+            });
+        }
+        Ok(items
+            .iter()
+            .enumerate()
+            .map(|(i, (_, samples))| (i > 0).then(|| vec![true; samples.len()]))
+            .collect())
+    }
+}
+
+#[test]
+fn a_judge_leaves_out_what_it_cannot_judge_and_its_failure_is_returned() {
+    let s = suite();
+    let model = tiny_model(&s);
+    let spec = AttackSpec {
+        samples: 2,
+        ..AttackSpec::default()
+    };
+    let judged = |fail: bool| {
+        sample_leaks(&model, &s, &spec, &FixedJudge { fail }, 4, 16, 0, &Silent).unwrap()
+    };
+    let values = judged(false).unwrap();
+    let forget = s.split("forget").unwrap().questions();
+    let per_example: Vec<&LeakValue> = values
+        .iter()
+        .filter(|v| v.split == "forget" && v.example.is_some() && v.k == 1)
+        .collect();
+    // Every forget record but the first is judged, and every sample of those leaks.
+    assert_eq!(per_example.len(), forget.len() - 1);
+    assert!(per_example.iter().all(|v| v.value == 1.0));
+    assert!(
+        !per_example
+            .iter()
+            .any(|v| v.example.as_deref() == Some(&forget[0].id))
+    );
+    let e = judged(true).unwrap_err();
+    assert!(e.to_string().contains("cannot judge"), "{e}");
+}
