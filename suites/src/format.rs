@@ -33,6 +33,17 @@ pub struct SplitSpec {
     pub file: String,
 }
 
+impl SplitSpec {
+    /// A split stored the way Lethe writes suites: in `<name>.jsonl`.
+    pub fn in_jsonl(name: &str, role: SplitRole) -> Self {
+        Self {
+            name: name.to_owned(),
+            role,
+            file: format!("{name}.jsonl"),
+        }
+    }
+}
+
 /// What a split is for. The host enforces it: only forget, retain and idk reach a method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]

@@ -601,11 +601,7 @@ pub fn authors(config: &AuthorsConfig) -> Result<Suite, SuiteError> {
             ),
             splits: splits
                 .iter()
-                .map(|(role, _)| SplitSpec {
-                    name: name(*role).to_owned(),
-                    role: *role,
-                    file: format!("{}.jsonl", name(*role)),
-                })
+                .map(|(role, _)| SplitSpec::in_jsonl(name(*role), *role))
                 .collect(),
         },
         splits: splits

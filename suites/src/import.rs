@@ -269,11 +269,7 @@ pub fn tofu(dir: &Path, forget_percent: u32) -> Result<Suite, SuiteError> {
             ),
             splits: splits
                 .iter()
-                .map(|s| SplitSpec {
-                    name: s.name.clone(),
-                    role: s.role,
-                    file: format!("{}.jsonl", s.name),
-                })
+                .map(|s| SplitSpec::in_jsonl(&s.name, s.role))
                 .collect(),
         },
         splits,

@@ -1,9 +1,24 @@
 //! `lethe run --attack …`: every model re-measured under attack, beside its clean scores.
 
-use lethe_builtin_plugins::artifacts;
+use lethe_builtin_plugins::{BUILTIN, artifacts};
 use polars::prelude::*;
 
 use crate::{run_tiny, split_value, text};
+
+/// The distinct values of a string column, sorted.
+fn distinct(df: &DataFrame, column: &str) -> Vec<String> {
+    df.column(column)
+        .unwrap()
+        .str()
+        .unwrap()
+        .unique()
+        .unwrap()
+        .sort(Default::default())
+        .into_iter()
+        .flatten()
+        .map(str::to_owned)
+        .collect()
+}
 
 fn value(df: &DataFrame, method: &str, attack: &str, output: &str, split: &str) -> f64 {
     split_value(df, method, attack, output, split)
@@ -44,20 +59,8 @@ fn every_attack_is_measured_beside_the_clean_scores() {
     }
 
     let df = lethe_reports::read_parquet(&out.join("results.parquet")).unwrap();
-    let attacks: Vec<String> = df
-        .column("attack")
-        .unwrap()
-        .str()
-        .unwrap()
-        .unique()
-        .unwrap()
-        .sort(Default::default())
-        .into_iter()
-        .flatten()
-        .map(str::to_owned)
-        .collect();
     assert_eq!(
-        attacks,
+        distinct(&df, "attack"),
         [
             "few-shot",
             "jailbreak",
@@ -233,25 +236,21 @@ fn third_party_query_attacks_and_judges_are_plugins() {
         assert!((0.0..=1.0).contains(&leak), "{method}: leak@3 = {leak}");
     }
     // The judged values name the judge that produced them.
-    let judge_sha: Vec<String> = df
+    let judged = df
         .clone()
         .lazy()
         .filter(col("metric").eq(lit(lethe_pipeline::LEAK_METRIC)))
-        .select([col("metric_sha256")])
         .collect()
+        .unwrap();
+    let judge = BUILTIN
+        .iter()
+        .find(|(n, _)| *n == "overlap-judge")
         .unwrap()
-        .column("metric_sha256")
-        .unwrap()
-        .str()
-        .unwrap()
-        .unique()
-        .unwrap()
-        .into_iter()
-        .flatten()
-        .map(str::to_owned)
-        .collect();
-    assert_eq!(judge_sha.len(), 1);
-    assert_eq!(judge_sha[0].len(), 64, "{judge_sha:?}");
+        .1;
+    assert_eq!(
+        distinct(&judged, "metric_sha256"),
+        [lethe_runtime::sha256_hex(judge)]
+    );
 
     // A judge without the sampling attack has nothing to judge.
     let o = run_tiny(

@@ -33,6 +33,16 @@ pub fn shared_cache() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-model-cache")
 }
 
+/// Run `lethe suite generate KIND --preset tiny` with extra arguments, writing to `out`.
+pub fn generate(kind: &str, out: &Path, extra: &[&str]) -> Output {
+    lethe()
+        .args(["suite", "generate", kind, "--preset", "tiny", "--out"])
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 /// Run `lethe run --preset tiny` with extra arguments, writing to `out`.
 pub fn run_tiny(out: &Path, extra: &[&str]) -> Output {
     lethe()

@@ -2,7 +2,7 @@
 
 use polars::prelude::*;
 
-use crate::{lethe, run_tiny, split_value, text};
+use crate::{generate, lethe, run_tiny, split_value, text};
 
 fn aggregate(df: &DataFrame, method: &str, output: &str, split: &str) -> f64 {
     split_value(df, method, "none", output, split)
@@ -220,11 +220,7 @@ fn an_existing_folder_that_is_not_a_result_is_not_overwritten() {
 fn suite_generate_then_check_then_run_from_the_folder() {
     let dir = tempfile::tempdir().unwrap();
     let suite = dir.path().join("suite");
-    let o = lethe()
-        .args(["suite", "generate", "authors", "--preset", "tiny", "--out"])
-        .arg(&suite)
-        .output()
-        .unwrap();
+    let o = generate("authors", &suite, &[]);
     assert!(o.status.success(), "{}", text(&o));
     let o = lethe()
         .args(["suite", "check"])

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use polars::prelude::DataFrame;
 
-use crate::{lethe, run_tiny, split_value, text};
+use crate::{generate, lethe, run_tiny, split_value, text};
 
 /// The clean split-level value of one output for one model row, if there is one.
 fn aggregate(df: &DataFrame, method: &str, output: &str, split: &str) -> Option<f64> {
@@ -73,11 +73,7 @@ fn llmu_and_rmu_run_and_ues_agrees_with_the_rouge_plugin() {
 fn medical_records_get_leakage_and_collateral_erosion() {
     let dir = tempfile::tempdir().unwrap();
     let suite = dir.path().join("medical");
-    let o = lethe()
-        .args(["suite", "generate", "medical", "--preset", "tiny", "--out"])
-        .arg(&suite)
-        .output()
-        .unwrap();
+    let o = generate("medical", &suite, &[]);
     assert!(o.status.success(), "{}", text(&o));
     // `suite check` lines its counts up even for long split names.
     let o = lethe()

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use polars::prelude::*;
 
-use crate::{lethe, run_tiny, text};
+use crate::{generate, lethe, run_tiny, text};
 
 /// Every file of a folder, by name.
 fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
@@ -19,15 +19,6 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             )
         })
         .collect()
-}
-
-fn generate(kind: &str, out: &Path, extra: &[&str]) -> std::process::Output {
-    lethe()
-        .args(["suite", "generate", kind, "--preset", "tiny", "--out"])
-        .arg(out)
-        .args(extra)
-        .output()
-        .unwrap()
 }
 
 #[test]

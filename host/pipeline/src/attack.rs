@@ -396,14 +396,16 @@ impl<'a> Query<'a> {
     /// The solved examples prefixed to `record`'s question: k retain examples other than
     /// the record itself, drawn from a generator seeded by the run's seed and the record's id.
     pub fn shots_for(&self, record: &QaRecord) -> Vec<&'a QaRecord> {
-        let others: Vec<&QaRecord> = self
-            .shots
-            .iter()
+        // k + 1 drawn, in random order, from every solved example and the record itself
+        // dropped: a uniform k-subset of the others without copying the pool per question (the
+        // pool is the whole retain set; that copy made a split's prompts quadratic in its size).
+        let mut rng = rng_for(self.seed, &format!("few-shot:{}", record.id));
+        self.shots
+            .choose_multiple(&mut rng, self.k + 1)
             .copied()
             .filter(|s| s.id != record.id)
-            .collect();
-        let mut rng = rng_for(self.seed, &format!("few-shot:{}", record.id));
-        others.choose_multiple(&mut rng, self.k).copied().collect()
+            .take(self.k)
+            .collect()
     }
 
     /// The full prompt for `record` (without `<bos>`), or `None` when the attack does not apply

@@ -324,10 +324,7 @@ impl PluginHost {
         let label = plugin.label();
         self.validate_config(plugin, config)?;
         let Pre::Method(pre) = &plugin.pre else {
-            return Err(RuntimeError::Manifest {
-                plugin: label,
-                reason: format!("it is a {}, not a method", plugin.manifest.kind),
-            });
+            return Err(not_a(plugin, "a method"));
         };
         let budget = state.budget();
         let mut store = self.store(&label, seed, Some(state))?;
@@ -337,16 +334,7 @@ impl PluginHost {
         let result =
             inst.lethe_plugin_method()
                 .call_unlearn(&mut store, &config.to_string(), &budget);
-        let outcome = match result {
-            Err(e) => Err(trap(&label, "unlearn", &e, &store)),
-            Ok(Err(e)) => Err(RuntimeError::Plugin {
-                plugin: label.clone(),
-                call: "unlearn".into(),
-                error: PluginFailure::from(e),
-            }),
-            Ok(Ok(())) => Ok(()),
-        };
-        outcome?;
+        returned(&label, "unlearn", result, &store)?;
         let calls = store.data().host_calls;
         let mut state = store
             .data_mut()
@@ -371,10 +359,7 @@ impl PluginHost {
         let label = plugin.label();
         self.validate_config(plugin, config)?;
         let Pre::Metric(pre) = &plugin.pre else {
-            return Err(RuntimeError::Manifest {
-                plugin: label,
-                reason: format!("it is a {}, not a metric", plugin.manifest.kind),
-            });
+            return Err(not_a(plugin, "a metric"));
         };
         let mut store = self.store(&label, seed, None)?;
         let inst = pre
@@ -384,36 +369,24 @@ impl PluginHost {
         let result =
             inst.lethe_plugin_metric()
                 .call_score(&mut store, &config.to_string(), &observed);
-        match result {
-            Err(e) => Err(trap(&label, "score", &e, &store)),
-            Ok(Err(e)) => Err(RuntimeError::Plugin {
-                plugin: label,
-                call: "score".into(),
-                error: PluginFailure::from(e),
-            }),
-            Ok(Ok(values)) => {
-                let mut out = Vec::with_capacity(values.len());
-                for v in values {
-                    if !plugin.manifest.outputs.iter().any(|o| o.name == v.name) {
-                        return Err(RuntimeError::Plugin {
-                            plugin: label,
-                            call: "score".into(),
-                            error: PluginFailure::InvalidInput(format!(
-                                "returned '{}', which its manifest does not declare",
-                                v.name
-                            )),
-                        });
-                    }
-                    out.push(MetricValue {
-                        name: v.name,
-                        split: v.split,
-                        example: v.example,
-                        value: v.value,
-                    });
-                }
-                Ok(out)
+        let values = returned(&label, "score", result, &store)?;
+        let mut out = Vec::with_capacity(values.len());
+        for v in values {
+            if !plugin.manifest.outputs.iter().any(|o| o.name == v.name) {
+                return Err(bad_output(
+                    &label,
+                    "score",
+                    format!("returned '{}', which its manifest does not declare", v.name),
+                ));
             }
+            out.push(MetricValue {
+                name: v.name,
+                split: v.split,
+                example: v.example,
+                value: v.value,
+            });
         }
+        Ok(out)
     }
 }
 
@@ -430,10 +403,7 @@ impl PluginHost {
         let label = plugin.label();
         self.validate_config(plugin, config)?;
         let Pre::QueryAttack(pre) = &plugin.pre else {
-            return Err(RuntimeError::Manifest {
-                plugin: label,
-                reason: format!("it is a {}, not a query attack", plugin.manifest.kind),
-            });
+            return Err(not_a(plugin, "a query attack"));
         };
         let mut store = self.store(&label, seed, None)?;
         let inst = pre
@@ -491,10 +461,7 @@ impl PluginHost {
         let label = plugin.label();
         self.validate_config(plugin, config)?;
         let Pre::Judge(pre) = &plugin.pre else {
-            return Err(RuntimeError::Manifest {
-                plugin: label,
-                reason: format!("it is a {}, not a judge", plugin.manifest.kind),
-            });
+            return Err(not_a(plugin, "a judge"));
         };
         let mut store = self.store(&label, seed, None)?;
         let inst = pre
@@ -543,6 +510,14 @@ impl PluginHost {
             }
         }
         Ok(verdicts)
+    }
+}
+
+/// The error for calling `plugin` as something it is not ("a method", "a judge", …).
+fn not_a(plugin: &Plugin, what: &str) -> RuntimeError {
+    RuntimeError::Manifest {
+        plugin: plugin.label(),
+        reason: format!("it is a {}, not {what}", plugin.manifest.kind),
     }
 }
 

@@ -1698,11 +1698,7 @@ pub fn medical(config: &MedicalConfig) -> Result<Suite, SuiteError> {
             description,
             splits: splits
                 .iter()
-                .map(|(name, role, _)| SplitSpec {
-                    name: (*name).to_owned(),
-                    role: *role,
-                    file: format!("{name}.jsonl"),
-                })
+                .map(|(name, role, _)| SplitSpec::in_jsonl(name, *role))
                 .collect(),
         },
         splits: splits

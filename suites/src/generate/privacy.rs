@@ -764,11 +764,7 @@ fn assemble(name: &str, description: String, parts: [Records; 6]) -> Suite {
             description,
             splits: SPLITS
                 .iter()
-                .map(|(name, role)| SplitSpec {
-                    name: (*name).to_owned(),
-                    role: *role,
-                    file: format!("{name}.jsonl"),
-                })
+                .map(|(name, role)| SplitSpec::in_jsonl(name, *role))
                 .collect(),
         },
         splits: SPLITS

@@ -1118,11 +1118,7 @@ pub fn import(spec: &QaImport) -> Result<Suite, ImportError> {
             description: spec.description.clone(),
             splits: splits
                 .iter()
-                .map(|s| SplitSpec {
-                    name: s.name.clone(),
-                    role: s.role,
-                    file: format!("{}.jsonl", s.name),
-                })
+                .map(|s| SplitSpec::in_jsonl(&s.name, s.role))
                 .collect(),
         },
         splits,
