@@ -182,25 +182,25 @@ impl Bench {
         Ok(out)
     }
 
-    fn logits(&self) -> Result<Tensor, ModelError> {
+    fn logits(&self, llama: &Llama) -> Result<Tensor, ModelError> {
         let positions = sequential_positions(BATCH, SEQ_LEN, &self.device)?;
         let mask = causal_mask(SEQ_LEN, &self.device)?;
-        Ok(self
-            .llama
+        Ok(llama
             .forward(&self.input, &positions, &mask, None, Logits::All, false)?
             .logits)
     }
 
     /// Mean NLL of every next token, backward, one AdamW step.
     fn train_step(&mut self) -> Result<f64, ModelError> {
-        let lp = label_logprobs(&self.logits()?, &self.labels)?;
+        let lp = label_logprobs(&self.logits(&self.llama)?, &self.labels)?;
         let loss = lp.mean_all()?.neg()?;
         self.trainer.step(&loss)
     }
 
     /// Per-token log-probs without gradient; returns their mean.
     fn forward_logprobs(&self) -> Result<f64, ModelError> {
-        let lp = label_logprobs(&self.logits()?.detach(), &self.labels)?;
+        // As PyTorch's `no_grad`: weights detached, no graph recorded.
+        let lp = label_logprobs(&self.logits(&self.llama.detached())?, &self.labels)?;
         Ok(f64::from(lp.mean_all()?.to_scalar::<f32>()?))
     }
 

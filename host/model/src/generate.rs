@@ -179,6 +179,8 @@ pub fn generate_with(
     prompts: &[Vec<u32>],
     opts: &GenerateOptions<'_>,
 ) -> Result<Vec<Generated>, ModelError> {
+    // Generation never needs a gradient: no graph, and the fused inference attention.
+    let llama = &llama.detached();
     let b = prompts.len();
     let max_new = opts.max_new;
     if prompts.iter().any(Vec::is_empty) {

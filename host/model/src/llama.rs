@@ -144,6 +144,15 @@ impl Linear {
     }
 }
 
+impl Linear {
+    fn detached(&self) -> Self {
+        Self {
+            weight: self.weight.detach(),
+            bias: self.bias.as_ref().map(Tensor::detach),
+        }
+    }
+}
+
 struct Layer {
     input_norm: Tensor,
     q: Linear,
@@ -166,17 +175,6 @@ pub struct Llama {
     lm_head: Tensor,
     cos: Tensor,
     sin: Tensor,
-}
-
-/// `[B, KV, S, hd] -> [B, KV·rep, S, hd]`.
-fn repeat_kv(x: Tensor, rep: usize) -> candle_core::Result<Tensor> {
-    if rep == 1 {
-        return Ok(x);
-    }
-    let (b, kv, s, hd) = x.dims4()?;
-    x.unsqueeze(2)?
-        .expand((b, kv, rep, s, hd))?
-        .reshape((b, kv * rep, s, hd))
 }
 
 impl Llama {
@@ -233,6 +231,36 @@ impl Llama {
         })
     }
 
+    /// The same model with every weight detached from the gradient graph. The weights share
+    /// their storage (an optimiser's in-place updates stay visible), but no op on them records
+    /// a graph: inference then keeps no intermediate alive and takes the fused paths that have
+    /// no backward (attention without the stored score matrix).
+    pub fn detached(&self) -> Self {
+        Self {
+            cfg: self.cfg.clone(),
+            embed: self.embed.detach(),
+            layers: self
+                .layers
+                .iter()
+                .map(|l| Layer {
+                    input_norm: l.input_norm.detach(),
+                    q: l.q.detached(),
+                    k: l.k.detached(),
+                    v: l.v.detached(),
+                    o: l.o.detached(),
+                    post_norm: l.post_norm.detach(),
+                    gate: l.gate.detached(),
+                    up: l.up.detached(),
+                    down: l.down.detached(),
+                })
+                .collect(),
+            norm: self.norm.detach(),
+            lm_head: self.lm_head.detach(),
+            cos: self.cos.clone(),
+            sin: self.sin.clone(),
+        }
+    }
+
     /// The model's shape.
     pub fn config(&self) -> &Config {
         &self.cfg
@@ -244,6 +272,20 @@ impl Llama {
     /// additive `[B or 1, 1, T, S]` mask over the `S = cached + T` keys (see [`causal_mask`]);
     /// `cache`: past keys/values, extended in place.
     pub fn forward(
+        &self,
+        input: &Tensor,
+        positions: &Tensor,
+        mask: &Tensor,
+        cache: Option<&mut KvCache>,
+        logits: Logits,
+        keep_hidden: bool,
+    ) -> Result<Output, ModelError> {
+        crate::kernels::on_pool(|| {
+            self.forward_on_this_thread(input, positions, mask, cache, logits, keep_hidden)
+        })
+    }
+
+    fn forward_on_this_thread(
         &self,
         input: &Tensor,
         positions: &Tensor,
@@ -276,9 +318,18 @@ impl Llama {
         for (i, layer) in self.layers.iter().enumerate() {
             let xn = ops::rms_norm(&x, &layer.input_norm, cfg.rms_norm_eps)?;
             // Rotation and the transpose to `[b, heads, t, hd]` in one pass, one graph node.
-            let q = ops::rope_heads(&layer.q.forward(&xn)?, &cos, &sin, h)?;
-            let k = ops::rope_heads(&layer.k.forward(&xn)?, &cos, &sin, kv)?;
-            let v = ops::split_heads(&layer.v.forward(&xn)?, b, t, kv)?;
+            // The three projections of one input run side by side: while decoding each is too
+            // small to split well over the threads, together they keep both busy.
+            let (q, (k, v)) = rayon::join(
+                || ops::rope_heads(&layer.q.forward(&xn)?, &cos, &sin, h),
+                || {
+                    rayon::join(
+                        || ops::rope_heads(&layer.k.forward(&xn)?, &cos, &sin, kv),
+                        || ops::split_heads(&layer.v.forward(&xn)?, b, t, kv),
+                    )
+                },
+            );
+            let (q, k, v) = (q?, k?, v?);
             let (k, v) = match cache.as_deref_mut() {
                 Some(c) => {
                     let capacity = c.capacity;
@@ -286,15 +337,12 @@ impl Llama {
                 }
                 None => (k, v),
             };
-            let k = repeat_kv(k, h / kv)?;
-            let v = repeat_kv(v, h / kv)?;
-            let scores = ops::matmul_nt(&q, &k)?;
-            let probs = ops::attn_softmax(&scores, mask, scale)?;
-            let attn = ops::merge_heads(&ops::matmul(&probs, &v)?)?;
+            let attn = ops::attention(&q, &k, &v, mask, scale)?;
             x = (x + layer.o.forward(&attn)?)?;
 
             let xn = ops::rms_norm(&x, &layer.post_norm, cfg.rms_norm_eps)?;
-            let act = ops::swiglu(&layer.gate.forward(&xn)?, &layer.up.forward(&xn)?)?;
+            let (gate, up) = rayon::join(|| layer.gate.forward(&xn), || layer.up.forward(&xn));
+            let act = ops::swiglu(&gate?, &up?)?;
             x = (x + layer.down.forward(&act)?)?;
             if keep_hidden {
                 hidden.push(x.reshape((b, t, d))?);

@@ -240,7 +240,8 @@ pub fn lm_loss_from(logits: &Tensor, batch: &TokenBatch) -> Result<Tensor, Model
 }
 
 fn answer_stats(llama: &Llama, batch: &TokenBatch) -> Result<Vec<AnswerStats>, ModelError> {
-    let out = teacher_forced(llama, batch, false)?;
+    // Statistics carry no gradient: no graph, and the fused inference attention.
+    let out = teacher_forced(&llama.detached(), batch, false)?;
     let logp = candle_nn::ops::log_softmax(&out.logits, D::Minus1)?;
     let label_lp = logp
         .gather(&batch.labels.unsqueeze(D::Minus1)?, D::Minus1)?

@@ -383,6 +383,148 @@ pub fn merge_heads(x: &Tensor) -> CResult<Tensor> {
     })
 }
 
+/// Repeat each of `kv` key/value heads `rep` times: `[b, kv, s, hd]` → `[b, kv·rep, s, hd]`.
+fn repeat_kv(x: &Tensor, rep: usize) -> CResult<Tensor> {
+    if rep == 1 {
+        return Ok(x.clone());
+    }
+    let (b, kv, s, hd) = x.dims4()?;
+    x.unsqueeze(2)?
+        .expand((b, kv, rep, s, hd))?
+        .reshape((b, kv * rep, s, hd))
+}
+
+/// Attention of queries `q [b, heads, t, hd]` over keys and values `[b, kv_heads, s, hd]`
+/// (grouped-query when `kv_heads < heads`) under an additive mask `[b or 1, 1, t, s]`:
+/// `softmax(q·kᵀ · scale + mask) · v` with the heads merged, `[b·t, heads·hd]`.
+///
+/// Without a gradient to track (inference: generation, scoring a frozen model) this is one
+/// fused op that never stores the `[b, heads, t, s]` scores; otherwise it is the
+/// differentiable chain of products, softmax and head merge.
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64) -> CResult<Tensor> {
+    let (b, h, t, hd) = q.dims4()?;
+    let (kb, kv, s, khd) = k.dims4()?;
+    if kb != b || khd != hd || v.dims() != k.dims() || kv == 0 || h % kv != 0 {
+        candle_core::bail!(
+            "attention: queries {:?}, keys {:?}, values {:?}",
+            q.dims(),
+            k.dims(),
+            v.dims()
+        )
+    }
+    let tracked = q.track_op() || k.track_op() || v.track_op() || mask.track_op();
+    if tracked || !fused(&[q, k, v, mask]) {
+        let scores = matmul_nt(q, &repeat_kv(k, h / kv)?)?;
+        let probs = attn_softmax(&scores, mask, scale)?;
+        return merge_heads(&matmul(&probs, &repeat_kv(v, h / kv)?)?);
+    }
+    let (mb, one, mt, ms) = mask.dims4()?;
+    if !(mb == 1 || mb == b) || one != 1 || mt != t || ms != s {
+        candle_core::bail!(
+            "attention: mask {:?} for queries {:?} over {s} keys",
+            mask.dims(),
+            q.dims()
+        )
+    }
+    let last_contiguous = |x: &Tensor| x.stride().last() == Some(&1) || hd == 1;
+    let k = if last_contiguous(k) {
+        k.clone()
+    } else {
+        k.contiguous()?
+    };
+    let v = if last_contiguous(v) {
+        v.clone()
+    } else {
+        v.contiguous()?
+    };
+    q.contiguous()?.apply_op3_no_bwd(
+        &k,
+        &v,
+        &Attention {
+            scale: scale as f32,
+            mask: mask.contiguous()?,
+            dims: kernels::AttnDims {
+                b,
+                heads: h,
+                kv_heads: kv,
+                t,
+                s,
+                hd,
+                mask_batches: mb,
+            },
+        },
+    )
+}
+
+/// The fused inference attention of [`attention`]; the mask rides along in the op.
+struct Attention {
+    scale: f32,
+    mask: Tensor,
+    dims: kernels::AttnDims,
+}
+
+impl Attention {
+    /// A keys/values layout as a strided view, checked against the data it indexes.
+    fn view<'a>(&self, s: &'a CpuStorage, l: &Layout) -> CResult<kernels::HeadsView<'a>> {
+        let CpuStorage::F32(data) = s else {
+            candle_core::bail!("attention: expected f32 keys and values")
+        };
+        let st = l.stride();
+        if l.dims().len() != 4 || (st[3] != 1 && self.dims.hd > 1) {
+            candle_core::bail!("attention: keys/values of layout {:?} / {st:?}", l.dims())
+        }
+        let view = kernels::HeadsView {
+            data,
+            offset: l.start_offset(),
+            batch: st[0],
+            head: st[1],
+            pos: st[2],
+        };
+        match view.end(&self.dims) {
+            Some(end) if end <= data.len() => Ok(view),
+            _ => candle_core::bail!("attention: a key/value view reaches outside its data"),
+        }
+    }
+}
+
+impl CustomOp3 for Attention {
+    fn name(&self) -> &'static str {
+        "lethe-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> CResult<(CpuStorage, Shape)> {
+        let q = f32s(s1, l1, self.name())?;
+        let (k, v) = (self.view(s2, l2)?, self.view(s3, l3)?);
+        let (mask_storage, mask_layout) = self.mask.storage_and_layout();
+        let candle_core::Storage::Cpu(ms) = &*mask_storage else {
+            candle_core::bail!("attention: the mask is not on the CPU")
+        };
+        let mask = f32s(ms, mask_layout, self.name())?;
+        let d = self.dims;
+        if q.len() != d.b * d.heads * d.t * d.hd || mask.len() != d.mask_batches * d.t * d.s {
+            candle_core::bail!(
+                "attention: {} query and {} mask elements for {d:?}",
+                q.len(),
+                mask.len()
+            )
+        }
+        let mut out = vec![0f32; q.len()];
+        kernels::attention(q, k, v, mask, self.scale, d, &mut out).map_err(gemm_err)?;
+        Ok((
+            CpuStorage::F32(out),
+            Shape::from((d.b * d.t, d.heads * d.hd)),
+        ))
+    }
+}
+
 struct AttnSoftmax {
     scale: f32,
     shape: SoftmaxShape,
@@ -1227,6 +1369,40 @@ mod tests {
                 |a| composed::attn_softmax(&a[0], &a[1], 0.125),
                 1e-6,
             );
+        }
+    }
+
+    #[test]
+    fn inference_attention_matches_the_differentiable_chain_over_a_cache_view() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        // 2 rows, 4 query heads over 2 key/value heads (grouped), head size 8; keys and values
+        // are the first 7 of 10 positions of a cache buffer (a strided view), queries the last
+        // 3 (t = 3) or 1 (decoding) of them, under a per-row mask with left padding.
+        let (b, h, kv, hd, cap, s) = (2, 4, 2, 8, 10, 7);
+        let kbuf = rand(&mut rng, &[b, kv, cap, hd], 1.0);
+        let vbuf = rand(&mut rng, &[b, kv, cap, hd], 1.0);
+        let (k, v) = (kbuf.narrow(2, 0, s).unwrap(), vbuf.narrow(2, 0, s).unwrap());
+        assert!(!k.is_contiguous());
+        for t in [3, 1] {
+            let q = rand(&mut rng, &[b, h, t, hd], 2.0);
+            let mut m = vec![0f32; b * t * s];
+            for r in 0..b {
+                for i in 0..t {
+                    for j in 0..s {
+                        if j > s - t + i || (r == 1 && j < 2) {
+                            m[(r * t + i) * s + j] = -1e9;
+                        }
+                    }
+                }
+            }
+            let mask = Tensor::from_vec(m, (b, 1, t, s), &Device::Cpu).unwrap();
+            let fused = attention(&q, &k, &v, &mask, 0.3).unwrap();
+            // A tracked query takes the differentiable chain.
+            let tracked = Var::from_tensor(&q).unwrap();
+            let chain = attention(tracked.as_tensor(), &k, &v, &mask, 0.3).unwrap();
+            assert!(chain.track_op());
+            assert_eq!(fused.dims(), &[b * t, h * hd]);
+            assert!(max_diff(&fused, &chain) <= 1e-6, "t = {t}");
         }
     }
 

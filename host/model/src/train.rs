@@ -188,6 +188,10 @@ impl Trainer {
     ///
     /// A non-finite loss is refused before it can poison the weights.
     pub fn step(&mut self, loss: &Tensor) -> Result<f64, ModelError> {
+        crate::kernels::on_pool(|| self.step_on_this_thread(loss))
+    }
+
+    fn step_on_this_thread(&mut self, loss: &Tensor) -> Result<f64, ModelError> {
         let value = f64::from(
             loss.flatten_all()?
                 .to_vec1::<f32>()?
