@@ -426,20 +426,9 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64) 
             q.dims()
         )
     }
-    let last_contiguous = |x: &Tensor| x.stride().last() == Some(&1) || hd == 1;
-    let k = if last_contiguous(k) {
-        k.clone()
-    } else {
-        k.contiguous()?
-    };
-    let v = if last_contiguous(v) {
-        v.clone()
-    } else {
-        v.contiguous()?
-    };
     q.contiguous()?.apply_op3_no_bwd(
-        &k,
-        &v,
+        &rows_contiguous(k)?,
+        &rows_contiguous(v)?,
         &Attention {
             scale: scale as f32,
             mask: mask.contiguous()?,
@@ -1127,19 +1116,18 @@ impl CustomOp2 for Bmm {
     }
 }
 
+/// `t` itself when its last dimension is contiguous (a strided view such as a KV cache's
+/// narrowed buffer is read in place), else a contiguous copy.
+fn rows_contiguous(t: &Tensor) -> CResult<Tensor> {
+    if t.stride().last() == Some(&1) || t.dims().last() == Some(&1) {
+        Ok(t.clone())
+    } else {
+        t.contiguous()
+    }
+}
+
 fn bmm(a: &Tensor, b: &Tensor, tb: bool) -> CResult<Tensor> {
-    let last_contiguous = |t: &Tensor| t.stride().last() == Some(&1) || t.dims().last() == Some(&1);
-    let a = if last_contiguous(a) {
-        a.clone()
-    } else {
-        a.contiguous()?
-    };
-    let b = if last_contiguous(b) {
-        b.clone()
-    } else {
-        b.contiguous()?
-    };
-    a.apply_op2(&b, Bmm { ta: false, tb })
+    rows_contiguous(a)?.apply_op2(&rows_contiguous(b)?, Bmm { ta: false, tb })
 }
 
 /// Batched `a · bᵀ` over the leading dimensions: `[.., m, k] · [.., n, k]ᵀ → [.., m, n]`.
