@@ -353,7 +353,9 @@ impl Llama {
             Logits::Last => (x.reshape((b, t, d))?.i((.., t - 1, ..))?, 1),
         };
         let x = ops::rms_norm(&x, &self.norm, cfg.rms_norm_eps)?;
-        let logits = ops::linear(&x, &self.lm_head)?.reshape((b, rows, cfg.vocab_size))?;
+        // The `[b, rows, V]` logits come out of the product in their final shape: a reshape
+        // node after it would copy their 16 MB gradient in the backward pass.
+        let logits = ops::linear(&x.reshape((b, rows, d))?, &self.lm_head)?;
         Ok(Output { logits, hidden })
     }
 }
