@@ -1,11 +1,18 @@
 //! CPU kernels of the fused ops: plain loops over contiguous f32 slices, split over rows with
-//! rayon (the pool the matrix products use, so the two never fight over the cores) and compiled
-//! for the best instruction set found at run time through `pulp`'s dispatch (AVX2 + FMA here;
-//! the loops are written so that the compiler vectorises them: no branches, lane accumulators
-//! for sums).
+//! rayon (the pool the matrix products use, so the two never fight over the cores). The loops
+//! are written so that the compiler vectorises them (no branches, lane accumulators for sums).
+//!
+//! Each kernel is compiled twice by `multiversion`, for AVX2 + FMA and for the baseline, and
+//! picks one at run time. The rayon closures that hold the loops are compiled with the features
+//! of the function they are written in; a closure handed to a dispatcher such as
+//! `pulp::Arch::dispatch` is not, and stayed SSE2 code (perf showed it: scalar conversions and
+//! 4-wide arithmetic in every kernel). Both versions compute the same IEEE operations in the
+//! same order (no fused multiply-add is introduced without `mul_add`): the two give the same
+//! bits.
 //!
 //! Every kernel has a composed (candle) twin in `ops.rs`; the tests compare the two.
 
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 /// Below this many elements a kernel runs on the calling thread: splitting costs more.
@@ -21,12 +28,6 @@ pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     } else {
         rayon::scope(|_| f())
     }
-}
-
-/// Run `f` compiled for the best instruction set of this CPU.
-#[inline(always)]
-fn simd<R>(f: impl FnOnce() -> R) -> R {
-    pulp::Arch::new().dispatch(f)
 }
 
 /// Rows per parallel task for rows of `len` elements: a few tasks per thread.
@@ -46,7 +47,8 @@ pub fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const ROUND: f32 = 12_582_912.0; // 1.5 · 2^23: adding and subtracting rounds to nearest
     let xc = x.clamp(-87.336_54, 88.0);
-    let n = (xc * LOG2E + ROUND) - ROUND;
+    let shifted = xc * LOG2E + ROUND;
+    let n = shifted - ROUND;
     let r = xc - n * 0.693_359_4 - n * -2.121_944_4e-4;
     let z = r * r;
     let mut y = 1.987_569_1e-4f32;
@@ -56,7 +58,11 @@ pub fn exp(x: f32) -> f32 {
     y = y * r + 0.166_666_65;
     y = y * r + 0.5;
     y = y * z + r + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // `n` as an integer is the difference of the two floats' bit patterns (both lie in
+    // [2^23, 2^24), where one unit is one ulp). `n as i32` would be a saturating conversion
+    // with a NaN check, which the compiler does not vectorise.
+    let n_int = shifted.to_bits().wrapping_sub(ROUND.to_bits()) as i32;
+    let scale = f32::from_bits(((n_int + 127) as u32) << 23);
     if x < -87.336_54 { 0.0 } else { y * scale }
 }
 
@@ -119,52 +125,50 @@ fn max(xs: &[f32]) -> f32 {
 }
 
 /// RMSNorm forward: `y = (x · 1/√(mean(x²) + eps)) · w`, rows of `w.len()`.
+#[multiversion(targets("x86_64+avx2+fma"))]
 pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, y: &mut [f32]) {
     let d = w.len();
     let per = rows_per_task(x.len() / d.max(1), d);
     y.par_chunks_mut(per * d)
         .zip(x.par_chunks(per * d))
         .for_each(|(yc, xc)| {
-            simd(|| {
-                for (yr, xr) in yc.chunks_exact_mut(d).zip(xc.chunks_exact(d)) {
-                    let inv = 1.0 / (dot(xr, xr) / d as f32 + eps).sqrt();
-                    for ((o, &xv), &wv) in yr.iter_mut().zip(xr).zip(w) {
-                        *o = (xv * inv) * wv;
-                    }
+            for (yr, xr) in yc.chunks_exact_mut(d).zip(xc.chunks_exact(d)) {
+                let inv = 1.0 / (dot(xr, xr) / d as f32 + eps).sqrt();
+                for ((o, &xv), &wv) in yr.iter_mut().zip(xr).zip(w) {
+                    *o = (xv * inv) * wv;
                 }
-            });
+            }
         });
 }
 
 /// RMSNorm backward: writes `dx` (same shape as `x`) and returns `dw`.
+#[multiversion(targets("x86_64+avx2+fma"))]
 pub fn rms_norm_bwd(x: &[f32], w: &[f32], dy: &[f32], eps: f32, dx: &mut [f32]) -> Vec<f32> {
     let d = w.len();
     let per = rows_per_task(x.len() / d.max(1), d);
     dx.par_chunks_mut(per * d)
         .zip(x.par_chunks(per * d).zip(dy.par_chunks(per * d)))
         .map(|(dxc, (xc, dyc))| {
-            simd(|| {
-                let mut dw = vec![0f32; d];
-                let mut g = vec![0f32; d];
-                let mut xhat = vec![0f32; d];
-                for ((dxr, xr), dyr) in dxc
-                    .chunks_exact_mut(d)
-                    .zip(xc.chunks_exact(d))
-                    .zip(dyc.chunks_exact(d))
-                {
-                    let inv = 1.0 / (dot(xr, xr) / d as f32 + eps).sqrt();
-                    for i in 0..d {
-                        xhat[i] = xr[i] * inv;
-                        g[i] = dyr[i] * w[i];
-                        dw[i] += dyr[i] * xhat[i];
-                    }
-                    let c = dot(&g, &xhat) / d as f32;
-                    for i in 0..d {
-                        dxr[i] = inv * (g[i] - xhat[i] * c);
-                    }
+            let mut dw = vec![0f32; d];
+            let mut g = vec![0f32; d];
+            let mut xhat = vec![0f32; d];
+            for ((dxr, xr), dyr) in dxc
+                .chunks_exact_mut(d)
+                .zip(xc.chunks_exact(d))
+                .zip(dyc.chunks_exact(d))
+            {
+                let inv = 1.0 / (dot(xr, xr) / d as f32 + eps).sqrt();
+                for i in 0..d {
+                    xhat[i] = xr[i] * inv;
+                    g[i] = dyr[i] * w[i];
+                    dw[i] += dyr[i] * xhat[i];
                 }
-                dw
-            })
+                let c = dot(&g, &xhat) / d as f32;
+                for i in 0..d {
+                    dxr[i] = inv * (g[i] - xhat[i] * c);
+                }
+            }
+            dw
         })
         .reduce(
             || vec![0f32; d],
@@ -192,6 +196,7 @@ pub struct RopeShape {
 
 /// Rotary embedding (Hugging Face's half-split layout) fused with the transpose to heads:
 /// `x [b, t, h, hd]` → `y [b, h, t, hd]`, `y = x·cos + rotate_half(x)·sin`.
+#[multiversion(targets("x86_64+avx2+fma"))]
 pub fn rope(x: &[f32], cos: &[f32], sin: &[f32], s: RopeShape, y: &mut [f32]) {
     let RopeShape { t, h, hd, .. } = s;
     let half = hd / 2;
@@ -199,28 +204,27 @@ pub fn rope(x: &[f32], cos: &[f32], sin: &[f32], s: RopeShape, y: &mut [f32]) {
     y.par_chunks_mut(per * t * hd)
         .enumerate()
         .for_each(|(task, yc)| {
-            simd(|| {
-                for (j, yb) in yc.chunks_exact_mut(t * hd).enumerate() {
-                    let bh = task * per + j;
-                    let (bi, hi) = (bh / h, bh % h);
-                    for (ti, yr) in yb.chunks_exact_mut(hd).enumerate() {
-                        let src = ((bi * t + ti) * h + hi) * hd;
-                        let xr = &x[src..src + hd];
-                        let tab = (bi * t + ti) * hd;
-                        let (c, sn) = (&cos[tab..tab + hd], &sin[tab..tab + hd]);
-                        let (x1, x2) = xr.split_at(half);
-                        let (y1, y2) = yr.split_at_mut(half);
-                        for i in 0..half {
-                            y1[i] = x1[i] * c[i] + (-x2[i]) * sn[i];
-                            y2[i] = x2[i] * c[half + i] + x1[i] * sn[half + i];
-                        }
+            for (j, yb) in yc.chunks_exact_mut(t * hd).enumerate() {
+                let bh = task * per + j;
+                let (bi, hi) = (bh / h, bh % h);
+                for (ti, yr) in yb.chunks_exact_mut(hd).enumerate() {
+                    let src = ((bi * t + ti) * h + hi) * hd;
+                    let xr = &x[src..src + hd];
+                    let tab = (bi * t + ti) * hd;
+                    let (c, sn) = (&cos[tab..tab + hd], &sin[tab..tab + hd]);
+                    let (x1, x2) = xr.split_at(half);
+                    let (y1, y2) = yr.split_at_mut(half);
+                    for i in 0..half {
+                        y1[i] = x1[i] * c[i] + (-x2[i]) * sn[i];
+                        y2[i] = x2[i] * c[half + i] + x1[i] * sn[half + i];
                     }
                 }
-            });
+            }
         });
 }
 
 /// Backward of [`rope`]: `dy [b, h, t, hd]` → `dx [b, t, h, hd]`.
+#[multiversion(targets("x86_64+avx2+fma"))]
 pub fn rope_bwd(dy: &[f32], cos: &[f32], sin: &[f32], s: RopeShape, dx: &mut [f32]) {
     let RopeShape { t, h, hd, .. } = s;
     let half = hd / 2;
@@ -228,24 +232,22 @@ pub fn rope_bwd(dy: &[f32], cos: &[f32], sin: &[f32], s: RopeShape, dx: &mut [f3
     dx.par_chunks_mut(per * h * hd)
         .enumerate()
         .for_each(|(task, dc)| {
-            simd(|| {
-                for (j, drow) in dc.chunks_exact_mut(h * hd).enumerate() {
-                    let bt = task * per + j;
-                    let (bi, ti) = (bt / t, bt % t);
-                    let tab = bt * hd;
-                    let (c, sn) = (&cos[tab..tab + hd], &sin[tab..tab + hd]);
-                    for (hi, dr) in drow.chunks_exact_mut(hd).enumerate() {
-                        let src = ((bi * h + hi) * t + ti) * hd;
-                        let g = &dy[src..src + hd];
-                        let (g1, g2) = g.split_at(half);
-                        let (d1, d2) = dr.split_at_mut(half);
-                        for i in 0..half {
-                            d1[i] = g1[i] * c[i] + g2[i] * sn[half + i];
-                            d2[i] = g2[i] * c[half + i] - g1[i] * sn[i];
-                        }
+            for (j, drow) in dc.chunks_exact_mut(h * hd).enumerate() {
+                let bt = task * per + j;
+                let (bi, ti) = (bt / t, bt % t);
+                let tab = bt * hd;
+                let (c, sn) = (&cos[tab..tab + hd], &sin[tab..tab + hd]);
+                for (hi, dr) in drow.chunks_exact_mut(hd).enumerate() {
+                    let src = ((bi * h + hi) * t + ti) * hd;
+                    let g = &dy[src..src + hd];
+                    let (g1, g2) = g.split_at(half);
+                    let (d1, d2) = dr.split_at_mut(half);
+                    for i in 0..half {
+                        d1[i] = g1[i] * c[i] + g2[i] * sn[half + i];
+                        d2[i] = g2[i] * c[half + i] - g1[i] * sn[i];
                     }
                 }
-            });
+            }
         });
 }
 
@@ -309,6 +311,7 @@ impl SoftmaxShape {
 }
 
 /// `p = softmax(scores · scale + mask)` over the last dimension.
+#[multiversion(targets("x86_64+avx2+fma"))]
 pub fn attn_softmax(scores: &[f32], mask: &[f32], scale: f32, sh: SoftmaxShape, p: &mut [f32]) {
     let s = sh.s;
     let rows = scores.len() / s.max(1);
@@ -317,23 +320,21 @@ pub fn attn_softmax(scores: &[f32], mask: &[f32], scale: f32, sh: SoftmaxShape, 
         .zip(scores.par_chunks(per * s))
         .enumerate()
         .for_each(|(task, (pc, sc))| {
-            simd(|| {
-                for (j, (pr, sr)) in pc.chunks_exact_mut(s).zip(sc.chunks_exact(s)).enumerate() {
-                    let mr = sh.mask_row(task * per + j);
-                    let m = &mask[mr * s..mr * s + s];
-                    for ((o, &x), &mv) in pr.iter_mut().zip(sr).zip(m) {
-                        *o = x * scale + mv;
-                    }
-                    let mx = max(pr);
-                    for o in pr.iter_mut() {
-                        *o = exp(*o - mx);
-                    }
-                    let total = sum(pr);
-                    for o in pr.iter_mut() {
-                        *o /= total;
-                    }
+            for (j, (pr, sr)) in pc.chunks_exact_mut(s).zip(sc.chunks_exact(s)).enumerate() {
+                let mr = sh.mask_row(task * per + j);
+                let m = &mask[mr * s..mr * s + s];
+                for ((o, &x), &mv) in pr.iter_mut().zip(sr).zip(m) {
+                    *o = x * scale + mv;
                 }
-            });
+                let mx = max(pr);
+                for o in pr.iter_mut() {
+                    *o = exp(*o - mx);
+                }
+                let total = sum(pr);
+                for o in pr.iter_mut() {
+                    *o /= total;
+                }
+            }
         });
 }
 
@@ -402,6 +403,7 @@ impl<'a> HeadsView<'a> {
 /// ones the differentiable path makes (so the results agree with it), but the `[t, s]` scores
 /// live in a per-task buffer instead of a `[b, heads, t, s]` tensor, and there is no separate
 /// softmax or head-merge pass.
+#[multiversion(targets("x86_64+avx2+fma"))]
 pub fn attention(
     q: &[f32],
     k: HeadsView<'_>,
@@ -435,23 +437,21 @@ pub fn attention(
                 },
                 false,
             )?;
-            simd(|| {
-                for (i, pr) in p.chunks_exact_mut(s).enumerate() {
-                    let mr = if d.mask_batches == 1 { i } else { r * t + i };
-                    let m = &mask[mr * s..mr * s + s];
-                    for (o, &mv) in pr.iter_mut().zip(m) {
-                        *o = *o * scale + mv;
-                    }
-                    let mx = max(pr);
-                    for o in pr.iter_mut() {
-                        *o = exp(*o - mx);
-                    }
-                    let total = sum(pr);
-                    for o in pr.iter_mut() {
-                        *o /= total;
-                    }
+            for (i, pr) in p.chunks_exact_mut(s).enumerate() {
+                let mr = if d.mask_batches == 1 { i } else { r * t + i };
+                let m = &mask[mr * s..mr * s + s];
+                for (o, &mv) in pr.iter_mut().zip(m) {
+                    *o = *o * scale + mv;
                 }
-            });
+                let mx = max(pr);
+                for o in pr.iter_mut() {
+                    *o = exp(*o - mx);
+                }
+                let total = sum(pr);
+                for o in pr.iter_mut() {
+                    *o /= total;
+                }
+            }
             crate::gemm::matmul(
                 &mut pv,
                 crate::gemm::MatRef::rows(&p, t, s),
@@ -478,42 +478,41 @@ pub fn attention(
 }
 
 /// Backward of [`attn_softmax`] with respect to the scores: `ds = scale · p ⊙ (dp − Σ dp·p)`.
+#[multiversion(targets("x86_64+avx2+fma"))]
 pub fn attn_softmax_bwd(p: &[f32], dp: &[f32], scale: f32, s: usize, ds: &mut [f32]) {
     let rows = p.len() / s.max(1);
     let per = rows_per_task(rows, s);
     ds.par_chunks_mut(per * s)
         .zip(p.par_chunks(per * s).zip(dp.par_chunks(per * s)))
         .for_each(|(dc, (pc, gc))| {
-            simd(|| {
-                for ((dr, pr), gr) in dc
-                    .chunks_exact_mut(s)
-                    .zip(pc.chunks_exact(s))
-                    .zip(gc.chunks_exact(s))
-                {
-                    let c = dot(pr, gr);
-                    for ((o, &pv), &gv) in dr.iter_mut().zip(pr).zip(gr) {
-                        *o = scale * (pv * (gv - c));
-                    }
+            for ((dr, pr), gr) in dc
+                .chunks_exact_mut(s)
+                .zip(pc.chunks_exact(s))
+                .zip(gc.chunks_exact(s))
+            {
+                let c = dot(pr, gr);
+                for ((o, &pv), &gv) in dr.iter_mut().zip(pr).zip(gr) {
+                    *o = scale * (pv * (gv - c));
                 }
-            });
+            }
         });
 }
 
 /// SwiGLU: `y = silu(g) · u` with `silu(g) = g / (1 + e^{-g})`.
+#[multiversion(targets("x86_64+avx2+fma"))]
 pub fn swiglu(g: &[f32], u: &[f32], y: &mut [f32]) {
     let per = rows_per_task(g.len().div_ceil(1024), 1024) * 1024;
     y.par_chunks_mut(per)
         .zip(g.par_chunks(per).zip(u.par_chunks(per)))
         .for_each(|(yc, (gc, uc))| {
-            simd(|| {
-                for ((o, &gv), &uv) in yc.iter_mut().zip(gc).zip(uc) {
-                    *o = gv / (1.0 + exp(-gv)) * uv;
-                }
-            });
+            for ((o, &gv), &uv) in yc.iter_mut().zip(gc).zip(uc) {
+                *o = gv / (1.0 + exp(-gv)) * uv;
+            }
         });
 }
 
 /// Backward of [`swiglu`]: `out = [dg, du]` (twice the length of `g`).
+#[multiversion(targets("x86_64+avx2+fma"))]
 pub fn swiglu_bwd(g: &[f32], u: &[f32], dy: &[f32], out: &mut [f32]) {
     let n = g.len();
     let (dg, du) = out.split_at_mut(n);
@@ -526,20 +525,19 @@ pub fn swiglu_bwd(g: &[f32], u: &[f32], dy: &[f32], out: &mut [f32]) {
                 .zip(dy.par_chunks(per)),
         )
         .for_each(|((dgc, duc), ((gc, uc), yc))| {
-            simd(|| {
-                for i in 0..gc.len() {
-                    let gv = gc[i];
-                    let sig = 1.0 / (1.0 + exp(-gv));
-                    let silu = gv * sig;
-                    dgc[i] = yc[i] * uc[i] * (sig * (1.0 + gv * (1.0 - sig)));
-                    duc[i] = yc[i] * silu;
-                }
-            });
+            for i in 0..gc.len() {
+                let gv = gc[i];
+                let sig = 1.0 / (1.0 + exp(-gv));
+                let silu = gv * sig;
+                dgc[i] = yc[i] * uc[i] * (sig * (1.0 + gv * (1.0 - sig)));
+                duc[i] = yc[i] * silu;
+            }
         });
 }
 
 /// Log-probability of each row's label: `(x[label] − max) − ln Σ e^{x − max}`, rows of `v`.
 /// Also returns each row's `(max, ln Σ)` for the backward pass. Labels must be `< v`.
+#[multiversion(targets("x86_64+avx2+fma"))]
 pub fn label_logprobs(
     logits: &[f32],
     labels: &[u32],
@@ -550,25 +548,24 @@ pub fn label_logprobs(
     out.par_chunks_mut(per)
         .zip(logits.par_chunks(per * v).zip(labels.par_chunks(per)))
         .flat_map_iter(|(oc, (xc, lc))| {
-            simd(|| {
-                let mut buf = vec![0f32; v];
-                let mut stats = Vec::with_capacity(oc.len());
-                for ((o, xr), &l) in oc.iter_mut().zip(xc.chunks_exact(v)).zip(lc) {
-                    let mx = max(xr);
-                    for (b, &x) in buf.iter_mut().zip(xr) {
-                        *b = exp(x - mx);
-                    }
-                    let lse = sum(&buf).ln();
-                    *o = (xr[l as usize] - mx) - lse;
-                    stats.push((mx, lse));
+            let mut buf = vec![0f32; v];
+            let mut stats = Vec::with_capacity(oc.len());
+            for ((o, xr), &l) in oc.iter_mut().zip(xc.chunks_exact(v)).zip(lc) {
+                let mx = max(xr);
+                for (b, &x) in buf.iter_mut().zip(xr) {
+                    *b = exp(x - mx);
                 }
-                stats
-            })
+                let lse = sum(&buf).ln();
+                *o = (xr[l as usize] - mx) - lse;
+                stats.push((mx, lse));
+            }
+            stats
         })
         .collect()
 }
 
 /// Backward of [`label_logprobs`]: `dx[v] = dy · (δ(v, label) − p(v))`.
+#[multiversion(targets("x86_64+avx2+fma"))]
 pub fn label_logprobs_bwd(
     logits: &[f32],
     labels: &[u32],
@@ -587,20 +584,18 @@ pub fn label_logprobs_bwd(
                 .zip(dy.par_chunks(per)),
         )
         .for_each(|((dc, xc), ((lc, sc), gc))| {
-            simd(|| {
-                for ((((dr, xr), &l), &(mx, lse)), &g) in dc
-                    .chunks_exact_mut(v)
-                    .zip(xc.chunks_exact(v))
-                    .zip(lc)
-                    .zip(sc)
-                    .zip(gc)
-                {
-                    for (d, &x) in dr.iter_mut().zip(xr) {
-                        *d = -g * exp((x - mx) - lse);
-                    }
-                    dr[l as usize] += g;
+            for ((((dr, xr), &l), &(mx, lse)), &g) in dc
+                .chunks_exact_mut(v)
+                .zip(xc.chunks_exact(v))
+                .zip(lc)
+                .zip(sc)
+                .zip(gc)
+            {
+                for (d, &x) in dr.iter_mut().zip(xr) {
+                    *d = -g * exp((x - mx) - lse);
                 }
-            });
+                dr[l as usize] += g;
+            }
         });
 }
 
@@ -626,6 +621,7 @@ pub struct AdamStep {
 }
 
 /// One AdamW step in place on `theta`, `m`, `v`.
+#[multiversion(targets("x86_64+avx2+fma"))]
 pub fn adamw(theta: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32], a: AdamStep) {
     let per = rows_per_task(theta.len().div_ceil(4096), 4096) * 4096;
     let decay = 1.0 - a.lr * a.weight_decay;
@@ -634,18 +630,16 @@ pub fn adamw(theta: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32], a: A
         .zip(m.par_chunks_mut(per).zip(v.par_chunks_mut(per)))
         .zip(grad.par_chunks(per))
         .for_each(|((tc, (mc, vc)), gc)| {
-            simd(|| {
-                for i in 0..tc.len() {
-                    let g = gc[i] * a.grad_scale;
-                    let nm = mc[i] * a.beta1 + g * (1.0 - a.beta1);
-                    let nv = vc[i] * a.beta2 + (g * g) * (1.0 - a.beta2);
-                    mc[i] = nm;
-                    vc[i] = nv;
-                    let m_hat = nm * a.scale_m;
-                    let v_hat = nv * a.scale_v;
-                    tc[i] = tc[i] * decay - (m_hat / (v_hat.sqrt() + a.eps)) * a.lr;
-                }
-            });
+            for i in 0..tc.len() {
+                let g = gc[i] * a.grad_scale;
+                let nm = mc[i] * a.beta1 + g * (1.0 - a.beta1);
+                let nv = vc[i] * a.beta2 + (g * g) * (1.0 - a.beta2);
+                mc[i] = nm;
+                vc[i] = nv;
+                let m_hat = nm * a.scale_m;
+                let v_hat = nv * a.scale_v;
+                tc[i] = tc[i] * decay - (m_hat / (v_hat.sqrt() + a.eps)) * a.lr;
+            }
         });
 }
 
