@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::generate::{Decoding, GenerateOptions, generate_with};
-use crate::llama::{Llama, Logits, causal_mask, label_logprobs, sequential_positions};
+use crate::llama::{Llama, causal_mask, sequential_positions};
 use crate::train::{OptimSettings, Trainer};
 use crate::{Config, ModelError, Params};
 
@@ -182,25 +182,24 @@ impl Bench {
         Ok(out)
     }
 
-    fn logits(&self, llama: &Llama) -> Result<Tensor, ModelError> {
+    /// Log-prob of every next token, as the training loop computes them (vocabulary
+    /// projection and log-softmax fused).
+    fn label_logprobs(&self, llama: &Llama) -> Result<Tensor, ModelError> {
         let positions = sequential_positions(BATCH, SEQ_LEN, &self.device)?;
         let mask = causal_mask(SEQ_LEN, &self.device)?;
-        Ok(llama
-            .forward(&self.input, &positions, &mask, None, Logits::All, false)?
-            .logits)
+        llama.label_logprobs(&self.input, &positions, &mask, &self.labels)
     }
 
     /// Mean NLL of every next token, backward, one AdamW step.
     fn train_step(&mut self) -> Result<f64, ModelError> {
-        let lp = label_logprobs(&self.logits(&self.llama)?, &self.labels)?;
-        let loss = lp.mean_all()?.neg()?;
+        let loss = self.label_logprobs(&self.llama)?.mean_all()?.neg()?;
         self.trainer.step(&loss)
     }
 
     /// Per-token log-probs without gradient; returns their mean.
     fn forward_logprobs(&self) -> Result<f64, ModelError> {
         // As PyTorch's `no_grad`: weights detached, no graph recorded.
-        let lp = label_logprobs(&self.logits(&self.llama.detached())?, &self.labels)?;
+        let lp = self.label_logprobs(&self.llama.detached())?;
         Ok(f64::from(lp.mean_all()?.to_scalar::<f32>()?))
     }
 

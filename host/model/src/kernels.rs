@@ -564,37 +564,31 @@ pub fn label_logprobs(
         .collect()
 }
 
-/// Backward of [`label_logprobs`]: `dx[v] = dy · (δ(v, label) − p(v))`.
+/// Backward of [`label_logprobs`], in place: each row of logits becomes its gradient
+/// `dy · (δ(v, label) − p(v))`.
 #[multiversion(targets("x86_64+avx2+fma"))]
 pub fn label_logprobs_bwd(
-    logits: &[f32],
+    logits: &mut [f32],
     labels: &[u32],
     stats: &[(f32, f32)],
     dy: &[f32],
     v: usize,
-    dx: &mut [f32],
 ) {
     let per = rows_per_task(labels.len(), v);
-    dx.par_chunks_mut(per * v)
-        .zip(logits.par_chunks(per * v))
+    logits
+        .par_chunks_mut(per * v)
         .zip(
             labels
                 .par_chunks(per)
                 .zip(stats.par_chunks(per))
                 .zip(dy.par_chunks(per)),
         )
-        .for_each(|((dc, xc), ((lc, sc), gc))| {
-            for ((((dr, xr), &l), &(mx, lse)), &g) in dc
-                .chunks_exact_mut(v)
-                .zip(xc.chunks_exact(v))
-                .zip(lc)
-                .zip(sc)
-                .zip(gc)
-            {
-                for (d, &x) in dr.iter_mut().zip(xr) {
-                    *d = -g * exp((x - mx) - lse);
+        .for_each(|(xc, ((lc, sc), gc))| {
+            for (((xr, &l), &(mx, lse)), &g) in xc.chunks_exact_mut(v).zip(lc).zip(sc).zip(gc) {
+                for x in xr.iter_mut() {
+                    *x = -g * exp((*x - mx) - lse);
                 }
-                dr[l as usize] += g;
+                xr[l as usize] += g;
             }
         });
 }

@@ -109,9 +109,18 @@ impl LanguageModel {
     }
 
     /// The mean token NLL over the batch's loss positions (Hugging Face's causal-LM loss).
+    ///
+    /// The logits never enter the graph ([`Llama::label_logprobs`]).
     pub fn lm_loss(&self, batch: &TokenBatch) -> Result<Tensor, ModelError> {
-        let out = self.forward(batch, false)?;
-        lm_loss_from(&out.logits, batch)
+        let (b, t) = batch.input.dims2()?;
+        let device = batch.input.device();
+        let lp = self.llama.label_logprobs(
+            &batch.input,
+            &sequential_positions(b, t, device)?,
+            &causal_mask(t, device)?,
+            &batch.labels,
+        )?;
+        mean_nll((lp * &batch.mask)?, batch)
     }
 
     /// Per-answer statistics under teacher forcing, one entry per sequence.
@@ -234,7 +243,11 @@ pub fn masked_logprobs(logits: &Tensor, batch: &TokenBatch) -> Result<Tensor, Mo
 
 /// Hugging Face's causal-LM loss: mean NLL over every loss position of the batch.
 pub fn lm_loss_from(logits: &Tensor, batch: &TokenBatch) -> Result<Tensor, ModelError> {
-    let lp = masked_logprobs(logits, batch)?;
+    mean_nll(masked_logprobs(logits, batch)?, batch)
+}
+
+/// `−Σ lp / (loss positions)` of masked log-probs.
+fn mean_nll(lp: Tensor, batch: &TokenBatch) -> Result<Tensor, ModelError> {
     let n = batch.mask.sum_all()?;
     Ok(lp.sum_all()?.neg()?.div(&n.maximum(1.0)?)?)
 }

@@ -96,6 +96,11 @@ pub mod composed {
         logp.gather(&labels.unsqueeze(D::Minus1)?, D::Minus1)?
             .squeeze(D::Minus1)
     }
+
+    /// `log_softmax(x · wᵀ)[label]`: the vocabulary projection, then label log-probs.
+    pub fn head_label_logprobs(x: &Tensor, w: &Tensor, labels: &Tensor) -> CResult<Tensor> {
+        label_logprobs(&linear(x, w)?, labels)
+    }
 }
 
 struct RmsNorm {
@@ -769,8 +774,8 @@ impl CustomOp3 for LabelLogprobsBwd {
         if self.stats.len() != labels.len() || dy.len() != labels.len() {
             candle_core::bail!("label log-probs backward: forward state does not match")
         }
-        let mut dx = vec![0f32; x.len()];
-        kernels::label_logprobs_bwd(x, labels, &self.stats, dy, self.v, &mut dx);
+        let mut dx = x.to_vec();
+        kernels::label_logprobs_bwd(&mut dx, labels, &self.stats, dy, self.v);
         Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }
 }
@@ -944,6 +949,152 @@ pub fn linear(x: &Tensor, weight: &Tensor) -> CResult<Tensor> {
         return composed::linear(x, weight);
     }
     x.contiguous()?.apply_op2(&weight.contiguous()?, Linear)
+}
+
+/// The vocabulary projection and label log-probs as one op: `log_softmax(x · wᵀ)[label]`.
+/// The `[n, V]` logits never become a graph node, so candle never allocates, zero-fills and
+/// sums their gradient (16 MB for the benchmark's batch, on one thread): the backward pass turns
+/// the kept logits into that gradient in place and multiplies it straight into the gradients of
+/// `x` and `w`.
+struct HeadLabelLogprobs {
+    v: usize,
+    /// Keep the logits and each row's statistics for the backward pass.
+    keep: bool,
+    saved: Mutex<Option<HeadForward>>,
+}
+
+/// What the vocabulary projection computes.
+struct HeadForward {
+    /// `[n, V]`.
+    logits: Vec<f32>,
+    /// Each row's label log-prob.
+    lp: Vec<f32>,
+    /// Each row's `(max, ln Σ e^{x − max})`.
+    stats: Vec<(f32, f32)>,
+}
+
+/// Logits, label log-probs and row statistics of `x [n, inp] · w[v, inp]ᵀ`.
+fn head_forward(
+    x: &[f32],
+    w: &[f32],
+    labels: &[u32],
+    inp: usize,
+    v: usize,
+) -> CResult<HeadForward> {
+    check_labels(labels, v)?;
+    let n = labels.len();
+    if x.len() != n * inp || w.len() != v * inp {
+        candle_core::bail!(
+            "vocabulary projection: {} inputs and {} weights for {n} labels of {inp} features",
+            x.len(),
+            w.len()
+        )
+    }
+    let mut logits = vec![0f32; n * v];
+    gemm::matmul(
+        &mut logits,
+        MatRef::rows(x, n, inp),
+        MatRef::transposed(w, v, inp),
+        false,
+    )
+    .map_err(gemm_err)?;
+    let mut lp = vec![0f32; n];
+    let stats = kernels::label_logprobs(&logits, labels, v, &mut lp);
+    Ok(HeadForward { logits, lp, stats })
+}
+
+fn poisoned(_: impl std::fmt::Debug) -> candle_core::Error {
+    candle_core::Error::Msg("vocabulary projection: poisoned state".into())
+}
+
+impl CustomOp3 for HeadLabelLogprobs {
+    fn name(&self) -> &'static str {
+        "lethe-head-label-logprobs"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> CResult<(CpuStorage, Shape)> {
+        let x = f32s(s1, l1, self.name())?;
+        let w = f32s(s2, l2, self.name())?;
+        let labels = u32s(s3, l3, self.name())?;
+        let (_, inp, v) = linear_dims(l1, l2)?;
+        let mut head = head_forward(x, w, labels, inp, v)?;
+        let lp = std::mem::take(&mut head.lp);
+        if self.keep {
+            *self.saved.lock().map_err(poisoned)? = Some(head);
+        }
+        Ok((CpuStorage::F32(lp), l3.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        labels: &Tensor,
+        _res: &Tensor,
+        dy: &Tensor,
+    ) -> CResult<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let label_ids = labels.flatten_all()?.to_vec1::<u32>()?;
+        let dy = dy.flatten_all()?.to_vec1::<f32>()?;
+        let inp = x.dim(D::Minus1)?;
+        // Taken, not cloned: a second backward pass over the same graph recomputes them.
+        let saved = self.saved.lock().map_err(poisoned)?.take();
+        let HeadForward {
+            logits: mut grad,
+            stats,
+            ..
+        } = match saved {
+            Some(s) => s,
+            None => {
+                let xs = x.flatten_all()?.to_vec1::<f32>()?;
+                let ws = w.flatten_all()?.to_vec1::<f32>()?;
+                head_forward(&xs, &ws, &label_ids, inp, self.v)?
+            }
+        };
+        if stats.len() != label_ids.len() || dy.len() != label_ids.len() {
+            candle_core::bail!("vocabulary projection backward: forward state does not match")
+        }
+        kernels::label_logprobs_bwd(&mut grad, &label_ids, &stats, &dy, self.v);
+        let grad = Tensor::from_vec(grad, (label_ids.len(), self.v), x.device())?;
+        let dx = grad
+            .apply_op2_no_bwd(w, &LinearBwdInput)?
+            .reshape(x.shape())?;
+        let dw = grad.apply_op2_no_bwd(x, &LinearBwdWeight)?;
+        // Labels are integers: no gradient.
+        Ok((Some(dx), Some(dw), None))
+    }
+}
+
+/// `log_softmax(x · wᵀ)[label]` for `x [..., in]`, `w [V, in]` and u32 labels `[...]` →
+/// `[...]`: what [`label_logprobs`] of [`linear`] computes, without the logits in the graph.
+pub fn head_label_logprobs(x: &Tensor, w: &Tensor, labels: &Tensor) -> CResult<Tensor> {
+    if !fused(&[x, w]) || labels.dtype() != DType::U32 || !labels.device().is_cpu() {
+        return composed::head_label_logprobs(x, w, labels);
+    }
+    let v = w.dim(0)?;
+    if x.elem_count() / x.dim(D::Minus1)?.max(1) != labels.elem_count() {
+        candle_core::bail!(
+            "vocabulary projection: input {:?} for labels {:?}",
+            x.dims(),
+            labels.dims()
+        )
+    }
+    x.contiguous()?.apply_op3(
+        &w.contiguous()?,
+        &labels.contiguous()?,
+        HeadLabelLogprobs {
+            v,
+            keep: x.track_op() || w.track_op(),
+            saved: Mutex::new(None),
+        },
+    )
 }
 
 /// Batched `op(a) · op(b)` over the leading dimensions, `op` transposing the last two when
@@ -1479,6 +1630,49 @@ mod tests {
         let bad = Tensor::from_vec(vec![0u32, 1, 2, 3, 4, 50], (2, 3), &Device::Cpu).unwrap();
         let err = label_logprobs(&logits, &bad).unwrap_err().to_string();
         assert!(err.contains("label 50 at row 5"), "{err}");
+    }
+
+    #[test]
+    fn head_label_logprobs_match_the_projection_then_label_logprobs() {
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        let x = rand(&mut rng, &[2, 3, 16], 1.0);
+        let w = rand(&mut rng, &[40, 16], 1.0);
+        let labels: Vec<u32> = (0..6).map(|_| rng.random_range(0..40)).collect();
+        let labels = Tensor::from_vec(labels, (2, 3), &Device::Cpu).unwrap();
+        check(
+            &[x.clone(), w.clone(), labels.clone()],
+            &[true, true, false],
+            |a| head_label_logprobs(&a[0], &a[1], &a[2]),
+            |a| composed::head_label_logprobs(&a[0], &a[1], &a[2]),
+            2e-5,
+        );
+        // Without a gradient to track nothing is kept, and the values are the same.
+        let (xd, wd) = (x.detach(), w.detach());
+        let kept = head_label_logprobs(&x, &w, &labels).unwrap();
+        let detached = head_label_logprobs(&xd, &wd, &labels).unwrap();
+        assert_eq!(max_diff(&kept, &detached), 0.0);
+        // A second backward pass over the same graph recomputes what the first one took.
+        let xv = Var::from_tensor(&x).unwrap();
+        let loss = head_label_logprobs(xv.as_tensor(), &w, &labels)
+            .unwrap()
+            .sum_all()
+            .unwrap();
+        let g1 = loss
+            .backward()
+            .unwrap()
+            .get(xv.as_tensor())
+            .unwrap()
+            .clone();
+        let g2 = loss
+            .backward()
+            .unwrap()
+            .get(xv.as_tensor())
+            .unwrap()
+            .clone();
+        assert_eq!(max_diff(&g1, &g2), 0.0);
+        let bad = Tensor::from_vec(vec![0u32, 1, 2, 3, 4, 40], (2, 3), &Device::Cpu).unwrap();
+        let err = head_label_logprobs(&x, &w, &bad).unwrap_err().to_string();
+        assert!(err.contains("label 40 at row 5"), "{err}");
     }
 
     #[test]
