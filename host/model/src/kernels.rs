@@ -397,12 +397,20 @@ impl<'a> HeadsView<'a> {
     }
 }
 
+/// A batch row of [`attention`]: its index, its output, where its weights are kept.
+type AttnRow<'a> = (usize, &'a mut [f32], Option<&'a mut [f32]>);
+
+/// A batch row of [`attention_bwd`]: its index and its `dq`, `dk`, `dv`.
+type AttnGradRow<'a> = (usize, (&'a mut [f32], (&'a mut [f32], &'a mut [f32])));
+
 /// `softmax(q·kᵀ · scale + mask) · v` for every head, written as `[b, t, heads·hd]` (heads
 /// merged). `q` is `[b, heads, t, hd]`, `mask` is `[mask_batches, t, s]`; the caller checks
 /// that the views fit their data. Batch rows run in parallel; each head's two products are the
 /// ones the differentiable path makes (so the results agree with it), but the `[t, s]` scores
 /// live in a per-task buffer instead of a `[b, heads, t, s]` tensor, and there is no separate
-/// softmax or head-merge pass.
+/// softmax or head-merge pass. With `probs` (`[b, heads, t, s]`) the attention weights are kept
+/// there for [`attention_bwd`].
+#[allow(clippy::too_many_arguments)]
 #[multiversion(targets("x86_64+avx2+fma"))]
 pub fn attention(
     q: &[f32],
@@ -412,21 +420,30 @@ pub fn attention(
     scale: f32,
     d: AttnDims,
     out: &mut [f32],
+    probs: Option<&mut [f32]>,
 ) -> Result<(), String> {
     let (hd, s, t) = (d.hd, d.s, d.t);
     let row_len = t * d.heads * hd;
     let group = (d.heads / d.kv_heads.max(1)).max(1);
-    let body = |(r, o): (usize, &mut [f32])| -> Result<(), String> {
-        let mut p = vec![0f32; t * s];
+    let body = |(r, o, mut kept): AttnRow<'_>| -> Result<(), String> {
+        let mut tmp = if kept.is_none() {
+            vec![0f32; t * s]
+        } else {
+            Vec::new()
+        };
         let mut pv = vec![0f32; t * hd];
         for h in 0..d.heads {
+            let p: &mut [f32] = match kept.as_deref_mut() {
+                Some(kp) => &mut kp[h * t * s..(h + 1) * t * s],
+                None => &mut tmp,
+            };
             let g = h / group;
             let qo = (r * d.heads + h) * t * hd;
             let (kd, kpos) = (k.head(r, g)?, k.pos);
             let (vd, vpos) = (v.head(r, g)?, v.pos);
             // scores = q · kᵀ: keys are rows of length hd, `kpos` apart.
             crate::gemm::matmul(
-                &mut p,
+                p,
                 crate::gemm::MatRef::rows(&q[qo..qo + t * hd], t, hd),
                 crate::gemm::MatRef {
                     data: kd,
@@ -454,7 +471,7 @@ pub fn attention(
             }
             crate::gemm::matmul(
                 &mut pv,
-                crate::gemm::MatRef::rows(&p, t, s),
+                crate::gemm::MatRef::rows(p, t, s),
                 crate::gemm::MatRef {
                     data: vd,
                     rows: s,
@@ -470,10 +487,116 @@ pub fn attention(
         }
         Ok(())
     };
+    let rows: Vec<AttnRow<'_>> = match probs {
+        Some(kp) => {
+            if kp.len() != d.b * d.heads * t * s {
+                return Err(format!("attention: {} kept weights for {d:?}", kp.len()));
+            }
+            out.chunks_mut(row_len)
+                .zip(kp.chunks_mut(d.heads * t * s))
+                .enumerate()
+                .map(|(r, (o, p))| (r, o, Some(p)))
+                .collect()
+        }
+        None => out
+            .chunks_mut(row_len)
+            .enumerate()
+            .map(|(r, o)| (r, o, None))
+            .collect(),
+    };
     if d.b > 1 && d.b * d.heads * t * s * hd >= PAR_MIN {
-        out.par_chunks_mut(row_len).enumerate().try_for_each(body)
+        rows.into_par_iter().try_for_each(body)
     } else {
-        out.chunks_mut(row_len).enumerate().try_for_each(body)
+        rows.into_iter().try_for_each(body)
+    }
+}
+
+/// Backward of [`attention`] over contiguous `q [b, heads, t, hd]`, `k`, `v` `[b, kv_heads,
+/// s, hd]`, the kept weights `p [b, heads, t, s]` and the merged output's gradient
+/// `dout [b·t, heads·hd]`. Per head: `dp = dout_h · vᵀ`, `ds = scale · p ⊙ (dp − Σ dp·p)`,
+/// `dq = ds · k`, `dk += dsᵀ · q`, `dv += pᵀ · dout_h` (the key/value heads of a group sum
+/// over its query heads). `dk` and `dv` must come zeroed. Batch rows run in parallel.
+#[allow(clippy::too_many_arguments)]
+#[multiversion(targets("x86_64+avx2+fma"))]
+pub fn attention_bwd(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    p: &[f32],
+    dout: &[f32],
+    scale: f32,
+    d: AttnDims,
+    dq: &mut [f32],
+    dk: &mut [f32],
+    dv: &mut [f32],
+) -> Result<(), String> {
+    use crate::gemm::{MatRef, matmul};
+    let (hd, s, t, heads) = (d.hd, d.s, d.t, d.heads);
+    let group = (heads / d.kv_heads.max(1)).max(1);
+    let (q_row, kv_row, p_row) = (heads * t * hd, d.kv_heads * s * hd, heads * t * s);
+    if q.len() != d.b * q_row
+        || k.len() != d.b * kv_row
+        || v.len() != d.b * kv_row
+        || p.len() != d.b * p_row
+        || dout.len() != d.b * q_row
+        || dq.len() != q.len()
+        || dk.len() != k.len()
+        || dv.len() != v.len()
+    {
+        return Err(format!("attention backward: buffers do not match {d:?}"));
+    }
+    let body = |(r, (dqr, (dkr, dvr))): AttnGradRow<'_>| {
+        let mut ds = vec![0f32; t * s];
+        for h in 0..heads {
+            let g = h / group;
+            let qh = &q[r * q_row + h * t * hd..][..t * hd];
+            let kg = &k[r * kv_row + g * s * hd..][..s * hd];
+            let vg = &v[r * kv_row + g * s * hd..][..s * hd];
+            let ph = &p[r * p_row + h * t * s..][..t * s];
+            // This head's slice of the merged gradient: rows `heads·hd` apart.
+            let dout_h = MatRef {
+                data: &dout[r * q_row + h * hd..],
+                rows: t,
+                cols: hd,
+                row_stride: heads * hd,
+                col_stride: 1,
+            };
+            matmul(&mut ds, dout_h, MatRef::transposed(vg, s, hd), false)?;
+            for (dr, pr) in ds.chunks_exact_mut(s).zip(ph.chunks_exact(s)) {
+                let c = dot(pr, dr);
+                for (o, &pv) in dr.iter_mut().zip(pr) {
+                    *o = scale * (pv * (*o - c));
+                }
+            }
+            matmul(
+                &mut dqr[h * t * hd..][..t * hd],
+                MatRef::rows(&ds, t, s),
+                MatRef::rows(kg, s, hd),
+                false,
+            )?;
+            matmul(
+                &mut dkr[g * s * hd..][..s * hd],
+                MatRef::transposed(&ds, t, s),
+                MatRef::rows(qh, t, hd),
+                true,
+            )?;
+            matmul(
+                &mut dvr[g * s * hd..][..s * hd],
+                MatRef::transposed(ph, t, s),
+                dout_h,
+                true,
+            )?;
+        }
+        Ok::<(), String>(())
+    };
+    let rows = dq
+        .par_chunks_mut(q_row)
+        .zip(dk.par_chunks_mut(kv_row).zip(dv.par_chunks_mut(kv_row)))
+        .enumerate();
+    if d.b > 1 && d.b * heads * t * s * hd >= PAR_MIN {
+        rows.try_for_each(body)
+    } else {
+        rows.with_min_len(usize::MAX).try_for_each(body)
     }
 }
 

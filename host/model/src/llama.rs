@@ -386,8 +386,15 @@ impl Llama {
             x = (x + layer.o.forward(&attn)?)?;
 
             let xn = ops::rms_norm(&x, &layer.post_norm, cfg.rms_norm_eps)?;
-            let (gate, up) = rayon::join(|| layer.gate.forward(&xn), || layer.up.forward(&xn));
-            let act = ops::swiglu(&gate?, &up?)?;
+            let act = match (&layer.gate.bias, &layer.up.bias) {
+                // One graph node for both up-projections and the activation.
+                (None, None) => ops::swiglu_projection(&xn, &layer.gate.weight, &layer.up.weight)?,
+                _ => {
+                    let (gate, up) =
+                        rayon::join(|| layer.gate.forward(&xn), || layer.up.forward(&xn));
+                    ops::swiglu(&gate?, &up?)?
+                }
+            };
             x = (x + layer.down.forward(&act)?)?;
             if keep_hidden {
                 hidden.push(x.reshape((b, t, d))?);

@@ -90,6 +90,11 @@ pub mod composed {
         gate.silu()? * up
     }
 
+    /// `silu(x · w_gateᵀ) · (x · w_upᵀ)`.
+    pub fn swiglu_projection(x: &Tensor, w_gate: &Tensor, w_up: &Tensor) -> CResult<Tensor> {
+        swiglu(&linear(x, w_gate)?, &linear(x, w_up)?)
+    }
+
     /// `log_softmax(logits)[label]` over the last dimension.
     pub fn label_logprobs(logits: &Tensor, labels: &Tensor) -> CResult<Tensor> {
         let logp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
@@ -403,9 +408,12 @@ fn repeat_kv(x: &Tensor, rep: usize) -> CResult<Tensor> {
 /// (grouped-query when `kv_heads < heads`) under an additive mask `[b or 1, 1, t, s]`:
 /// `softmax(q·kᵀ · scale + mask) · v` with the heads merged, `[b·t, heads·hd]`.
 ///
-/// Without a gradient to track (inference: generation, scoring a frozen model) this is one
-/// fused op that never stores the `[b, heads, t, s]` scores; otherwise it is the
-/// differentiable chain of products, softmax and head merge.
+/// On the CPU this is one fused op that never builds the `[b, heads, t, s]` scores as a
+/// tensor. Without a gradient to track (generation, scoring a frozen model) the weights live in
+/// a per-task buffer; with one they are kept in the op for its backward pass, and the graph has
+/// one node where the chain of products, softmax and head merge had four (each of whose
+/// gradients candle would allocate, zero-fill and add on one thread). Elsewhere it is that
+/// chain ([`attention_chain`]).
 pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64) -> CResult<Tensor> {
     let (b, h, t, hd) = q.dims4()?;
     let (kb, kv, s, khd) = k.dims4()?;
@@ -417,11 +425,8 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64) 
             v.dims()
         )
     }
-    let tracked = q.track_op() || k.track_op() || v.track_op() || mask.track_op();
-    if tracked || !fused(&[q, k, v, mask]) {
-        let scores = matmul_nt(q, &repeat_kv(k, h / kv)?)?;
-        let probs = attn_softmax(&scores, mask, scale)?;
-        return merge_heads(&matmul(&probs, &repeat_kv(v, h / kv)?)?);
+    if !fused(&[q, k, v, mask]) || mask.track_op() {
+        return attention_chain(q, k, v, mask, scale);
     }
     let (mb, one, mt, ms) = mask.dims4()?;
     if !(mb == 1 || mb == b) || one != 1 || mt != t || ms != s {
@@ -431,26 +436,50 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64) 
             q.dims()
         )
     }
-    q.contiguous()?.apply_op3_no_bwd(
-        &rows_contiguous(k)?,
-        &rows_contiguous(v)?,
-        &Attention {
-            scale: scale as f32,
-            mask: mask.contiguous()?,
-            dims: kernels::AttnDims {
-                b,
-                heads: h,
-                kv_heads: kv,
-                t,
-                s,
-                hd,
-                mask_batches: mb,
-            },
+    let op = Attention {
+        scale: scale as f32,
+        mask: mask.contiguous()?,
+        dims: kernels::AttnDims {
+            b,
+            heads: h,
+            kv_heads: kv,
+            t,
+            s,
+            hd,
+            mask_batches: mb,
         },
-    )
+    };
+    if q.track_op() || k.track_op() || v.track_op() {
+        return q.contiguous()?.apply_op3(
+            &k.contiguous()?,
+            &v.contiguous()?,
+            TrainedAttention {
+                inner: op,
+                saved: Mutex::new(None),
+            },
+        );
+    }
+    q.contiguous()?
+        .apply_op3_no_bwd(&rows_contiguous(k)?, &rows_contiguous(v)?, &op)
 }
 
-/// The fused inference attention of [`attention`]; the mask rides along in the op.
+/// [`attention`] as the differentiable chain: scores, masked softmax, weighted values, head
+/// merge.
+pub fn attention_chain(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: &Tensor,
+    scale: f64,
+) -> CResult<Tensor> {
+    let rep = q.dim(1)? / k.dim(1)?.max(1);
+    let scores = matmul_nt(q, &repeat_kv(k, rep)?)?;
+    let probs = attn_softmax(&scores, mask, scale)?;
+    merge_heads(&matmul(&probs, &repeat_kv(v, rep)?)?)
+}
+
+/// The fused attention of [`attention`]; the mask rides along in the op.
+#[derive(Clone)]
 struct Attention {
     scale: f32,
     mask: Tensor,
@@ -479,6 +508,47 @@ impl Attention {
             _ => candle_core::bail!("attention: a key/value view reaches outside its data"),
         }
     }
+
+    /// The merged output, keeping the weights in `probs` when given.
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+        probs: Option<&mut [f32]>,
+    ) -> CResult<Vec<f32>> {
+        let q = f32s(s1, l1, "attention")?;
+        let (k, v) = (self.view(s2, l2)?, self.view(s3, l3)?);
+        let (mask_storage, mask_layout) = self.mask.storage_and_layout();
+        let candle_core::Storage::Cpu(ms) = &*mask_storage else {
+            candle_core::bail!("attention: the mask is not on the CPU")
+        };
+        let mask = f32s(ms, mask_layout, "attention")?;
+        let d = self.dims;
+        if q.len() != d.b * d.heads * d.t * d.hd || mask.len() != d.mask_batches * d.t * d.s {
+            candle_core::bail!(
+                "attention: {} query and {} mask elements for {d:?}",
+                q.len(),
+                mask.len()
+            )
+        }
+        let mut out = vec![0f32; q.len()];
+        kernels::attention(q, k, v, mask, self.scale, d, &mut out, probs).map_err(gemm_err)?;
+        Ok(out)
+    }
+
+    fn out_shape(&self) -> Shape {
+        Shape::from((self.dims.b * self.dims.t, self.dims.heads * self.dims.hd))
+    }
+
+    fn probs_len(&self) -> usize {
+        let d = self.dims;
+        d.b * d.heads * d.t * d.s
+    }
 }
 
 impl CustomOp3 for Attention {
@@ -495,27 +565,152 @@ impl CustomOp3 for Attention {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> CResult<(CpuStorage, Shape)> {
-        let q = f32s(s1, l1, self.name())?;
-        let (k, v) = (self.view(s2, l2)?, self.view(s3, l3)?);
-        let (mask_storage, mask_layout) = self.mask.storage_and_layout();
-        let candle_core::Storage::Cpu(ms) = &*mask_storage else {
-            candle_core::bail!("attention: the mask is not on the CPU")
+        let out = self.run(s1, l1, s2, l2, s3, l3, None)?;
+        Ok((CpuStorage::F32(out), self.out_shape()))
+    }
+}
+
+/// [`Attention`] with a gradient: keeps the `[b, heads, t, s]` weights for the backward pass.
+struct TrainedAttention {
+    inner: Attention,
+    saved: Mutex<Option<Vec<f32>>>,
+}
+
+fn poisoned_attention(_: impl std::fmt::Debug) -> candle_core::Error {
+    candle_core::Error::Msg("attention: poisoned state".into())
+}
+
+impl CustomOp3 for TrainedAttention {
+    fn name(&self) -> &'static str {
+        "lethe-trained-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> CResult<(CpuStorage, Shape)> {
+        let mut probs = vec![0f32; self.inner.probs_len()];
+        let out = self.inner.run(s1, l1, s2, l2, s3, l3, Some(&mut probs))?;
+        *self.saved.lock().map_err(poisoned_attention)? = Some(probs);
+        Ok((CpuStorage::F32(out), self.inner.out_shape()))
+    }
+
+    fn bwd(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        _res: &Tensor,
+        dout: &Tensor,
+    ) -> CResult<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        // Taken, not cloned: a second backward pass over the same graph recomputes them.
+        let saved = self.saved.lock().map_err(poisoned_attention)?.take();
+        let probs = match saved {
+            Some(p) => p,
+            None => q
+                .apply_op3_no_bwd(k, v, &AttentionWeights(self.inner.clone()))?
+                .flatten_all()?
+                .to_vec1::<f32>()?,
         };
-        let mask = f32s(ms, mask_layout, self.name())?;
-        let d = self.dims;
-        if q.len() != d.b * d.heads * d.t * d.hd || mask.len() != d.mask_batches * d.t * d.s {
-            candle_core::bail!(
-                "attention: {} query and {} mask elements for {d:?}",
-                q.len(),
-                mask.len()
-            )
-        }
-        let mut out = vec![0f32; q.len()];
-        kernels::attention(q, k, v, mask, self.scale, d, &mut out).map_err(gemm_err)?;
+        let grads = q.apply_op3_no_bwd(
+            k,
+            v,
+            &AttentionBwd {
+                scale: self.inner.scale,
+                dims: self.inner.dims,
+                probs,
+                dout: dout.contiguous()?,
+            },
+        )?;
+        let (nq, nk) = (q.elem_count(), k.elem_count());
+        let dq = grads.narrow(0, 0, nq)?.reshape(q.shape())?;
+        let dk = grads.narrow(0, nq, nk)?.reshape(k.shape())?;
+        let dv = grads.narrow(0, nq + nk, nk)?.reshape(v.shape())?;
+        Ok((Some(dq), Some(dk), Some(dv)))
+    }
+}
+
+/// The `[b, heads, t, s]` weights of an [`Attention`] (to recompute them).
+struct AttentionWeights(Attention);
+
+impl CustomOp3 for AttentionWeights {
+    fn name(&self) -> &'static str {
+        "lethe-attention-weights"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> CResult<(CpuStorage, Shape)> {
+        let mut probs = vec![0f32; self.0.probs_len()];
+        self.0.run(s1, l1, s2, l2, s3, l3, Some(&mut probs))?;
+        let d = self.0.dims;
         Ok((
-            CpuStorage::F32(out),
-            Shape::from((d.b * d.t, d.heads * d.hd)),
+            CpuStorage::F32(probs),
+            Shape::from((d.b, d.heads, d.t, d.s)),
         ))
+    }
+}
+
+/// `(q, k, v) → [dq | dk | dv]` (flattened) of [`TrainedAttention`] at the kept weights and the
+/// output's gradient.
+struct AttentionBwd {
+    scale: f32,
+    dims: kernels::AttnDims,
+    probs: Vec<f32>,
+    dout: Tensor,
+}
+
+impl CustomOp3 for AttentionBwd {
+    fn name(&self) -> &'static str {
+        "lethe-attention-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> CResult<(CpuStorage, Shape)> {
+        let q = f32s(s1, l1, self.name())?;
+        let k = f32s(s2, l2, self.name())?;
+        let v = f32s(s3, l3, self.name())?;
+        let (dout_storage, dout_layout) = self.dout.storage_and_layout();
+        let candle_core::Storage::Cpu(ds) = &*dout_storage else {
+            candle_core::bail!("attention backward: the gradient is not on the CPU")
+        };
+        let dout = f32s(ds, dout_layout, self.name())?;
+        let mut out = vec![0f32; q.len() + 2 * k.len()];
+        let (dq, rest) = out.split_at_mut(q.len());
+        let (dk, dv) = rest.split_at_mut(k.len());
+        kernels::attention_bwd(
+            q,
+            k,
+            v,
+            &self.probs,
+            dout,
+            self.scale,
+            self.dims,
+            dq,
+            dk,
+            dv,
+        )
+        .map_err(gemm_err)?;
+        let n = out.len();
+        Ok((CpuStorage::F32(out), Shape::from(n)))
     }
 }
 
@@ -687,6 +882,211 @@ pub fn swiglu(gate: &Tensor, up: &Tensor) -> CResult<Tensor> {
         candle_core::bail!("swiglu: gate {:?} and up {:?}", gate.dims(), up.dims())
     }
     gate.contiguous()?.apply_op2(&up.contiguous()?, SwiGlu)
+}
+
+/// The MLP's two up-projections and SwiGLU as one op: `silu(x · w_gateᵀ) · (x · w_upᵀ)`.
+/// As three ops, the `[n, mlp]` gate and up outputs were graph nodes: in the backward pass
+/// candle allocated, zero-filled and added a copy of each one's gradient on one thread, and
+/// summed two gradients for `x`. Here the gate and up products stay inside the op (kept for
+/// the backward pass when a gradient is tracked), and the backward pass writes `dx` with one
+/// product and one accumulating product.
+struct SwiGluProjection {
+    keep: bool,
+    saved: Mutex<Option<GateUp>>,
+}
+
+/// The gate and up products of [`SwiGluProjection`], `[n, mlp]` each.
+struct GateUp {
+    gate: Vec<f32>,
+    up: Vec<f32>,
+}
+
+/// `x [n, inp] · wᵀ` for a row-major `w [out, inp]`.
+fn project(x: &[f32], w: &[f32], n: usize, inp: usize, out: usize) -> CResult<Vec<f32>> {
+    let mut y = vec![0f32; n * out];
+    gemm::matmul(
+        &mut y,
+        MatRef::rows(x, n, inp),
+        MatRef::transposed(w, out, inp),
+        false,
+    )
+    .map_err(gemm_err)?;
+    Ok(y)
+}
+
+/// Gate and up products side by side (each too small to keep both threads busy while decoding).
+fn gate_up(x: &[f32], wg: &[f32], wu: &[f32], inp: usize, m: usize) -> CResult<GateUp> {
+    let n = x.len() / inp.max(1);
+    let (gate, up) = rayon::join(|| project(x, wg, n, inp, m), || project(x, wu, n, inp, m));
+    Ok(GateUp {
+        gate: gate?,
+        up: up?,
+    })
+}
+
+fn poisoned_mlp(_: impl std::fmt::Debug) -> candle_core::Error {
+    candle_core::Error::Msg("swiglu projection: poisoned state".into())
+}
+
+impl CustomOp3 for SwiGluProjection {
+    fn name(&self) -> &'static str {
+        "lethe-swiglu-projection"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> CResult<(CpuStorage, Shape)> {
+        let x = f32s(s1, l1, self.name())?;
+        let wg = f32s(s2, l2, self.name())?;
+        let wu = f32s(s3, l3, self.name())?;
+        let (_, inp, m) = linear_dims(l1, l2)?;
+        if l3.dims() != l2.dims() {
+            candle_core::bail!(
+                "swiglu projection: gate {:?} and up {:?}",
+                l2.dims(),
+                l3.dims()
+            )
+        }
+        let gu = gate_up(x, wg, wu, inp, m)?;
+        let mut act = vec![0f32; gu.gate.len()];
+        kernels::swiglu(&gu.gate, &gu.up, &mut act);
+        if self.keep {
+            *self.saved.lock().map_err(poisoned_mlp)? = Some(gu);
+        }
+        let mut dims = l1.dims().to_vec();
+        if let Some(last) = dims.last_mut() {
+            *last = m;
+        }
+        Ok((CpuStorage::F32(act), Shape::from(dims)))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        wg: &Tensor,
+        wu: &Tensor,
+        _res: &Tensor,
+        dy: &Tensor,
+    ) -> CResult<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        // Taken, not cloned: a second backward pass over the same graph recomputes them.
+        let saved = self.saved.lock().map_err(poisoned_mlp)?.take();
+        let gu = match saved {
+            Some(gu) => gu,
+            None => {
+                let xs = x.flatten_all()?.to_vec1::<f32>()?;
+                let wgs = wg.flatten_all()?.to_vec1::<f32>()?;
+                let wus = wu.flatten_all()?.to_vec1::<f32>()?;
+                let (m, inp) = wg.dims2()?;
+                gate_up(&xs, &wgs, &wus, inp, m)?
+            }
+        };
+        let (m, inp) = wg.dims2()?;
+        let n = gu.gate.len() / m.max(1);
+        // [dgate; dup], `[2, n, m]`.
+        let dgu = dy.contiguous()?.apply_op1_no_bwd(&SwiGluGrad(gu))?;
+        let (dg, du) = (dgu.get(0)?, dgu.get(1)?);
+        let dx = dgu
+            .apply_op3_no_bwd(wg, wu, &PairBwdInput)?
+            .reshape(x.shape())?;
+        let x2 = x.reshape((n, inp))?;
+        let dwg = dg.apply_op2_no_bwd(&x2, &LinearBwdWeight)?;
+        let dwu = du.apply_op2_no_bwd(&x2, &LinearBwdWeight)?;
+        Ok((Some(dx), Some(dwg), Some(dwu)))
+    }
+}
+
+/// `dy → [dgate; dup]` of SwiGLU at the kept gate and up products.
+struct SwiGluGrad(GateUp);
+
+impl CustomOp1 for SwiGluGrad {
+    fn name(&self) -> &'static str {
+        "lethe-swiglu-grad"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> CResult<(CpuStorage, Shape)> {
+        let dy = f32s(s, l, self.name())?;
+        let GateUp { gate, up } = &self.0;
+        if dy.len() != gate.len() {
+            candle_core::bail!("swiglu projection backward: forward state does not match")
+        }
+        let m = l.dims().last().copied().unwrap_or(1).max(1);
+        let mut out = vec![0f32; 2 * gate.len()];
+        kernels::swiglu_bwd(gate, up, dy, &mut out);
+        Ok((CpuStorage::F32(out), Shape::from((2, gate.len() / m, m))))
+    }
+}
+
+/// `([dg; du] [2, n, m], wg [m, inp], wu [m, inp]) → dg · wg + du · wu`, `[n, inp]`.
+struct PairBwdInput;
+
+impl CustomOp3 for PairBwdInput {
+    fn name(&self) -> &'static str {
+        "lethe-pair-bwd-input"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> CResult<(CpuStorage, Shape)> {
+        let d = f32s(s1, l1, self.name())?;
+        let wg = f32s(s2, l2, self.name())?;
+        let wu = f32s(s3, l3, self.name())?;
+        let (&[2, n, m], &[m2, inp]) = (l1.dims(), l2.dims()) else {
+            candle_core::bail!("pair backward: {:?} and {:?}", l1.dims(), l2.dims())
+        };
+        if m != m2 || l3.dims() != l2.dims() {
+            candle_core::bail!(
+                "pair backward: {:?}, {:?} and {:?}",
+                l1.dims(),
+                l2.dims(),
+                l3.dims()
+            )
+        }
+        let (dg, du) = d.split_at(n * m);
+        let mut dx = vec![0f32; n * inp];
+        gemm::matmul(
+            &mut dx,
+            MatRef::rows(dg, n, m),
+            MatRef::rows(wg, m, inp),
+            false,
+        )
+        .map_err(gemm_err)?;
+        gemm::matmul(
+            &mut dx,
+            MatRef::rows(du, n, m),
+            MatRef::rows(wu, m, inp),
+            true,
+        )
+        .map_err(gemm_err)?;
+        Ok((CpuStorage::F32(dx), Shape::from((n, inp))))
+    }
+}
+
+/// `silu(x · w_gateᵀ) · (x · w_upᵀ)` for `x [..., in]` and `w_gate`, `w_up` `[mlp, in]` →
+/// `[..., mlp]`: what [`swiglu`] of two [`linear`]s computes, in one graph node.
+pub fn swiglu_projection(x: &Tensor, w_gate: &Tensor, w_up: &Tensor) -> CResult<Tensor> {
+    if !fused(&[x, w_gate, w_up]) {
+        return composed::swiglu_projection(x, w_gate, w_up);
+    }
+    x.contiguous()?.apply_op3(
+        &w_gate.contiguous()?,
+        &w_up.contiguous()?,
+        SwiGluProjection {
+            keep: x.track_op() || w_gate.track_op() || w_up.track_op(),
+            saved: Mutex::new(None),
+        },
+    )
 }
 
 /// Log-softmax + gather; keeps each row's `(max, ln Σ)` for the backward pass.
@@ -1512,7 +1912,7 @@ mod tests {
     }
 
     #[test]
-    fn inference_attention_matches_the_differentiable_chain_over_a_cache_view() {
+    fn fused_attention_matches_the_differentiable_chain_in_values_and_gradients() {
         let mut rng = ChaCha8Rng::seed_from_u64(5);
         // 2 rows, 4 query heads over 2 key/value heads (grouped), head size 8; keys and values
         // are the first 7 of 10 positions of a cache buffer (a strided view), queries the last
@@ -1536,12 +1936,36 @@ mod tests {
             }
             let mask = Tensor::from_vec(m, (b, 1, t, s), &Device::Cpu).unwrap();
             let fused = attention(&q, &k, &v, &mask, 0.3).unwrap();
-            // A tracked query takes the differentiable chain.
-            let tracked = Var::from_tensor(&q).unwrap();
-            let chain = attention(tracked.as_tensor(), &k, &v, &mask, 0.3).unwrap();
-            assert!(chain.track_op());
+            let chain = attention_chain(&q, &k, &v, &mask, 0.3).unwrap();
             assert_eq!(fused.dims(), &[b * t, h * hd]);
             assert!(max_diff(&fused, &chain) <= 1e-6, "t = {t}");
+            // With a gradient to track: the op that keeps its weights, values and gradients.
+            let (kc, vc) = (k.contiguous().unwrap(), v.contiguous().unwrap());
+            check(
+                &[q.clone(), kc.clone(), vc.clone(), mask.clone()],
+                &[true, true, true, false],
+                |a| attention(&a[0], &a[1], &a[2], &a[3], 0.3),
+                |a| attention_chain(&a[0], &a[1], &a[2], &a[3], 0.3),
+                2e-6,
+            );
+            // A second backward pass over the same graph recomputes the weights it took.
+            let qv = Var::from_tensor(&q).unwrap();
+            let out = attention(qv.as_tensor(), &kc, &vc, &mask, 0.3).unwrap();
+            assert!(out.track_op());
+            let loss = (&out * &out).unwrap().sum_all().unwrap();
+            let g1 = loss
+                .backward()
+                .unwrap()
+                .get(qv.as_tensor())
+                .unwrap()
+                .clone();
+            let g2 = loss
+                .backward()
+                .unwrap()
+                .get(qv.as_tensor())
+                .unwrap()
+                .clone();
+            assert_eq!(max_diff(&g1, &g2), 0.0);
         }
     }
 
@@ -1630,6 +2054,43 @@ mod tests {
         let bad = Tensor::from_vec(vec![0u32, 1, 2, 3, 4, 50], (2, 3), &Device::Cpu).unwrap();
         let err = label_logprobs(&logits, &bad).unwrap_err().to_string();
         assert!(err.contains("label 50 at row 5"), "{err}");
+    }
+
+    #[test]
+    fn swiglu_projection_matches_two_projections_then_swiglu() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let x = rand(&mut rng, &[2, 3, 16], 1.0);
+        let wg = rand(&mut rng, &[24, 16], 0.5);
+        let wu = rand(&mut rng, &[24, 16], 0.5);
+        check(
+            &[x.clone(), wg.clone(), wu.clone()],
+            &[true, true, true],
+            |a| swiglu_projection(&a[0], &a[1], &a[2]),
+            |a| composed::swiglu_projection(&a[0], &a[1], &a[2]),
+            2e-6,
+        );
+        // A second backward pass over the same graph recomputes what the first one took.
+        let xv = Var::from_tensor(&x).unwrap();
+        let loss = swiglu_projection(xv.as_tensor(), &wg, &wu)
+            .unwrap()
+            .sum_all()
+            .unwrap();
+        let g1 = loss
+            .backward()
+            .unwrap()
+            .get(xv.as_tensor())
+            .unwrap()
+            .clone();
+        let g2 = loss
+            .backward()
+            .unwrap()
+            .get(xv.as_tensor())
+            .unwrap()
+            .clone();
+        assert_eq!(max_diff(&g1, &g2), 0.0);
+        let bad = rand(&mut rng, &[20, 16], 0.5);
+        let err = swiglu_projection(&x, &wg, &bad).unwrap_err().to_string();
+        assert!(err.contains("gate [24, 16] and up [20, 16]"), "{err}");
     }
 
     #[test]
