@@ -288,6 +288,27 @@ fn next_token_logprobs_and_loss_match_pytorch() {
             worst < 1e-5,
             "{name}: next-token log-prob max abs diff {worst}"
         );
+        // The path the training loss takes (projection and log-softmax in one op, over the
+        // first t − 1 tokens) gives the same numbers.
+        let b = ids.len();
+        let input: Vec<u32> = ids.iter().flat_map(|r| r[..t - 1].to_vec()).collect();
+        let input = Tensor::from_vec(input, (b, t - 1), &Device::Cpu).unwrap();
+        let fused = llama
+            .label_logprobs(
+                &input,
+                &sequential_positions(b, t - 1, &Device::Cpu).unwrap(),
+                &causal_mask(t - 1, &Device::Cpu).unwrap(),
+                &labels,
+            )
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        for (got, exp) in fused.iter().flatten().zip(want.iter().flatten()) {
+            assert!(
+                (got - exp).abs() < 1e-5,
+                "{name}: fused log-prob {got} vs {exp}"
+            );
+        }
         let n = lp.iter().flatten().count() as f64;
         let loss = -lp.iter().flatten().map(|&x| f64::from(x)).sum::<f64>() / n;
         let want_loss = reference[loss_key].as_f64().unwrap();
