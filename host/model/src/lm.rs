@@ -112,15 +112,13 @@ impl LanguageModel {
     ///
     /// The logits never enter the graph ([`Llama::label_logprobs`]).
     pub fn lm_loss(&self, batch: &TokenBatch) -> Result<Tensor, ModelError> {
-        let (b, t) = batch.input.dims2()?;
-        let device = batch.input.device();
-        let lp = self.llama.label_logprobs(
-            &batch.input,
-            &sequential_positions(b, t, device)?,
-            &causal_mask(t, device)?,
-            &batch.labels,
-        )?;
-        mean_nll((lp * &batch.mask)?, batch)
+        mean_nll(self.masked_logprobs(batch)?, batch)
+    }
+
+    /// [`masked_logprobs`] of a teacher-forced forward pass, `[B, T]`, without the logits in
+    /// the graph ([`Llama::label_logprobs`]).
+    pub fn masked_logprobs(&self, batch: &TokenBatch) -> Result<Tensor, ModelError> {
+        fused_masked_logprobs(&self.llama, batch)
     }
 
     /// Per-answer statistics under teacher forcing, one entry per sequence.
@@ -207,6 +205,11 @@ pub struct FrozenModel {
 }
 
 impl FrozenModel {
+    /// [`masked_logprobs`] of a teacher-forced forward pass, `[B, T]`, without gradient.
+    pub fn masked_logprobs(&self, batch: &TokenBatch) -> Result<Tensor, ModelError> {
+        fused_masked_logprobs(&self.llama.detached(), batch)
+    }
+
     /// Teacher-forced forward pass; outputs carry no gradient.
     pub fn forward(&self, batch: &TokenBatch, keep_hidden: bool) -> Result<Output, ModelError> {
         let out = teacher_forced(&self.llama, batch, keep_hidden)?;
@@ -215,6 +218,18 @@ impl FrozenModel {
             hidden: out.hidden.into_iter().map(|h| h.detach()).collect(),
         })
     }
+}
+
+fn fused_masked_logprobs(llama: &Llama, batch: &TokenBatch) -> Result<Tensor, ModelError> {
+    let (b, t) = batch.input.dims2()?;
+    let device = batch.input.device();
+    let lp = llama.label_logprobs(
+        &batch.input,
+        &sequential_positions(b, t, device)?,
+        &causal_mask(t, device)?,
+        &batch.labels,
+    )?;
+    Ok((lp * &batch.mask)?)
 }
 
 fn teacher_forced(

@@ -28,6 +28,10 @@ pub struct BatchEntry {
     questions: Vec<Option<String>>,
     current: Option<(u32, Output)>,
     reference: Option<Output>,
+    /// Masked label log-probs from the fused path (no logits in the graph), for methods that
+    /// ask for nothing else: the current model's with the step they belong to, the reference's.
+    current_lp: Option<(u32, Tensor)>,
+    reference_lp: Option<Tensor>,
 }
 
 /// One example a method may draw: its tokens and, for questions, the question text (needed to
@@ -274,6 +278,62 @@ impl HostState {
             Model::Reference => entry.reference = Some(clone_output(&out)),
         }
         Ok(Ok(out))
+    }
+
+    /// Masked label log-probs of a batch under a model, cached for the current step. A full
+    /// forward pass of the same step, if a method already asked for one (for logits or hidden
+    /// states), supplies them; otherwise they come from the fused path, whose backward pass
+    /// never hands candle the `[B, T, V]` logits' gradient (the same numbers either way).
+    fn fused_logprobs(
+        &mut self,
+        b: &Resource<BatchEntry>,
+        model: Model,
+    ) -> WResult<Result<Tensor, PluginError>> {
+        let steps = self.training()?.steps();
+        let entry = self.table.get(b)?;
+        let (full, cached) = match model {
+            Model::Current => (
+                entry
+                    .current
+                    .as_ref()
+                    .filter(|(s, _)| *s == steps)
+                    .map(|(_, o)| o.logits.clone()),
+                entry
+                    .current_lp
+                    .as_ref()
+                    .filter(|(s, _)| *s == steps)
+                    .map(|(_, lp)| lp.clone()),
+            ),
+            Model::Reference => (
+                entry.reference.as_ref().map(|o| o.logits.clone()),
+                entry.reference_lp.clone(),
+            ),
+        };
+        if let Some(lp) = cached {
+            return Ok(Ok(lp));
+        }
+        let batch = entry.batch.clone();
+        if let Some(logits) = full {
+            return Ok(Ok(masked_logprobs(&logits, &batch).map_err(host_err)?));
+        }
+        let training = self.training()?;
+        let lp = match model {
+            Model::Current => training.model.masked_logprobs(&batch).map_err(host_err)?,
+            Model::Reference => match &training.reference {
+                Some(r) => r.masked_logprobs(&batch).map_err(host_err)?,
+                None => {
+                    return Ok(Err(denied(
+                        "no reference model: declare needs-reference in the manifest",
+                    )));
+                }
+            },
+        };
+        let entry = self.table.get_mut(b)?;
+        match model {
+            Model::Current => entry.current_lp = Some((steps, lp.clone())),
+            Model::Reference => entry.reference_lp = Some(lp.clone()),
+        }
+        Ok(Ok(lp))
     }
 }
 
@@ -531,13 +591,10 @@ impl wit::HostBatch for HostState {
         model: Model,
     ) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
         self.touch();
-        let out = match self.forward(&this, model)? {
-            Ok(o) => o,
-            Err(e) => return Ok(Err(e)),
-        };
-        let batch = self.table.get(&this)?.batch.clone();
-        let lp = masked_logprobs(&out.logits, &batch).map_err(host_err)?;
-        Ok(Ok(self.push_tensor(lp)?))
+        match self.fused_logprobs(&this, model)? {
+            Ok(lp) => Ok(Ok(self.push_tensor(lp)?)),
+            Err(e) => Ok(Err(e)),
+        }
     }
 
     fn logits(
@@ -636,6 +693,8 @@ impl wit::HostBatch for HostState {
             questions,
             current: None,
             reference: None,
+            current_lp: None,
+            reference_lp: None,
         })?;
         Ok(Ok(b))
     }
@@ -725,6 +784,8 @@ impl wit::Host for HostState {
             questions: examples.into_iter().map(|e| e.question).collect(),
             current: None,
             reference: None,
+            current_lp: None,
+            reference_lp: None,
         })?;
         Ok(Ok(b))
     }
