@@ -263,13 +263,9 @@ impl HostState {
         let training = self.training()?;
         let out = match model {
             Model::Current => training.model.forward(&batch, true).map_err(host_err)?,
-            Model::Reference => match &training.reference {
-                Some(r) => r.forward(&batch, true).map_err(host_err)?,
-                None => {
-                    return Ok(Err(denied(
-                        "no reference model: declare needs-reference in the manifest",
-                    )));
-                }
+            Model::Reference => match reference_model(training) {
+                Ok(r) => r.forward(&batch, true).map_err(host_err)?,
+                Err(e) => return Ok(Err(e)),
             },
         };
         let entry = self.table.get_mut(b)?;
@@ -319,13 +315,9 @@ impl HostState {
         let training = self.training()?;
         let lp = match model {
             Model::Current => training.model.masked_logprobs(&batch).map_err(host_err)?,
-            Model::Reference => match &training.reference {
-                Some(r) => r.masked_logprobs(&batch).map_err(host_err)?,
-                None => {
-                    return Ok(Err(denied(
-                        "no reference model: declare needs-reference in the manifest",
-                    )));
-                }
+            Model::Reference => match reference_model(training) {
+                Ok(r) => r.masked_logprobs(&batch).map_err(host_err)?,
+                Err(e) => return Ok(Err(e)),
             },
         };
         let entry = self.table.get_mut(b)?;
@@ -335,6 +327,14 @@ impl HostState {
         }
         Ok(Ok(lp))
     }
+}
+
+/// The reference model, or the error a method gets when its manifest did not ask for one.
+fn reference_model(training: &TrainingState) -> Result<&FrozenModel, PluginError> {
+    training
+        .reference
+        .as_ref()
+        .ok_or_else(|| denied("no reference model: declare needs-reference in the manifest"))
 }
 
 fn clone_output(o: &Output) -> Output {
