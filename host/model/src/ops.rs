@@ -10,7 +10,7 @@
 //! device but the CPU, or on dtypes other than f32, every function here falls back to the
 //! composed form, so a CUDA build computes the same functions with candle's own kernels.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, D, DType, Layout, Shape, Tensor};
@@ -28,6 +28,12 @@ fn f32s<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> CResult<&'a [f32]> {
         Some((a, b)) => Ok(&v[a..b]),
         None => candle_core::bail!("{op}: input is not contiguous"),
     }
+}
+
+/// An op's kept state (a poisoned lock means an earlier op panicked mid-update).
+fn state<'a, T>(m: &'a Mutex<T>, op: &str) -> CResult<MutexGuard<'a, T>> {
+    m.lock()
+        .map_err(|_| candle_core::Error::Msg(format!("{op}: poisoned state")))
 }
 
 fn u32s<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> CResult<&'a [u32]> {
@@ -576,10 +582,6 @@ struct TrainedAttention {
     saved: Mutex<Option<Vec<f32>>>,
 }
 
-fn poisoned_attention(_: impl std::fmt::Debug) -> candle_core::Error {
-    candle_core::Error::Msg("attention: poisoned state".into())
-}
-
 impl CustomOp3 for TrainedAttention {
     fn name(&self) -> &'static str {
         "lethe-trained-attention"
@@ -596,7 +598,7 @@ impl CustomOp3 for TrainedAttention {
     ) -> CResult<(CpuStorage, Shape)> {
         let mut probs = vec![0f32; self.inner.probs_len()];
         let out = self.inner.run(s1, l1, s2, l2, s3, l3, Some(&mut probs))?;
-        *self.saved.lock().map_err(poisoned_attention)? = Some(probs);
+        *state(&self.saved, "attention")? = Some(probs);
         Ok((CpuStorage::F32(out), self.inner.out_shape()))
     }
 
@@ -609,7 +611,7 @@ impl CustomOp3 for TrainedAttention {
         dout: &Tensor,
     ) -> CResult<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         // Taken, not cloned: a second backward pass over the same graph recomputes them.
-        let saved = self.saved.lock().map_err(poisoned_attention)?.take();
+        let saved = state(&self.saved, "attention")?.take();
         let probs = match saved {
             Some(p) => p,
             None => q
@@ -924,10 +926,6 @@ fn gate_up(x: &[f32], wg: &[f32], wu: &[f32], inp: usize, m: usize) -> CResult<G
     })
 }
 
-fn poisoned_mlp(_: impl std::fmt::Debug) -> candle_core::Error {
-    candle_core::Error::Msg("swiglu projection: poisoned state".into())
-}
-
 impl CustomOp3 for SwiGluProjection {
     fn name(&self) -> &'static str {
         "lethe-swiglu-projection"
@@ -957,7 +955,7 @@ impl CustomOp3 for SwiGluProjection {
         let mut act = vec![0f32; gu.gate.len()];
         kernels::swiglu(&gu.gate, &gu.up, &mut act);
         if self.keep {
-            *self.saved.lock().map_err(poisoned_mlp)? = Some(gu);
+            *state(&self.saved, "swiglu projection")? = Some(gu);
         }
         let mut dims = l1.dims().to_vec();
         if let Some(last) = dims.last_mut() {
@@ -975,7 +973,7 @@ impl CustomOp3 for SwiGluProjection {
         dy: &Tensor,
     ) -> CResult<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         // Taken, not cloned: a second backward pass over the same graph recomputes them.
-        let saved = self.saved.lock().map_err(poisoned_mlp)?.take();
+        let saved = state(&self.saved, "swiglu projection")?.take();
         let gu = match saved {
             Some(gu) => gu,
             None => {
@@ -1119,11 +1117,7 @@ impl CustomOp2 for LabelLogprobs {
         check_labels(labels, self.v)?;
         let mut out = vec![0f32; labels.len()];
         let stats = kernels::label_logprobs(x, labels, self.v, &mut out);
-        *self
-            .stats
-            .lock()
-            .map_err(|_| candle_core::Error::Msg("label log-probs: poisoned state".into()))? =
-            stats;
+        *state(&self.stats, "label log-probs")? = stats;
         Ok((CpuStorage::F32(out), l2.shape().clone()))
     }
 
@@ -1134,11 +1128,7 @@ impl CustomOp2 for LabelLogprobs {
         _res: &Tensor,
         dy: &Tensor,
     ) -> CResult<(Option<Tensor>, Option<Tensor>)> {
-        let stats = self
-            .stats
-            .lock()
-            .map_err(|_| candle_core::Error::Msg("label log-probs: poisoned state".into()))?
-            .clone();
+        let stats = state(&self.stats, "label log-probs")?.clone();
         let dx = logits.apply_op3_no_bwd(
             labels,
             &dy.contiguous()?,
@@ -1240,14 +1230,7 @@ impl CustomOp2 for Linear {
         let x = f32s(s1, l1, self.name())?;
         let w = f32s(s2, l2, self.name())?;
         let (n, inp, out) = linear_dims(l1, l2)?;
-        let mut y = vec![0f32; n * out];
-        gemm::matmul(
-            &mut y,
-            MatRef::rows(x, n, inp),
-            MatRef::transposed(w, out, inp),
-            false,
-        )
-        .map_err(gemm_err)?;
+        let y = project(x, w, n, inp, out)?;
         let mut dims = l1.dims().to_vec();
         if let Some(last) = dims.last_mut() {
             *last = out;
@@ -1390,21 +1373,10 @@ fn head_forward(
             w.len()
         )
     }
-    let mut logits = vec![0f32; n * v];
-    gemm::matmul(
-        &mut logits,
-        MatRef::rows(x, n, inp),
-        MatRef::transposed(w, v, inp),
-        false,
-    )
-    .map_err(gemm_err)?;
+    let logits = project(x, w, n, inp, v)?;
     let mut lp = vec![0f32; n];
     let stats = kernels::label_logprobs(&logits, labels, v, &mut lp);
     Ok(HeadForward { logits, lp, stats })
-}
-
-fn poisoned(_: impl std::fmt::Debug) -> candle_core::Error {
-    candle_core::Error::Msg("vocabulary projection: poisoned state".into())
 }
 
 impl CustomOp3 for HeadLabelLogprobs {
@@ -1428,7 +1400,7 @@ impl CustomOp3 for HeadLabelLogprobs {
         let mut head = head_forward(x, w, labels, inp, v)?;
         let lp = std::mem::take(&mut head.lp);
         if self.keep {
-            *self.saved.lock().map_err(poisoned)? = Some(head);
+            *state(&self.saved, "vocabulary projection")? = Some(head);
         }
         Ok((CpuStorage::F32(lp), l3.shape().clone()))
     }
@@ -1445,7 +1417,7 @@ impl CustomOp3 for HeadLabelLogprobs {
         let dy = dy.flatten_all()?.to_vec1::<f32>()?;
         let inp = x.dim(D::Minus1)?;
         // Taken, not cloned: a second backward pass over the same graph recomputes them.
-        let saved = self.saved.lock().map_err(poisoned)?.take();
+        let saved = state(&self.saved, "vocabulary projection")?.take();
         let HeadForward {
             logits: mut grad,
             stats,
@@ -1758,6 +1730,20 @@ mod tests {
             .unwrap()
     }
 
+    /// A second backward pass over the same graph gives the same gradient: ops that take their
+    /// kept state in the first one recompute it.
+    fn assert_second_backward_agrees(loss: &Tensor, var: &Var) {
+        let grad = || {
+            loss.backward()
+                .unwrap()
+                .get(var.as_tensor())
+                .unwrap()
+                .clone()
+        };
+        let (first, second) = (grad(), grad());
+        assert_eq!(max_diff(&first, &second), 0.0);
+    }
+
     /// Forward and gradients (of `Σ out · r` for a random `r`) of a fused op and its composed
     /// form agree on every differentiable input.
     fn check(
@@ -1953,19 +1939,7 @@ mod tests {
             let out = attention(qv.as_tensor(), &kc, &vc, &mask, 0.3).unwrap();
             assert!(out.track_op());
             let loss = (&out * &out).unwrap().sum_all().unwrap();
-            let g1 = loss
-                .backward()
-                .unwrap()
-                .get(qv.as_tensor())
-                .unwrap()
-                .clone();
-            let g2 = loss
-                .backward()
-                .unwrap()
-                .get(qv.as_tensor())
-                .unwrap()
-                .clone();
-            assert_eq!(max_diff(&g1, &g2), 0.0);
+            assert_second_backward_agrees(&loss, &qv);
         }
     }
 
@@ -2075,19 +2049,7 @@ mod tests {
             .unwrap()
             .sum_all()
             .unwrap();
-        let g1 = loss
-            .backward()
-            .unwrap()
-            .get(xv.as_tensor())
-            .unwrap()
-            .clone();
-        let g2 = loss
-            .backward()
-            .unwrap()
-            .get(xv.as_tensor())
-            .unwrap()
-            .clone();
-        assert_eq!(max_diff(&g1, &g2), 0.0);
+        assert_second_backward_agrees(&loss, &xv);
         let bad = rand(&mut rng, &[20, 16], 0.5);
         let err = swiglu_projection(&x, &wg, &bad).unwrap_err().to_string();
         assert!(err.contains("gate [24, 16] and up [20, 16]"), "{err}");
@@ -2107,30 +2069,20 @@ mod tests {
             |a| composed::head_label_logprobs(&a[0], &a[1], &a[2]),
             2e-5,
         );
-        // Without a gradient to track nothing is kept, and the values are the same.
-        let (xd, wd) = (x.detach(), w.detach());
-        let kept = head_label_logprobs(&x, &w, &labels).unwrap();
-        let detached = head_label_logprobs(&xd, &wd, &labels).unwrap();
-        assert_eq!(max_diff(&kept, &detached), 0.0);
+        // With and without a gradient to track (logits kept or not) the values are the same.
+        let wv = Var::from_tensor(&w).unwrap();
+        let tracked = head_label_logprobs(&x, wv.as_tensor(), &labels).unwrap();
+        assert!(tracked.track_op());
+        let plain = head_label_logprobs(&x, &w, &labels).unwrap();
+        assert!(!plain.track_op());
+        assert_eq!(max_diff(&tracked, &plain), 0.0);
         // A second backward pass over the same graph recomputes what the first one took.
         let xv = Var::from_tensor(&x).unwrap();
         let loss = head_label_logprobs(xv.as_tensor(), &w, &labels)
             .unwrap()
             .sum_all()
             .unwrap();
-        let g1 = loss
-            .backward()
-            .unwrap()
-            .get(xv.as_tensor())
-            .unwrap()
-            .clone();
-        let g2 = loss
-            .backward()
-            .unwrap()
-            .get(xv.as_tensor())
-            .unwrap()
-            .clone();
-        assert_eq!(max_diff(&g1, &g2), 0.0);
+        assert_second_backward_agrees(&loss, &xv);
         let bad = Tensor::from_vec(vec![0u32, 1, 2, 3, 4, 40], (2, 3), &Device::Cpu).unwrap();
         let err = head_label_logprobs(&x, &w, &bad).unwrap_err().to_string();
         assert!(err.contains("label 40 at row 5"), "{err}");
