@@ -120,25 +120,71 @@ pub fn matmul(
     } else {
         Parallelism::None
     };
+    // Fixed k-blocks: on its general path `gemm` sums the inner dimension in blocks whose
+    // size it derives from the CPU's L1 cache (a target of at least 512, balanced over k:
+    // 512 on a 32 KiB 8-way L1, 1024 on a 48 KiB 12-way one), adding each block's sum to
+    // `dst` in turn, so a product with k > 512 rounded differently on different CPUs (the
+    // weight gradients, where k = batch × tokens). `gemm` takes a product with k ≤ 512 as one
+    // block on every CPU, so Lethe cuts k itself, as `gemm` does for a 512 target. Its other
+    // paths (both sides ≤ 64, tiny outputs, vectors) use fixed blocks already and are left
+    // as they are.
+    let general_path = (m > 64 || n > 64) && m * n > 256 && m > 1 && n > 1;
+    if general_path && k > K_BLOCK {
+        for (k0, kb) in k_blocks(k) {
+            gemm_block(dst, a, b, k0, kb, accumulate || k0 > 0, parallelism);
+        }
+    } else {
+        gemm_block(dst, a, b, 0, k, accumulate, parallelism);
+    }
+    Ok(())
+}
+
+/// The largest inner dimension `gemm` sums as one block on every CPU: the k-block Lethe
+/// imposes so products are machine-independent.
+pub const K_BLOCK: usize = 512;
+
+/// `(start, len)` of the k-blocks of an inner dimension `k`: as few as `K_BLOCK` allows, of
+/// equal length but the last — `gemm`'s own blocks for a 512 target
+/// (`kc = ceil(k / ceil(k / 512))`), so a CPU with that target computes the same bits with or
+/// without them.
+pub fn k_blocks(k: usize) -> impl Iterator<Item = (usize, usize)> {
+    let len = k.div_ceil(k.div_ceil(K_BLOCK).max(1)).max(1);
+    (0..k).step_by(len).map(move |k0| (k0, len.min(k - k0)))
+}
+
+/// `dst (+)= a[:, k0..k0+kb] · b[k0..k0+kb, :]` on `gemm`; the caller has checked shapes and
+/// bounds of the whole views.
+fn gemm_block(
+    dst: &mut [f32],
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    k0: usize,
+    kb: usize,
+    accumulate: bool,
+    parallelism: Parallelism,
+) {
+    let (m, n) = (a.rows, b.cols);
     // SAFETY: `dst` is an exclusive borrow of exactly m·n elements written row-major
     // (row stride n, column stride 1); `a` and `b` are shared borrows (so they cannot alias
     // `dst`) whose every reachable element (rows−1)·row_stride + (cols−1)·col_stride was
-    // checked above to lie inside their slices; all strides are non-negative and fit isize
-    // because they index into allocated slices. `read_dst` is only set when `dst` holds
-    // initialised values, which a `&mut [f32]` always does.
+    // checked by the caller to lie inside their slices. The block starts k0 columns into `a`
+    // and k0 rows into `b` and spans kb ≤ k − k0 of them, so it reaches a subset of those
+    // elements; `wrapping_add` is never used, `add` stays inside the allocation. All strides
+    // are non-negative and fit isize because they index into allocated slices. `read_dst` is
+    // only set when `dst` holds initialised values, which a `&mut [f32]` always does.
     unsafe {
         gemm::gemm(
             m,
             n,
-            k,
+            kb,
             dst.as_mut_ptr(),
             1,
             n as isize,
             accumulate,
-            a.data.as_ptr(),
+            a.data.as_ptr().add(k0 * a.col_stride),
             a.col_stride as isize,
             a.row_stride as isize,
-            b.data.as_ptr(),
+            b.data.as_ptr().add(k0 * b.row_stride),
             b.col_stride as isize,
             b.row_stride as isize,
             1.0,
@@ -149,7 +195,6 @@ pub fn matmul(
             parallelism,
         );
     }
-    Ok(())
 }
 
 /// `dst (+)= a · b` by dot products of `a`'s rows with `b`'s columns, both contiguous; the
@@ -441,6 +486,84 @@ mod tests {
                 assert!((g - 2.0 * w).abs() <= 1e-5 * w.abs().max(1.0));
             }
         }
+    }
+
+    /// gemm's micro-kernel order on one k-block: per output, a fused multiply-add chain from
+    /// +0 in k order, then one rounding of `dst + block` (gemm-common's `microkernel.rs`).
+    fn blocked_reference(a: MatRef<'_>, b: MatRef<'_>, blocks: &[(usize, usize)]) -> Vec<f32> {
+        let mut out = vec![0f32; a.rows * b.cols];
+        for i in 0..a.rows {
+            for j in 0..b.cols {
+                let mut d = 0f32;
+                for &(k0, kb) in blocks {
+                    let mut acc = 0f32;
+                    for p in k0..k0 + kb {
+                        let x = a.data[i * a.row_stride + p * a.col_stride];
+                        let y = b.data[p * b.row_stride + j * b.col_stride];
+                        acc = x.mul_add(y, acc);
+                    }
+                    d = if k0 == 0 { acc } else { d + acc };
+                }
+                out[i * b.cols + j] = d;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn k_blocks_cover_k_in_equal_blocks_of_at_most_512() {
+        assert_eq!(k_blocks(512).collect::<Vec<_>>(), vec![(0, 512)]);
+        assert_eq!(
+            k_blocks(513).collect::<Vec<_>>(),
+            vec![(0, 257), (257, 256)]
+        );
+        assert_eq!(
+            k_blocks(1300).collect::<Vec<_>>(),
+            vec![(0, 434), (434, 434), (868, 432)]
+        );
+        assert_eq!(k_blocks(7).collect::<Vec<_>>(), vec![(0, 7)]);
+    }
+
+    /// The machine independence of products: gemm chooses its own k-block from the CPU's L1
+    /// cache (1024 on a 48 KiB 12-way L1, 512 on 32 KiB 8-way), so without Lethe's blocks the
+    /// bits of a product with k > 512 depend on the CPU. With them every product equals, bit
+    /// for bit, a scalar computation in one fixed order, whatever gemm would have chosen and
+    /// however many threads run it: the scalar loop stands for every CPU at once.
+    #[test]
+    fn products_with_long_inner_dimensions_are_bit_identical_to_a_fixed_order() {
+        // k = 1300 > 1024: gemm alone would cut it by its L1-derived block (one block of
+        // 1300 → two of 650 on this machine, three of 434 on a 32 KiB L1). m = 70 > 64 takes
+        // the general (L1-derived) path, not the small-shape one.
+        let (m, n, k) = (70, 90, 1300);
+        let x: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 7919 % 1013) as f32 - 506.0) * 1e-3)
+            .collect();
+        let w: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 104_729 % 997) as f32 - 498.0) * 1e-3)
+            .collect();
+        // a = xᵀ-style strided view (a weight gradient: k runs down the rows of both operands).
+        let a = MatRef::transposed(&x, k, m);
+        let b = MatRef::rows(&w, k, n);
+        let blocks: Vec<_> = k_blocks(k).collect();
+        let want = blocked_reference(a, b, &blocks);
+        let mut one = vec![0f32; m * n];
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+            .install(|| matmul(&mut one, a, b, false).unwrap());
+        let mut two = vec![0f32; m * n];
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap()
+            .install(|| matmul(&mut two, a, b, false).unwrap());
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&one), bits(&want));
+        assert_eq!(bits(&two), bits(&want));
+        // A different blocking gives different bits: the order is what the test pins.
+        let other = blocked_reference(a, b, &[(0, 1024), (1024, 276)]);
+        assert_ne!(bits(&other), bits(&want));
     }
 
     #[test]

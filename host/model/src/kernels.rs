@@ -145,8 +145,18 @@ pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, y: &mut [f32]) {
 #[multiversion(targets("x86_64+avx2+fma"))]
 pub fn rms_norm_bwd(x: &[f32], w: &[f32], dy: &[f32], eps: f32, dx: &mut [f32]) -> Vec<f32> {
     let d = w.len();
-    let per = rows_per_task(x.len() / d.max(1), d);
-    dx.par_chunks_mut(per * d)
+    // `dw` sums over rows. Both the rows per partial sum (`rows_per_task`) and rayon's
+    // `reduce` tree depend on the pool, so the bits of `dw` did too; here the partials are
+    // fixed (eight, as a two-thread pool made them) and summed in a fixed tree (the one rayon
+    // builds for eight parts on two threads), whatever the pool.
+    let rows = x.len() / d.max(1);
+    let per = if rows * d < PAR_MIN {
+        rows.max(1)
+    } else {
+        rows.div_ceil(REDUCE_PARTS).max(1)
+    };
+    let partials: Vec<Vec<f32>> = dx
+        .par_chunks_mut(per * d)
         .zip(x.par_chunks(per * d).zip(dy.par_chunks(per * d)))
         .map(|(dxc, (xc, dyc))| {
             let mut dw = vec![0f32; d];
@@ -170,15 +180,32 @@ pub fn rms_norm_bwd(x: &[f32], w: &[f32], dy: &[f32], eps: f32, dx: &mut [f32]) 
             }
             dw
         })
-        .reduce(
-            || vec![0f32; d],
-            |mut a, b| {
-                for (x, y) in a.iter_mut().zip(&b) {
-                    *x += y;
-                }
-                a
-            },
-        )
+        .collect();
+    sum_tree(&partials, d, 0)
+}
+
+/// Partial sums of a reduction over rows: fixed, so the sums do not depend on the pool.
+const REDUCE_PARTS: usize = 8;
+
+/// Sum `parts` elementwise as rayon's `reduce` does for `REDUCE_PARTS` parts on two threads:
+/// halves (split at len / 2) for two levels, then in order from zero within each quarter.
+fn sum_tree(parts: &[Vec<f32>], d: usize, depth: usize) -> Vec<f32> {
+    if depth == 2 || parts.len() <= 1 {
+        let mut acc = vec![0f32; d];
+        for p in parts {
+            for (a, b) in acc.iter_mut().zip(p) {
+                *a += b;
+            }
+        }
+        return acc;
+    }
+    let (l, r) = parts.split_at(parts.len() / 2);
+    let mut a = sum_tree(l, d, depth + 1);
+    let b = sum_tree(r, d, depth + 1);
+    for (x, y) in a.iter_mut().zip(&b) {
+        *x += y;
+    }
+    a
 }
 
 /// Shape of a rotary application: `x` is `[b, t, h, hd]`, the tables `[b, t, hd]`.
@@ -781,6 +808,52 @@ mod tests {
         assert!(worst < 3e-7, "relative error {worst}");
         assert_eq!(exp(0.0), 1.0);
         assert_eq!(exp(-1e9), 0.0);
+    }
+
+    /// The weight gradient of RMSNorm sums over rows: its bits must not depend on the pool's
+    /// size (a user's 8-core machine against CI's 2 cores) or on work stealing.
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn rms_norm_weight_gradient_is_the_same_on_every_pool() {
+        let d = 96;
+        let rows = 701; // 67 296 elements: the parallel path, with a short last part
+        let x: Vec<f32> = (0..rows * d)
+            .map(|i| ((i * 7919 % 1009) as f32 - 504.0) * 1e-3)
+            .collect();
+        let dy: Vec<f32> = (0..rows * d)
+            .map(|i| ((i * 104_729 % 997) as f32 - 498.0) * 1e-3)
+            .collect();
+        let w: Vec<f32> = (0..d).map(|i| 1.0 + i as f32 * 0.01).collect();
+        let on = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| {
+                    let mut dx = vec![0f32; rows * d];
+                    let dw = rms_norm_bwd(&x, &w, &dy, 1e-6, &mut dx);
+                    (dw.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), dx)
+                })
+        };
+        let (one, dx1) = on(1);
+        for threads in [2, 3, 8] {
+            let (other, dx) = on(threads);
+            assert_eq!(one, other, "{threads} threads");
+            assert_eq!(dx1, dx);
+        }
+        // And it is the sum over rows (to rounding).
+        let mut want = vec![0f64; d];
+        for r in 0..rows {
+            let xr = &x[r * d..(r + 1) * d];
+            let inv = 1.0
+                / (xr.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / d as f64 + 1e-6).sqrt();
+            for i in 0..d {
+                want[i] += f64::from(dy[r * d + i]) * f64::from(xr[i]) * inv;
+            }
+        }
+        for (g, w) in one.iter().zip(&want) {
+            assert!((f64::from(f32::from_bits(*g)) - w).abs() < 1e-3 * w.abs().max(1.0));
+        }
     }
 
     #[test]

@@ -24,6 +24,14 @@ pub mod quant;
 mod tokenizer;
 pub mod train;
 
+/// The version of Lethe's numerics: bumped whenever a change alters any computed bit (a
+/// kernel's summation order, an initialisation, a schedule). It is part of every model cache
+/// key and every job id, so a result or a cached model is never reused across versions.
+///
+/// 2: products cut the inner dimension into fixed blocks (the same bits on every x86-64 CPU
+/// with AVX2 and FMA); RMSNorm's weight gradient sums fixed row blocks in order.
+pub const NUMERIC_VERSION: u32 = 2;
+
 pub use config::Config;
 pub use data::{Sequence, TokenBatch};
 pub use lm::{AnswerStats, FrozenModel, LanguageModel, lm_loss_from, masked_logprobs};
