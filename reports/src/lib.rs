@@ -3,12 +3,16 @@
 //!
 //! Results are long: one row per (run, model row, attack, metric, output, split, example,
 //! seed). A leaderboard keeps the split-level values (`example` null), averages them over
-//! seeds (reporting the spread), and lays them out with one row per method.
+//! seeds (with 95 % intervals), and lays them out with one row per method.
 //!
 //! [`read_table`] also reads users' CSV, TSV and Parquet files into plain rows of text, for the
 //! suite importer (which does not depend on polars).
 
+mod merge;
+pub mod stats;
 mod text_table;
+
+pub use merge::{merge_shards, metric_columns};
 
 pub use text_table::{TableError, TextCell, TextTable, read_table};
 
@@ -116,6 +120,15 @@ fn headers(columns: &[ColumnSpec]) -> Vec<String> {
         .collect()
 }
 
+/// What a leaderboard's intervals are over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntervalBasis {
+    /// Split-level values of several seeds.
+    Seeds,
+    /// One seed: the per-example values of the split.
+    Examples,
+}
+
 /// A leaderboard: one row per method, one column per [`ColumnSpec`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Leaderboard {
@@ -125,8 +138,38 @@ pub struct Leaderboard {
     pub methods: Vec<String>,
     /// `values[i][j]`: mean over seeds of column j for method i.
     pub values: Vec<Vec<Option<f64>>>,
-    /// Standard deviation over seeds (None with one seed).
-    pub spread: Vec<Vec<Option<f64>>>,
+    /// Half width of the 95 % Student-t interval of each value: over seeds when there are
+    /// several, else over the split's examples (None when neither has two values).
+    pub intervals: Vec<Vec<Option<f64>>>,
+    /// Seeds behind each row.
+    pub seeds: Vec<usize>,
+}
+
+/// Split-level values of one attack: method, metric, output, split, seed, value.
+fn split_values(
+    results: &DataFrame,
+    attack: &str,
+    examples: bool,
+) -> Result<DataFrame, ReportError> {
+    let example = if examples {
+        col("example").is_not_null()
+    } else {
+        col("example").is_null()
+    };
+    Ok(results
+        .clone()
+        .lazy()
+        .filter(example.and(col("attack").eq(lit(attack))))
+        .select([
+            col("method"),
+            col("metric"),
+            col("output"),
+            col("split"),
+            col("seed"),
+            col("example"),
+            col("value"),
+        ])
+        .collect()?)
 }
 
 /// Split-level values averaged over seeds: method, metric, output, split, mean, std, seeds.
@@ -152,55 +195,186 @@ pub fn leaderboard(
     leaderboard_under(results, columns, "none")
 }
 
+/// Values of one (method, column) cell, keyed by (seed, example); the example is "" for the
+/// split-level value.
+type Cells =
+    std::collections::BTreeMap<(String, usize), std::collections::BTreeMap<(u64, String), f64>>;
+
+fn cells(
+    df: &DataFrame,
+    columns: &[ColumnSpec],
+    methods: &mut Vec<String>,
+) -> Result<Cells, ReportError> {
+    let method = df.column("method")?.str()?;
+    let metric = df.column("metric")?.str()?;
+    let output = df.column("output")?.str()?;
+    let split = df.column("split")?.str()?;
+    let seed = df.column("seed")?.u64()?;
+    let example = df.column("example")?.str()?;
+    let value = df.column("value")?.f64()?;
+    let mut out: Cells = Default::default();
+    for i in 0..df.height() {
+        let (Some(m), Some(me), Some(o), Some(s), Some(sd), Some(v)) = (
+            method.get(i),
+            metric.get(i),
+            output.get(i),
+            split.get(i),
+            seed.get(i),
+            value.get(i),
+        ) else {
+            continue;
+        };
+        if !methods.iter().any(|x| x == m) {
+            methods.push(m.to_owned());
+        }
+        let Some(c) = columns
+            .iter()
+            .position(|c| c.metric == me && c.output == o && c.split == s)
+        else {
+            continue;
+        };
+        let key = (sd, example.get(i).unwrap_or_default().to_owned());
+        out.entry((m.to_owned(), c)).or_default().insert(key, v);
+    }
+    Ok(out)
+}
+
 /// The leaderboard of the results measured under one attack (`"none"`: the clean one). Rows
-/// are the methods with any value under that attack, in order of appearance.
+/// are the methods with any value under that attack, in order of appearance. A cell is the
+/// mean over seeds of the split-level value, with the 95 % t-interval over seeds, or over the
+/// split's examples when only one seed is there.
 pub fn leaderboard_under(
     results: &DataFrame,
     columns: &[ColumnSpec],
     attack: &str,
 ) -> Result<Leaderboard, ReportError> {
-    let summary = split_summary(results, attack)?;
-    let method = summary.column("method")?.str()?.clone();
-    let metric = summary.column("metric")?.str()?.clone();
-    let output = summary.column("output")?.str()?.clone();
-    let split = summary.column("split")?.str()?.clone();
-    let mean = summary.column("mean")?.f64()?.clone();
-    let std = summary.column("std")?.f64()?.clone();
-    let mut methods: Vec<String> = Vec::new();
-    for m in method.into_iter().flatten() {
-        if !methods.iter().any(|x| x == m) {
-            methods.push(m.to_owned());
-        }
-    }
+    let mut methods = Vec::new();
+    let split_level = cells(
+        &split_values(results, attack, false)?,
+        columns,
+        &mut methods,
+    )?;
+    let mut ignored = Vec::new();
+    let example_level = cells(&split_values(results, attack, true)?, columns, &mut ignored)?;
     let mut values = vec![vec![None; columns.len()]; methods.len()];
-    let mut spread = vec![vec![None; columns.len()]; methods.len()];
-    for i in 0..summary.height() {
-        let (Some(m), Some(me), Some(o), Some(s)) =
-            (method.get(i), metric.get(i), output.get(i), split.get(i))
-        else {
-            continue;
-        };
+    let mut intervals = vec![vec![None; columns.len()]; methods.len()];
+    let mut seeds = vec![0; methods.len()];
+    for ((m, c), by_seed) in &split_level {
         let Some(row) = methods.iter().position(|x| x == m) else {
             continue;
         };
-        if let Some(c) = columns
-            .iter()
-            .position(|c| c.metric == me && c.output == o && c.split == s)
-        {
-            values[row][c] = mean.get(i);
-            spread[row][c] = std.get(i).filter(|v| v.is_finite());
-        }
+        let vals: Vec<f64> = by_seed.values().copied().collect();
+        let Some(mi) = stats::mean_interval(&vals) else {
+            continue;
+        };
+        seeds[row] = seeds[row].max(mi.n);
+        values[row][*c] = Some(mi.mean);
+        intervals[row][*c] = if mi.n >= 2 {
+            mi.half_width
+        } else {
+            let ex: Vec<f64> = example_level
+                .get(&(m.clone(), *c))
+                .map(|e| e.values().copied().collect())
+                .unwrap_or_default();
+            stats::mean_interval(&ex).and_then(|e| e.half_width)
+        };
     }
     Ok(Leaderboard {
         columns: columns.to_vec(),
         methods,
         values,
-        spread,
+        intervals,
+        seeds,
     })
 }
 
+/// Two rows of a leaderboard whose difference on a column is not significant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tie {
+    /// The column.
+    pub column: ColumnSpec,
+    /// The two rows.
+    pub rows: (String, String),
+    /// The test's two-sided p-value.
+    pub p_value: f64,
+    /// Pairs of values the test is over (non-zero differences).
+    pub pairs: usize,
+}
+
+/// The pairs of rows whose difference on a column is not significant at level `alpha`: the
+/// Wilcoxon signed-rank test over the per-example values paired by (seed, example) — both
+/// rows scored the same questions with the same seeds. Pairs without per-example values are
+/// paired by seed on the split-level values.
+pub fn ties(
+    results: &DataFrame,
+    columns: &[ColumnSpec],
+    attack: &str,
+    alpha: f64,
+) -> Result<Vec<Tie>, ReportError> {
+    let mut methods = Vec::new();
+    let split_level = cells(
+        &split_values(results, attack, false)?,
+        columns,
+        &mut methods,
+    )?;
+    let mut ignored = Vec::new();
+    let example_level = cells(&split_values(results, attack, true)?, columns, &mut ignored)?;
+    let mut out = Vec::new();
+    for (c, column) in columns.iter().enumerate() {
+        for (i, a) in methods.iter().enumerate() {
+            for b in &methods[i + 1..] {
+                let pick = |m: &String| {
+                    example_level
+                        .get(&(m.clone(), c))
+                        .or_else(|| split_level.get(&(m.clone(), c)))
+                };
+                let (Some(va), Some(vb)) = (pick(a), pick(b)) else {
+                    continue;
+                };
+                let d: Vec<f64> = va
+                    .iter()
+                    .filter_map(|(k, x)| vb.get(k).map(|y| x - y))
+                    .collect();
+                let p_value = match stats::signed_rank(&d) {
+                    Some(t) => t.p_value,
+                    // Identical everywhere: no difference at all.
+                    None if !d.is_empty() => 1.0,
+                    None => continue,
+                };
+                if p_value >= alpha {
+                    out.push(Tie {
+                        column: column.clone(),
+                        rows: (a.clone(), b.clone()),
+                        p_value,
+                        pairs: d.iter().filter(|x| **x != 0.0).count(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The ties as a Markdown list under their columns' headers (empty without ties).
+pub fn ties_markdown(ties: &[Tie], columns: &[ColumnSpec]) -> String {
+    let heads = headers(columns);
+    let mut out = String::new();
+    for (c, column) in columns.iter().enumerate() {
+        let here: Vec<String> = ties
+            .iter()
+            .filter(|t| &t.column == column)
+            .map(|t| format!("{} ~ {} (p = {:.2})", t.rows.0, t.rows.1, t.p_value))
+            .collect();
+        if !here.is_empty() {
+            out.push_str(&format!("- {}: {}\n", heads[c], here.join(", ")));
+        }
+    }
+    out
+}
+
 impl Leaderboard {
-    /// A Markdown table, values rounded to `decimals`.
+    /// A Markdown table, values rounded to `decimals`; a cell with an interval reads
+    /// "mean ± half width".
     pub fn to_markdown(&self, decimals: usize) -> String {
         let mut out = String::from("| method |");
         for h in headers(&self.columns) {
@@ -214,7 +388,7 @@ impl Leaderboard {
         for (i, m) in self.methods.iter().enumerate() {
             out.push_str(&format!("| {m} |"));
             for j in 0..self.columns.len() {
-                let cell = match (self.values[i][j], self.spread[i][j]) {
+                let cell = match (self.values[i][j], self.intervals[i][j]) {
                     (Some(v), Some(s)) => format!("{v:.decimals$} ± {s:.decimals$}"),
                     (Some(v), None) => format!("{v:.decimals$}"),
                     _ => "–".to_owned(),
@@ -226,12 +400,29 @@ impl Leaderboard {
         out
     }
 
+    /// What the intervals are over, if the rows agree on it.
+    pub fn basis(&self) -> Option<IntervalBasis> {
+        match self.seeds.iter().copied().max()? {
+            0 => None,
+            1 => Some(IntervalBasis::Examples),
+            _ => Some(IntervalBasis::Seeds),
+        }
+    }
+
     /// The leaderboard as a polars frame: a `method` column and one column per spec.
     pub fn to_frame(&self) -> Result<DataFrame, ReportError> {
-        let mut cols = vec![Column::new("method".into(), self.methods.clone())];
+        let mut cols = vec![
+            Column::new("method".into(), self.methods.clone()),
+            Column::new(
+                "seeds".into(),
+                self.seeds.iter().map(|&n| n as u64).collect::<Vec<u64>>(),
+            ),
+        ];
         for (j, h) in headers(&self.columns).into_iter().enumerate() {
             let v: Vec<Option<f64>> = self.values.iter().map(|r| r[j]).collect();
-            cols.push(Column::new(h.into(), v));
+            let ci: Vec<Option<f64>> = self.intervals.iter().map(|r| r[j]).collect();
+            cols.push(Column::new(format!("{h} ±95%").into(), ci));
+            cols.insert(cols.len() - 1, Column::new(h.into(), v));
         }
         Ok(DataFrame::new(cols)?)
     }
@@ -246,6 +437,26 @@ impl Leaderboard {
             .finish(&mut df)?;
         Ok(())
     }
+}
+
+/// The attacks results were measured under, besides "none", in order of appearance.
+pub fn attacks(results: &DataFrame) -> Result<Vec<String>, ReportError> {
+    let mut v: Vec<String> = Vec::new();
+    for x in results.column("attack")?.str()?.into_iter().flatten() {
+        if x != "none" && !v.iter().any(|y| y == x) {
+            v.push(x.to_owned());
+        }
+    }
+    Ok(v)
+}
+
+/// The rows of one suite (`name@version`).
+pub fn for_suite(results: &DataFrame, suite: &str) -> Result<DataFrame, ReportError> {
+    Ok(results
+        .clone()
+        .lazy()
+        .filter(col("suite").eq(lit(suite)))
+        .collect()?)
 }
 
 /// The rows of one run (one job of a protocol).
@@ -536,12 +747,17 @@ mod tests {
     }
 
     #[test]
-    fn leaderboard_averages_seeds_and_ignores_examples() {
+    fn leaderboard_averages_seeds_with_t_intervals_and_falls_back_to_examples() {
         let rows = vec![
             row("target", "forget", None, 0.9, 1),
             row("target", "forget", None, 0.7, 2),
+            // Per-example values do not enter a mean over seeds.
             row("target", "forget", Some("e1"), 0.0, 1),
             row("ga", "forget", None, 0.1, 1),
+            row("ga", "forget", Some("e1"), 0.0, 1),
+            row("ga", "forget", Some("e2"), 0.2, 1),
+            row("ga", "forget", Some("e3"), 0.1, 1),
+            row("npo", "forget", None, 0.3, 1),
         ];
         let df = results_frame(&rows).unwrap();
         let cols = vec![ColumnSpec {
@@ -550,13 +766,18 @@ mod tests {
             split: "forget".into(),
         }];
         let lb = leaderboard(&df, &cols).unwrap();
-        assert_eq!(lb.methods, vec!["target", "ga"]);
+        assert_eq!(lb.methods, vec!["target", "ga", "npo"]);
+        assert_eq!(lb.seeds, vec![2, 1, 1]);
         assert!((lb.values[0][0].unwrap() - 0.8).abs() < 1e-12);
-        assert!(lb.spread[0][0].unwrap() > 0.1);
-        assert_eq!(lb.spread[1][0], None);
+        // Two seeds: t(0.975, 1) · s / √2 = 12.7062047 · 0.1414214 / 1.4142136 = 1.2706205.
+        assert!((lb.intervals[0][0].unwrap() - 1.270_620_473_617_47).abs() < 1e-9);
+        // One seed: over its three examples, t(0.975, 2) · 0.1 / √3 = 0.2484138.
+        assert!((lb.intervals[1][0].unwrap() - 0.248_413_771_175_033_8).abs() < 1e-9);
+        // One seed and no examples: no interval.
+        assert_eq!(lb.intervals[2][0], None);
         let md = lb.to_markdown(3);
-        assert!(md.contains("| target | 0.800 ± 0.141 |"), "{md}");
-        assert!(md.contains("| ga | 0.100 |"), "{md}");
+        assert!(md.contains("| target | 0.800 ± 1.271 |"), "{md}");
+        assert!(md.contains("| npo | 0.300 |"), "{md}");
     }
 
     #[test]

@@ -32,7 +32,8 @@ use crate::{
 };
 
 /// Sizes and seed of the authors suite.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AuthorsConfig {
     /// Seed of every choice.
     pub seed: u64,

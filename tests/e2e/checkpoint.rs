@@ -14,6 +14,8 @@ fn trained_checkpoint(cache: &std::path::Path) -> std::path::PathBuf {
             "ga",
             "--metrics",
             "rouge",
+            "--seed",
+            "0",
         ])
         .arg("--out")
         .arg(&out)
@@ -50,9 +52,14 @@ fn a_checkpoint_folder_is_the_base_model_of_a_run() {
         ],
     );
     assert!(o.status.success(), "{}", text(&o));
-    let run: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    let job = crate::job_of(&out, "ga");
+    let run = &job["run"];
     let sha = run["learn"]["checkpoint"]["sha256"].as_str().unwrap_or("");
+    assert_eq!(
+        job["job"]["model"]["sha256"].as_str(),
+        Some(sha),
+        "the plan pins the checkpoint's digest: {job}"
+    );
     assert_eq!(
         sha.len(),
         64,
@@ -62,6 +69,13 @@ fn a_checkpoint_folder_is_the_base_model_of_a_run() {
         !run.to_string().contains(checkpoint.to_str().unwrap()),
         "the folder's path is not part of what determines the run"
     );
+    // The plan names the folder (a job must find it), but its id does not depend on it.
+    let mut moved: lethe_experiment::Job = serde_json::from_value(job["job"].clone()).unwrap();
+    let id = moved.id.clone();
+    if let Some(m) = &mut moved.model {
+        m.path = "/elsewhere".into();
+    }
+    assert_eq!(moved.digest(), id);
     let board = std::fs::read_to_string(out.join("leaderboard.md")).unwrap();
     for row in ["| base |", "| target |", "| oracle |", "| ga |"] {
         assert!(board.contains(row), "{row} missing:\n{board}");

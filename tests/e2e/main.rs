@@ -10,6 +10,7 @@ mod bench_model;
 mod checkpoint;
 mod cli;
 mod hostile;
+mod plans;
 mod protocols;
 mod run;
 mod seed_plugins;
@@ -43,16 +44,36 @@ pub fn generate(kind: &str, out: &Path, extra: &[&str]) -> Output {
         .unwrap()
 }
 
-/// Run `lethe run --preset tiny` with extra arguments, writing to `out`.
+/// Run `lethe run --preset tiny` with extra arguments, writing to `out`: one seed (0) unless
+/// the arguments name seeds, so a test's results hold one value per row.
 pub fn run_tiny(out: &Path, extra: &[&str]) -> Output {
-    lethe()
-        .args(["run", "--preset", "tiny", "--out"])
+    let mut cmd = lethe();
+    cmd.args(["run", "--preset", "tiny", "--out"])
         .arg(out)
         .arg("--cache-dir")
-        .arg(shared_cache())
-        .args(extra)
-        .output()
-        .unwrap()
+        .arg(shared_cache());
+    if !extra.iter().any(|a| *a == "--seed" || *a == "--seeds") {
+        cmd.args(["--seed", "0"]);
+    }
+    cmd.args(extra).output().unwrap()
+}
+
+/// The records of the jobs a run or a report merged (`run.json`).
+pub fn job_records(dir: &Path) -> Vec<serde_json::Value> {
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap();
+    run["jobs"].as_array().unwrap().clone()
+}
+
+/// The record of the job that produced row `label` (a method's, or "baselines").
+pub fn job_of(dir: &Path, label: &str) -> serde_json::Value {
+    job_records(dir)
+        .into_iter()
+        .find(|r| match label {
+            "baselines" => r["job"]["rows"]["kind"] == "baselines",
+            l => r["job"]["rows"]["label"] == l,
+        })
+        .unwrap_or_else(|| panic!("no job for {label} in {}", dir.display()))
 }
 
 /// The split-level value of one output for one model row under one attack ("none": clean),

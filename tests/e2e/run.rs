@@ -63,8 +63,7 @@ fn a_tiny_run_writes_results_and_a_leaderboard() {
         );
     }
     // Every method row carries its plugin's sha256; baselines carry none.
-    let run: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    let run = crate::job_of(&out, "ga")["run"].clone();
     let ga_sha = run["plugins"]
         .as_array()
         .unwrap()
@@ -114,7 +113,7 @@ fn a_tiny_run_writes_results_and_a_leaderboard() {
     let losses: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("losses.json")).unwrap()).unwrap();
     assert_eq!(
-        losses["ga"].as_array().unwrap().len() as u64,
+        losses["ga"]["seed 0"].as_array().unwrap().len() as u64,
         run["unlearn_steps"].as_u64().unwrap()
     );
 }
@@ -327,12 +326,13 @@ fn one_method_can_have_its_own_learning_rate() {
         &["--methods", "ga,graddiff", "--unlearn-lr-for", "ga=1e-2"],
     );
     assert!(o.status.success(), "{}", text(&o));
-    let info: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(own.join("run.json")).unwrap()).unwrap();
+    // A job's unlearning settings are its own method's: GA's job runs at 1e-2, GradDiff's is
+    // the same job as in the shared run.
+    let ga = crate::job_of(&own, "ga");
+    assert_eq!(ga["job"]["unlearn"]["learning_rate"], 0.01, "{ga}");
     assert_eq!(
-        info["unlearn"]["method_learning_rates"],
-        serde_json::json!({"ga": 0.01}),
-        "{info}"
+        crate::job_of(&own, "graddiff")["job"]["id"],
+        crate::job_of(&shared, "graddiff")["job"]["id"]
     );
     let read =
         |d: &std::path::Path| lethe_reports::read_parquet(&d.join("results.parquet")).unwrap();

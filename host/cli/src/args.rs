@@ -18,8 +18,21 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Learn, unlearn, observe and score on a suite; write results and a leaderboard.
-    Run(Box<RunArgs>),
+    /// Learn, unlearn, observe and score on a suite, over seeds; write results and a
+    /// leaderboard with intervals (= `lethe plan`, `lethe exec`, `lethe report` in one).
+    Run(Box<RunCmd>),
+    /// Write the plan of an experiment (OUT/plan.jsonl) from the options `lethe run` takes,
+    /// without running it.
+    Plan(Box<RunArgs>),
+    /// Run the jobs of a plan (all, one index, or a range), one Parquet shard each; jobs whose
+    /// complete shard is present are skipped.
+    Exec(ExecArgs),
+    /// Merge the shards of one or more output folders into leaderboards with intervals.
+    Report(ReportArgs),
+    /// Write a Slurm job array for a plan (one task per job, then the report).
+    Slurm(SlurmArgs),
+    /// Write a Kubernetes Indexed Job for a plan (one completion per job, then the report).
+    K8s(K8sArgs),
     /// List the installed plugins (built-in and from --plugin-dir).
     Plugins(PluginsArgs),
     /// Work with one plugin.
@@ -303,13 +316,196 @@ pub enum Preset {
 
 /// Options of `lethe run`.
 #[derive(Debug, Args)]
+pub struct RunCmd {
+    /// What to run.
+    #[command(flatten)]
+    pub args: RunArgs,
+    /// Jobs run at once, each in a worker process of its own (results do not depend on it).
+    #[arg(long, default_value_t = 1, help_heading = "Execution")]
+    pub workers: usize,
+}
+
+/// The sandbox's limits, the model cache and the plugin folder: how jobs run, not what they
+/// compute.
+#[derive(Debug, Clone, Args)]
+pub struct RuntimeArgs {
+    /// More plugins to choose from by name: every *.wasm in this folder.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "LETHE_PLUGIN_DIR",
+        help_heading = "Execution"
+    )]
+    pub plugin_dir: Option<PathBuf>,
+    /// Where trained models are cached (content-addressed).
+    #[arg(long, env = "LETHE_CACHE_DIR", help_heading = "Execution")]
+    pub cache_dir: Option<PathBuf>,
+    /// Train every model again instead of using the cache.
+    #[arg(long, help_heading = "Execution")]
+    pub no_cache: bool,
+    /// Fuel (≈ wasm instructions) a plugin call may use.
+    #[arg(long, default_value_t = 20_000_000_000, help_heading = "Execution")]
+    pub fuel: u64,
+    /// Seconds a plugin may run without returning to the host.
+    #[arg(long, default_value_t = 60.0, help_heading = "Execution")]
+    pub plugin_timeout: f64,
+    /// Memory a plugin may use, in MiB.
+    #[arg(long, default_value_t = 512, help_heading = "Execution")]
+    pub plugin_memory_mib: usize,
+}
+
+impl RuntimeArgs {
+    /// The options as `lethe exec` flags, for worker processes and scheduler tasks.
+    pub fn to_flags(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(d) = &self.plugin_dir {
+            out.extend(["--plugin-dir".to_owned(), d.display().to_string()]);
+        }
+        if let Some(d) = &self.cache_dir {
+            out.extend(["--cache-dir".to_owned(), d.display().to_string()]);
+        }
+        if self.no_cache {
+            out.push("--no-cache".into());
+        }
+        out.extend([
+            "--fuel".to_owned(),
+            self.fuel.to_string(),
+            "--plugin-timeout".to_owned(),
+            self.plugin_timeout.to_string(),
+            "--plugin-memory-mib".to_owned(),
+            self.plugin_memory_mib.to_string(),
+        ]);
+        out
+    }
+}
+
+/// Options of `lethe exec`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The plan file, or an output folder holding plan.jsonl.
+    pub plan: PathBuf,
+    /// The output folder (default: the plan file's folder).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Run only job I (0-based; a scheduler's array index).
+    #[arg(long, value_name = "I", conflicts_with = "jobs")]
+    pub index: Option<usize>,
+    /// Run only jobs A..B (end exclusive).
+    #[arg(long, value_name = "A..B")]
+    pub jobs: Option<String>,
+    /// Jobs run at once, each in a worker process of its own.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Sandbox, cache and plugin folder.
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+/// Options of `lethe report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Output folders of `lethe exec` / `lethe run` (each holds plan.jsonl and jobs/).
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Where to write leaderboard.md/.csv, results.parquet (merged), failures.json, run.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Report the complete shards even if some jobs have none yet.
+    #[arg(long)]
+    pub partial: bool,
+    /// A plugin folder, to read how third-party metrics' outputs read.
+    #[arg(long, value_name = "DIR", env = "LETHE_PLUGIN_DIR")]
+    pub plugin_dir: Option<PathBuf>,
+}
+
+/// What every scheduler writer takes.
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// The plan file, or an output folder holding plan.jsonl.
+    pub plan: PathBuf,
+    /// The output folder the tasks write shards into (default: the plan file's folder); as
+    /// the tasks see it.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Where the report step writes the leaderboard (default: OUT/board).
+    #[arg(long)]
+    pub board: Option<PathBuf>,
+    /// The lethe binary as the tasks see it (default: this one).
+    #[arg(long)]
+    pub lethe: Option<PathBuf>,
+    /// Sandbox, cache and plugin folder of every task.
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+/// Options of `lethe slurm`.
+#[derive(Debug, Args)]
+pub struct SlurmArgs {
+    /// Plan, folders, binary.
+    #[command(flatten)]
+    pub common: SchedulerArgs,
+    /// Partition (the cluster's default if not given).
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// CPUs of each task.
+    #[arg(long, default_value_t = 2)]
+    pub cpus: u32,
+    /// Memory of each task.
+    #[arg(long, default_value = "4G")]
+    pub mem: String,
+    /// Time limit of each task.
+    #[arg(long, default_value = "02:00:00")]
+    pub time: String,
+    /// At most this many tasks at once.
+    #[arg(long)]
+    pub max_parallel: Option<usize>,
+    /// Submit with sbatch after writing, and print the array's and the report's job ids.
+    #[arg(long)]
+    pub submit: bool,
+}
+
+/// Options of `lethe k8s`.
+#[derive(Debug, Args)]
+pub struct K8sArgs {
+    /// Plan, folders, binary.
+    #[command(flatten)]
+    pub common: SchedulerArgs,
+    /// The container image holding lethe.
+    #[arg(long)]
+    pub image: String,
+    /// A persistent volume claim holding the plan, output and cache folders.
+    #[arg(long)]
+    pub claim: Option<String>,
+    /// Where the claim is mounted in the pods.
+    #[arg(long, default_value = "/data")]
+    pub mount: PathBuf,
+    /// Pods at once.
+    #[arg(long, default_value_t = 4)]
+    pub parallelism: usize,
+    /// CPUs of each pod.
+    #[arg(long, default_value = "2")]
+    pub cpu: String,
+    /// Memory of each pod.
+    #[arg(long, default_value = "4Gi")]
+    pub memory: String,
+    /// The Job's name.
+    #[arg(long, default_value = "lethe")]
+    pub name: String,
+}
+
+/// Options of `lethe run` and `lethe plan`: what an experiment computes.
+#[derive(Debug, Args)]
 pub struct RunArgs {
     /// Model size, suite size and training lengths.
     #[arg(long, value_enum, default_value_t = Preset::Default)]
     pub preset: Preset,
-    /// A suite folder (suite.json + JSON Lines); default: the generated authors suite.
+    /// A suite folder (suite.json + JSON Lines), repeatable (an axis of the plan); default:
+    /// the generated authors suite.
     #[arg(long)]
-    pub suite: Option<PathBuf>,
+    pub suite: Vec<PathBuf>,
+    /// Seed of the generated authors suite (the suite stays the same across --seeds).
+    #[arg(long, default_value_t = 0)]
+    pub suite_seed: u64,
     /// Start from this checkpoint (Hugging Face layout: config.json, model.safetensors or
     /// shards, tokenizer.json) instead of a model trained from scratch; the preset's model
     /// size and pretraining are then unused.
@@ -331,30 +527,30 @@ pub struct RunArgs {
     /// export).
     #[arg(long = "plugin", value_name = "FILE.wasm")]
     pub plugins: Vec<PathBuf>,
-    /// More plugins to choose from by name: every *.wasm in this folder.
-    #[arg(long, value_name = "DIR", env = "LETHE_PLUGIN_DIR")]
-    pub plugin_dir: Option<PathBuf>,
     /// Configuration of a plugin, as NAME=JSON (e.g. graddiff='{"alpha":0.5}').
     #[arg(long = "config", value_name = "NAME=JSON")]
     pub configs: Vec<String>,
-    /// Seed of every random choice.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Where to write results.parquet, leaderboard.md/.csv, failures.json and run.json.
+    /// Seeds of the models, training and every random choice (an axis of the plan): a range
+    /// A..B (end exclusive), A..=B, or a list, e.g. 0..5 or 0,3,7.
+    #[arg(long, value_name = "SEEDS", default_value = "0..3")]
+    pub seeds: String,
+    /// One seed: the same as --seeds N.
+    #[arg(long, conflicts_with = "seeds")]
+    pub seed: Option<u64>,
+    /// Grid over a method's configuration, METHOD.KEY=V1,V2,… (repeatable; each value JSON
+    /// or text), e.g. graddiff.alpha=0.5,1,2.
+    #[arg(long, value_name = "METHOD.KEY=V1,V2")]
+    pub grid: Vec<String>,
+    /// The output folder: plan.jsonl, jobs/ (one shard and record per job), and the report
+    /// (results.parquet, leaderboard.md/.csv, failures.json, losses.json, run.json).
     #[arg(long, default_value = "lethe-out")]
     pub out: PathBuf,
-    /// Where trained models are cached (content-addressed).
-    #[arg(long, env = "LETHE_CACHE_DIR")]
-    pub cache_dir: Option<PathBuf>,
-    /// Train every model again instead of using the cache.
-    #[arg(long)]
-    pub no_cache: bool,
     /// Passes over the forget split each method may take.
     #[arg(long)]
     pub unlearn_epochs: Option<usize>,
-    /// Learning rate of unlearning.
-    #[arg(long)]
-    pub unlearn_lr: Option<f64>,
+    /// Learning rate of unlearning; several, comma-separated, are an axis of the plan.
+    #[arg(long, value_delimiter = ',')]
+    pub unlearn_lr: Vec<f64>,
     /// Learning rate of one method, as NAME=LR (repeatable), instead of --unlearn-lr.
     #[arg(long = "unlearn-lr-for", value_name = "NAME=LR")]
     pub unlearn_lr_for: Vec<String>,
@@ -407,15 +603,19 @@ pub struct RunArgs {
     /// 4-bit quantization: weights per group.
     #[arg(long, default_value_t = 64)]
     pub quant_group: usize,
-    /// Fuel (≈ wasm instructions) a plugin call may use.
-    #[arg(long, default_value_t = 20_000_000_000)]
-    pub fuel: u64,
-    /// Seconds a plugin may run without returning to the host.
-    #[arg(long, default_value_t = 60.0)]
-    pub plugin_timeout: f64,
-    /// Memory a plugin may use, in MiB.
-    #[arg(long, default_value_t = 512)]
-    pub plugin_memory_mib: usize,
+    /// Sandbox, cache and plugin folder.
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+impl RunArgs {
+    /// The seeds asked for.
+    pub fn seed_list(&self) -> Result<Vec<u64>, lethe_experiment::ExperimentError> {
+        match self.seed {
+            Some(s) => Ok(vec![s]),
+            None => lethe_experiment::parse_seeds(&self.seeds),
+        }
+    }
 }
 
 /// The protocols of `lethe run --protocol`.

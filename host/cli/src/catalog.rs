@@ -34,8 +34,21 @@ impl Catalog {
     /// Load the built-ins and every component of `dir`. Components of the folder that fail
     /// are kept aside in `broken` (a bad file must not hide the good ones).
     pub fn load(host: &PluginHost, dir: Option<&Path>) -> Result<Self, Failure> {
+        Self::load_named(host, dir, None)
+    }
+
+    /// As [`Catalog::load`], but of the built-ins only those named in `wanted` (compiling a
+    /// component takes a noticeable share of a second; a run needs a few of them).
+    pub fn load_named(
+        host: &PluginHost,
+        dir: Option<&Path>,
+        wanted: Option<&[String]>,
+    ) -> Result<Self, Failure> {
         let mut plugins = Vec::new();
-        for (name, bytes) in lethe_builtin_plugins::BUILTIN {
+        let builtins = lethe_builtin_plugins::BUILTIN
+            .iter()
+            .filter(|(name, _)| wanted.is_none_or(|w| w.iter().any(|n| n == name)));
+        for (name, bytes) in builtins {
             let p = host
                 .load(&format!("builtin:{name}"), bytes)
                 .with_context(|| format!("built-in plugin {name} failed to load"))?;
@@ -60,14 +73,22 @@ impl Catalog {
             .rev() // a plugin folder may override a built-in of the same name
             .find(|p| p.manifest.name == name && p.manifest.kind == kind)
             .ok_or_else(|| {
-                let known: Vec<&str> = self
+                let mut known: Vec<&str> = self
                     .plugins
                     .iter()
                     .filter(|p| p.manifest.kind == kind)
                     .map(|p| p.manifest.name.as_str())
                     .collect();
+                // Built-ins not loaded are named too (their kind is only known once loaded).
+                for (b, _) in lethe_builtin_plugins::BUILTIN {
+                    if !self.plugins.iter().any(|p| p.manifest.name == *b) {
+                        known.push(b);
+                    }
+                }
+                known.sort_unstable();
+                known.dedup();
                 Failure::input(anyhow!(
-                    "no {kind} named '{name}' (available: {}; see `lethe plugins`)",
+                    "no {kind} named '{name}' (installed: {}; see `lethe plugins`)",
                     known.join(", ")
                 ))
             })

@@ -8,6 +8,7 @@ mod args;
 mod bench;
 mod bench_model;
 mod catalog;
+mod plans;
 mod progress;
 mod protocol;
 mod run;
@@ -85,7 +86,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let result = match cli.command {
-        Command::Run(args) => run::run(*args, cli.verbose),
+        Command::Run(args) => plans::run(*args, cli.verbose),
+        Command::Plan(args) => plans::plan(&args),
+        Command::Exec(args) => plans::exec(&args, cli.verbose),
+        Command::Report(args) => plans::report(&args),
+        Command::Slurm(args) => plans::slurm(&args),
+        Command::K8s(args) => plans::k8s(&args),
         Command::Plugins(args) => catalog::list(&args),
         Command::Plugin {
             command: PluginCommand::Check(args),

@@ -26,7 +26,6 @@ use serde::Serialize;
 
 use crate::Failure;
 use crate::args::{Preset, ProtocolArg, RunArgs};
-use crate::progress::Bars;
 use crate::run::{AttackNames, Setup, attack_spec, check_judge, select, setup, write_outputs};
 
 /// One pipeline run of a protocol, or a chain of sequential rounds.
@@ -255,22 +254,25 @@ fn copies<'a>(choices: &[Choice<'a>]) -> Vec<Choice<'a>> {
         .map(|c| Choice {
             plugin: c.plugin,
             config: c.config.clone(),
+            label: c.label.clone(),
         })
         .collect()
 }
 
 /// `lethe run --protocol …`.
 pub fn run(protocol: ProtocolArg, args: &RunArgs, verbose: u8) -> Result<ExitCode, Failure> {
-    if args.suite.is_some() {
+    if !args.suite.is_empty() {
         return Err(Failure::input(anyhow!(
             "--protocol generates its own suites; --suite cannot be given with it"
         )));
     }
+    // A protocol runs one seed (its jobs are not yet a plan of the experiment crate).
+    let seed = args.seed.unwrap_or(0);
     let plan = match protocol {
-        ProtocolArg::MllmuMed => mllmu_med(args.preset, args.seed)?,
-        ProtocolArg::Amnesia => amnesia(args.preset, args.seed)?,
+        ProtocolArg::MllmuMed => mllmu_med(args.preset, seed)?,
+        ProtocolArg::Amnesia => amnesia(args.preset, seed)?,
     };
-    let mut setup: Setup = setup(args)?;
+    let mut setup: Setup = setup(args, seed)?;
     let methods = args.methods.clone().unwrap_or(plan.methods.clone());
     let metrics = args.metrics.clone().unwrap_or(plan.metrics.clone());
     // The protocol's settings of its plugins, for those in the run (a user's own win).
@@ -299,7 +301,8 @@ pub fn run(protocol: ProtocolArg, args: &RunArgs, verbose: u8) -> Result<ExitCod
     }
 
     let started = Instant::now();
-    let bars = Bars::new(verbose > 0);
+    let bars = crate::progress::reporter(verbose);
+    let bars = &*bars;
     let mut done: Vec<(Done, RunOutput)> = Vec::new();
     for (job, attacks) in plan.jobs.iter().zip(attack_specs) {
         eprintln!("{} · {} · {}", plan.title, job.family, job.label);
@@ -316,11 +319,13 @@ pub fn run(protocol: ProtocolArg, args: &RunArgs, verbose: u8) -> Result<ExitCod
             judge: selection.judge.as_ref().map(|c| Choice {
                 plugin: c.plugin,
                 config: c.config.clone(),
+                label: None,
             }),
-            seed: args.seed,
+            seed,
+            baselines: true,
         };
         if job.rounds <= 1 {
-            let out = lethe_pipeline::run(&spec_for(&job.suite), &setup.host, &setup.cache, &bars)?;
+            let out = lethe_pipeline::run(&spec_for(&job.suite), &setup.host, &setup.cache, bars)?;
             let info = out.info.clone();
             done.push((
                 Done {
@@ -334,8 +339,7 @@ pub fn run(protocol: ProtocolArg, args: &RunArgs, verbose: u8) -> Result<ExitCod
         }
         // Sequential rounds: the models are learned once on the whole suite; each round
         // unlearns its share starting from the model the same method left after the last.
-        let learned =
-            lethe_pipeline::learn(&job.suite, &setup.settings.learn, &setup.cache, &bars)?;
+        let learned = lethe_pipeline::learn(&job.suite, &setup.settings.learn, &setup.cache, bars)?;
         let mut starts = Starts {
             models: BTreeMap::new(),
             keep: true,
@@ -346,7 +350,7 @@ pub fn run(protocol: ProtocolArg, args: &RunArgs, verbose: u8) -> Result<ExitCod
                 &learned,
                 &starts,
                 &setup.host,
-                &bars,
+                bars,
             )?;
             starts.models = std::mem::take(&mut out.models);
             let info = out.info.clone();

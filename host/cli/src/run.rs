@@ -1,4 +1,5 @@
-//! `lethe run` and the suite commands.
+//! What `lethe run`, `lethe plan` and the protocols share (presets, options, the plugins a run
+//! selects), and the suite commands.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -7,108 +8,31 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
+use lethe_experiment::PresetSettings;
 use lethe_manifest::PluginKind;
-use lethe_manifest::Reading;
-use lethe_pipeline::{
-    Attack, AttackSpec, Checkpoint, Choice, LearnSpec, ModelCache, ModelPreset, ObserveSettings,
-    Phase, RunSpec, UnlearnSpec,
-};
+use lethe_pipeline::{Attack, AttackSpec, Checkpoint, Choice, ModelCache};
 use lethe_pipeline::{RelearnSettings, RelearnSource};
-use lethe_reports::ColumnSpec;
 use lethe_runtime::{Limits, PluginHost};
-use lethe_suites::generate::{AuthorsConfig, ForgetSpec, MedicalConfig, authors, medical};
-use lethe_suites::{SplitRole, Suite};
+use lethe_suites::Suite;
+use lethe_suites::generate::{ForgetSpec, MedicalConfig, authors, medical};
 
 use crate::Failure;
 use crate::args::{
-    AttackArg, GeneratorKind, Preset, RunArgs, SuiteCheckArgs, SuiteGenerateArgs, SuiteImportArgs,
-    SuitePreset,
+    AttackArg, GeneratorKind, Preset, RunArgs, RuntimeArgs, SuiteCheckArgs, SuiteGenerateArgs,
+    SuiteImportArgs, SuitePreset,
 };
 use crate::catalog::{Catalog, load_file};
-use crate::progress::Bars;
 
-/// The settings a preset stands for.
-pub(crate) struct PresetSettings {
-    /// Size of the generated authors suite.
-    pub suite: AuthorsConfig,
-    /// The learn stage.
-    pub learn: LearnSpec,
-    /// The unlearn stage.
-    pub unlearn: UnlearnSpec,
-    /// The observe stage.
-    pub observe: ObserveSettings,
-}
-
-pub(crate) fn preset(p: Preset, seed: u64) -> PresetSettings {
+/// The library's preset for the CLI's choice.
+pub(crate) fn preset(p: Preset, seed: u64, suite_seed: u64) -> PresetSettings {
     match p {
-        Preset::Default => PresetSettings {
-            suite: AuthorsConfig {
-                seed,
-                ..AuthorsConfig::default()
-            },
-            learn: LearnSpec {
-                preset: ModelPreset::Small,
-                vocab_size: 1024,
-                pretrain: Phase {
-                    epochs: 8,
-                    batch_size: 32,
-                    learning_rate: 3e-3,
-                },
-                finetune: Phase {
-                    epochs: 24,
-                    batch_size: 16,
-                    learning_rate: 2e-3,
-                },
-                seed,
-                checkpoint: None,
-            },
-            unlearn: UnlearnSpec {
-                epochs: 5,
-                batch_size: 8,
-                learning_rate: 3e-4,
-                method_learning_rates: BTreeMap::new(),
-            },
-            observe: ObserveSettings {
-                batch_size: 64,
-                max_new_tokens: 40,
-            },
-        },
-        Preset::Tiny => PresetSettings {
-            suite: AuthorsConfig {
-                seed,
-                ..AuthorsConfig::tiny()
-            },
-            learn: LearnSpec {
-                preset: ModelPreset::Tiny,
-                vocab_size: 400,
-                pretrain: Phase {
-                    epochs: 2,
-                    batch_size: 16,
-                    learning_rate: 3e-3,
-                },
-                finetune: Phase {
-                    epochs: 10,
-                    batch_size: 16,
-                    learning_rate: 3e-3,
-                },
-                seed,
-                checkpoint: None,
-            },
-            unlearn: UnlearnSpec {
-                epochs: 2,
-                batch_size: 4,
-                learning_rate: 1e-4,
-                method_learning_rates: BTreeMap::new(),
-            },
-            observe: ObserveSettings {
-                batch_size: 32,
-                max_new_tokens: 24,
-            },
-        },
+        Preset::Default => lethe_experiment::Preset::Default,
+        Preset::Tiny => lethe_experiment::Preset::Tiny,
     }
+    .settings(seed, suite_seed)
 }
 
-fn default_cache_dir() -> Option<PathBuf> {
+pub(crate) fn default_cache_dir() -> Option<PathBuf> {
     if let Some(x) = std::env::var_os("XDG_CACHE_HOME") {
         return Some(PathBuf::from(x).join("lethe"));
     }
@@ -167,8 +91,6 @@ pub(crate) fn write_outputs(out: &Path, files: &[(&str, Vec<u8>)]) -> Result<(),
     Ok(())
 }
 
-/// The leaderboard under each attack, leak@k of the sampling attack, and the share of
-/// forgetting each row keeps under each attack, as Markdown sections (empty without attacks).
 /// A judge only judges the sampling attack's answers: naming one without `--attack sample` is
 /// a mistake worth stopping for.
 pub(crate) fn check_judge(attacks: &AttackSpec, judge: Option<&Choice<'_>>) -> Result<(), Failure> {
@@ -179,85 +101,6 @@ pub(crate) fn check_judge(attacks: &AttackSpec, judge: Option<&Choice<'_>>) -> R
         ))),
         _ => Ok(()),
     }
-}
-
-fn attack_sections(
-    df: &lethe_reports::DataFrame,
-    columns: &[ColumnSpec],
-    primary: Option<&(ColumnSpec, bool)>,
-    suite: &Suite,
-    spec: &RunSpec<'_>,
-) -> Result<String, Failure> {
-    let mut md = String::new();
-    let mut board_attacks = Vec::new();
-    let plugin_attacks = spec
-        .attack_methods
-        .iter()
-        .map(|a| format!("method:{}", a.plugin.manifest.name))
-        .chain(
-            spec.attack_queries
-                .iter()
-                .map(|a| format!("query:{}", a.plugin.manifest.name)),
-        );
-    for name in plugin_attacks {
-        let b = lethe_reports::leaderboard_under(df, columns, &name)?;
-        md.push_str(&format!(
-            "\n## Under attack: {name}\n\n{}",
-            b.to_markdown(3)
-        ));
-        board_attacks.push(name);
-    }
-    for attack in &spec.attacks.attacks {
-        if *attack == Attack::Sample {
-            let n = spec.attacks.samples;
-            let leak_columns: Vec<ColumnSpec> = suite
-                .splits
-                .iter()
-                .filter(|s| s.role.evaluated())
-                .flat_map(|s| {
-                    let mut ks = vec![1, n];
-                    ks.dedup();
-                    ks.into_iter().map(|k| ColumnSpec {
-                        metric: lethe_pipeline::LEAK_METRIC.to_owned(),
-                        output: format!("leak@{k}"),
-                        split: s.name.clone(),
-                    })
-                })
-                .collect();
-            let b = lethe_reports::leaderboard_under(df, &leak_columns, attack.name())?;
-            md.push_str(&format!(
-                "\n## Under attack: sample ({n} answers per question at temperature {})\n\n{}",
-                spec.attacks.temperature,
-                b.to_markdown(3)
-            ));
-            continue;
-        }
-        let b = lethe_reports::leaderboard_under(df, columns, attack.name())?;
-        md.push_str(&format!(
-            "\n## Under attack: {attack}\n\n{}",
-            b.to_markdown(3)
-        ));
-        board_attacks.push(attack.name().to_owned());
-    }
-    if let (Some((column, higher)), false) = (primary, board_attacks.is_empty()) {
-        let r = lethe_reports::robustness(
-            df,
-            column,
-            *higher,
-            &board_attacks,
-            "target",
-            &["base"],
-            1e-6,
-        )?;
-        md.push_str(&format!(
-            "\n## Robustness: share of forgetting kept\n\n(target under attack − row under \
-             attack) / (target − row), clean, on {}: 1 = the row stays as far from the target \
-             as it was, 0 = the attack brings it level with the target attacked alike.\n\n{}",
-            column.header(true),
-            r.to_markdown(2)
-        ));
-    }
-    Ok(md)
 }
 
 /// The attacks of a run, from its options.
@@ -341,17 +184,19 @@ pub(crate) struct Setup {
 }
 
 /// Check the options every run shares and load the plugins; nothing is written.
-pub(crate) fn setup(args: &RunArgs) -> Result<Setup, Failure> {
-    let mut settings = preset(args.preset, args.seed);
+pub(crate) fn setup(args: &RunArgs, seed: u64) -> Result<Setup, Failure> {
+    let mut settings = preset(args.preset, seed, args.suite_seed);
     if let Some(e) = args.unlearn_epochs {
         settings.unlearn.epochs = e;
     }
-    if let Some(lr) = args.unlearn_lr {
+    for &lr in &args.unlearn_lr {
         if !(lr.is_finite() && lr > 0.0) {
             return Err(Failure::input(anyhow!(
                 "--unlearn-lr must be a positive number, not {lr}"
             )));
         }
+    }
+    if let [lr] = args.unlearn_lr[..] {
         settings.unlearn.learning_rate = lr;
     }
     for given in &args.unlearn_lr_for {
@@ -372,11 +217,11 @@ pub(crate) fn setup(args: &RunArgs) -> Result<Setup, Failure> {
             }
         }
     }
-    if !(args.plugin_timeout.is_finite() && args.plugin_timeout > 0.0) {
-        return Err(Failure::input(anyhow!("--plugin-timeout must be positive")));
-    }
     let configs = parse_configs(&args.configs)?;
-    if args.out.exists() && !args.out.join("run.json").exists() {
+    if args.out.exists()
+        && !args.out.join("run.json").exists()
+        && !args.out.join("plan.jsonl").exists()
+    {
         return Err(Failure::input(anyhow!(
             "--out {} exists and is not a lethe result folder; not overwriting it",
             args.out.display()
@@ -385,22 +230,20 @@ pub(crate) fn setup(args: &RunArgs) -> Result<Setup, Failure> {
     if let Some(dir) = &args.model {
         settings.learn.checkpoint = Some(Checkpoint::open(dir).map_err(Failure::input)?);
     }
-    let host = PluginHost::new(Limits {
-        fuel: args.fuel,
-        memory_bytes: args.plugin_memory_mib << 20,
-        guest_timeout: Duration::from_secs_f64(args.plugin_timeout),
-        ..Limits::default()
-    })?;
-    let catalog = Catalog::load(&host, args.plugin_dir.as_deref())?;
+    // Only the built-ins the run names are compiled (a protocol may name its own).
+    let wanted: Option<Vec<String>> = args.protocol.is_none().then(|| {
+        let mut w = names(&args.methods, &DEFAULT_METHODS);
+        w.extend(names(&args.metrics, &DEFAULT_METRICS));
+        w.extend(args.attack_methods.iter().cloned());
+        w.extend(args.attack_queries.iter().cloned());
+        w.extend(args.judge.iter().cloned());
+        w
+    });
+    let (host, catalog, cache) = runtime(&args.runtime, wanted.as_deref())?;
     let mut extra = Vec::new();
     for file in &args.plugins {
         extra.push(load_file(&host, file)?);
     }
-    let cache = ModelCache::new(if args.no_cache {
-        None
-    } else {
-        args.cache_dir.clone().or_else(default_cache_dir)
-    });
     Ok(Setup {
         settings,
         configs,
@@ -409,6 +252,29 @@ pub(crate) fn setup(args: &RunArgs) -> Result<Setup, Failure> {
         extra,
         cache,
     })
+}
+
+/// The sandbox, the installed plugins and the model cache, from the execution options.
+pub(crate) fn runtime(
+    rt: &RuntimeArgs,
+    wanted: Option<&[String]>,
+) -> Result<(PluginHost, Catalog, ModelCache), Failure> {
+    if !(rt.plugin_timeout.is_finite() && rt.plugin_timeout > 0.0) {
+        return Err(Failure::input(anyhow!("--plugin-timeout must be positive")));
+    }
+    let host = PluginHost::new(Limits {
+        fuel: rt.fuel,
+        memory_bytes: rt.plugin_memory_mib << 20,
+        guest_timeout: Duration::from_secs_f64(rt.plugin_timeout),
+        ..Limits::default()
+    })?;
+    let catalog = Catalog::load_named(&host, rt.plugin_dir.as_deref(), wanted)?;
+    let cache = ModelCache::new(if rt.no_cache {
+        None
+    } else {
+        rt.cache_dir.clone().or_else(default_cache_dir)
+    });
+    Ok((host, catalog, cache))
 }
 
 /// The plugins a run names, beyond its methods and metrics: attacks written as plugins.
@@ -458,7 +324,11 @@ pub(crate) fn select<'a>(
             .host
             .validate_config(plugin, &config)
             .map_err(Failure::input)?;
-        Ok(Choice { plugin, config })
+        Ok(Choice {
+            plugin,
+            config,
+            label: None,
+        })
     };
     // An attack plugin comes from --plugin when one has the name, else from those installed.
     let named = |flag: &str, name: &str, kind: PluginKind| -> Result<Choice<'a>, Failure> {
@@ -568,146 +438,13 @@ pub(crate) struct Selection<'a> {
 }
 
 /// The default methods and metrics of a plain run.
-const DEFAULT_METHODS: [&str; 2] = ["ga", "graddiff"];
-const DEFAULT_METRICS: [&str; 2] = ["rouge", "probability"];
+pub(crate) const DEFAULT_METHODS: [&str; 2] = ["ga", "graddiff"];
+pub(crate) const DEFAULT_METRICS: [&str; 2] = ["rouge", "probability"];
 
-fn names(given: &Option<Vec<String>>, default: &[&str]) -> Vec<String> {
+pub(crate) fn names(given: &Option<Vec<String>>, default: &[&str]) -> Vec<String> {
     given
         .clone()
         .unwrap_or_else(|| default.iter().map(|s| (*s).to_owned()).collect())
-}
-
-/// `lethe run`.
-pub fn run(args: RunArgs, verbose: u8) -> Result<ExitCode, Failure> {
-    if let Some(protocol) = args.protocol {
-        return crate::protocol::run(protocol, &args, verbose);
-    }
-    let setup = setup(&args)?;
-    let settings = &setup.settings;
-    let suite = match &args.suite {
-        Some(dir) => Suite::load(dir).map_err(Failure::input)?,
-        None => authors(&settings.suite).map_err(Failure::input)?,
-    };
-    let attacks = attack_spec(&args, settings)?;
-    attacks.validate(&suite).map_err(Failure::input)?;
-    let Selection {
-        methods,
-        metrics,
-        attacks: attack_methods,
-        queries: attack_queries,
-        judge,
-    } = select(
-        &setup,
-        &names(&args.methods, &DEFAULT_METHODS),
-        &names(&args.metrics, &DEFAULT_METRICS),
-        &AttackNames::of(&args),
-    )?;
-    check_judge(&attacks, judge.as_ref())?;
-
-    let columns: Vec<ColumnSpec> = metrics
-        .iter()
-        .filter_map(|c| {
-            c.plugin
-                .manifest
-                .outputs
-                .first()
-                .map(|o| (c.plugin.manifest.name.clone(), o.name.clone()))
-        })
-        .flat_map(|(metric, output)| {
-            suite
-                .splits
-                .iter()
-                .filter(|s| s.role.evaluated())
-                .map(move |s| ColumnSpec {
-                    metric: metric.clone(),
-                    output: output.clone(),
-                    split: s.name.clone(),
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect();
-
-    // The column robustness is summarised on: the first metric's first output on the forget
-    // split, read in the direction its manifest declares.
-    let primary = metrics.first().and_then(|c| {
-        let out = c.plugin.manifest.outputs.first()?;
-        let forget = suite.splits_with(SplitRole::Forget).next()?;
-        let higher = match out.reading {
-            Reading::HigherKnows | Reading::HigherBetter => true,
-            Reading::LowerKnows | Reading::LowerBetter => false,
-        };
-        Some((
-            ColumnSpec {
-                metric: c.plugin.manifest.name.clone(),
-                output: out.name.clone(),
-                split: forget.name.clone(),
-            },
-            higher,
-        ))
-    });
-    let spec = RunSpec {
-        suite: &suite,
-        learn: settings.learn.clone(),
-        unlearn: settings.unlearn.clone(),
-        observe: settings.observe.clone(),
-        methods,
-        metrics,
-        attacks,
-        attack_methods,
-        attack_queries,
-        judge,
-        seed: args.seed,
-    };
-    let bars = Bars::new(verbose > 0);
-    let output = lethe_pipeline::run(&spec, &setup.host, &setup.cache, &bars)?;
-
-    let mut df = lethe_reports::results_frame(&output.rows)?;
-    let board = lethe_reports::leaderboard(&df, &columns)?;
-    let mut markdown = board.to_markdown(3);
-    markdown.push_str(&attack_sections(
-        &df,
-        &columns,
-        primary.as_ref(),
-        &suite,
-        &spec,
-    )?);
-    let scratch = tempfile::tempdir()?;
-    let parquet = scratch.path().join("results.parquet");
-    lethe_reports::write_parquet(&mut df, &parquet)?;
-    let csv = scratch.path().join("leaderboard.csv");
-    board.write_csv(&csv)?;
-    let header = format!(
-        "# Lethe leaderboard\n\nsuite {} · model {} parameters · seed {} · {} unlearning steps · run {}\n\n",
-        output.info.suite,
-        output.info.parameters,
-        output.info.seed,
-        output.info.unlearn_steps,
-        output.info.run
-    );
-    let files = vec![
-        ("results.parquet", fs_err::read(&parquet)?),
-        ("leaderboard.csv", fs_err::read(&csv)?),
-        ("leaderboard.md", format!("{header}{markdown}").into_bytes()),
-        ("run.json", serde_json::to_vec_pretty(&output.info)?),
-        (
-            "failures.json",
-            serde_json::to_vec_pretty(&output.failures)?,
-        ),
-        ("losses.json", serde_json::to_vec_pretty(&output.losses)?),
-    ];
-    write_outputs(&args.out, &files)?;
-
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{markdown}")?;
-    writeln!(stdout, "results: {}", args.out.display())?;
-    if output.failures.is_empty() {
-        Ok(ExitCode::SUCCESS)
-    } else {
-        for f in &output.failures {
-            eprintln!("failed: {} ({}): {}", f.plugin, f.method, f.error);
-        }
-        Ok(ExitCode::from(1))
-    }
 }
 
 /// `lethe suite check`.
@@ -786,7 +523,7 @@ pub fn suite_generate(args: &SuiteGenerateArgs) -> Result<ExitCode, Failure> {
                     )));
                 }
             };
-            let mut config = preset(size, args.seed).suite;
+            let mut config = preset(size, 0, args.seed).suite;
             if let Some(share) = args.forget_share {
                 config.forget_share = share;
             }

@@ -26,6 +26,7 @@ use lethe_suites::{QaRecord, SplitRole, Suite};
 use rand::SeedableRng;
 use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -37,7 +38,9 @@ use crate::{Choice, PipelineError, Reporter};
 pub const JAILBREAK_PREFIX: &str = "Sure, here is the answer:";
 
 /// One attack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Attack {
     /// Finetune briefly on part of the forget set (or related retained examples); re-measure.
@@ -101,7 +104,7 @@ impl std::fmt::Display for Attack {
 }
 
 /// What the relearning attack trains on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RelearnSource {
     /// A seeded share of the forget examples.
@@ -119,7 +122,8 @@ pub enum RelearnSource {
 }
 
 /// Settings of the relearning attack.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RelearnSettings {
     /// What to train on.
     pub source: RelearnSource,
@@ -134,7 +138,8 @@ pub struct RelearnSettings {
 }
 
 /// Settings of every attack of a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AttackSpec {
     /// The attacks, each applied to every model row.
     pub attacks: Vec<Attack>,

@@ -7,6 +7,7 @@ use candle_core::Device;
 use lethe_model::train::{FitSettings, OptimSettings, fit};
 use lethe_model::{Config, LanguageModel, Params, Sequence, Tokenizer};
 use lethe_suites::{QaRecord, SplitRole, Suite};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
@@ -14,7 +15,7 @@ use tracing::{info, warn};
 use crate::{PipelineError, Reporter};
 
 /// The model shapes Lethe trains from scratch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ModelPreset {
     /// The embedded default (~1 M parameters; minutes on two cores).
@@ -34,7 +35,8 @@ impl ModelPreset {
 }
 
 /// One training phase.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Phase {
     /// Passes over the data.
     pub epochs: usize,
@@ -45,7 +47,8 @@ pub struct Phase {
 }
 
 /// Everything the learn stage depends on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LearnSpec {
     /// Model shape.
     pub preset: ModelPreset,
@@ -65,7 +68,7 @@ pub struct LearnSpec {
 
 /// A model folder in Hugging Face layout (`config.json`, `model.safetensors` or shards with
 /// an index, `tokenizer.json`) used as the base model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Checkpoint {
     /// The folder. Not part of the cache key or the recorded spec: the same weights in another
     /// folder are the same model.
@@ -216,6 +219,22 @@ impl ModelCache {
         Ok(())
     }
 
+    /// Hold an exclusive lock on `key` (released when the guard drops); none without a cache.
+    fn lock(&self, key: &str) -> Result<Option<fs_err::File>, PipelineError> {
+        let Some(dir) = &self.dir else {
+            return Ok(None);
+        };
+        let dir = dir.join("locks");
+        fs_err::create_dir_all(&dir)?;
+        let file = fs_err::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(format!("{key}.lock")))?;
+        file.file().lock()?;
+        Ok(Some(file))
+    }
+
     fn dir(&self) -> Option<&Path> {
         self.dir.as_deref()
     }
@@ -341,8 +360,10 @@ pub fn learn(
             .map(|t| t.text.as_str()),
     );
     let seed = spec.seed.to_string();
+    let numeric = lethe_model::NUMERIC_VERSION.to_string();
     let base_key = key(&[
         "base",
+        &numeric,
         &texts_digest(texts.iter().map(String::as_str)),
         &pretrain,
         &spec_json,
@@ -352,6 +373,10 @@ pub fn learn(
     let oracle_records = finetune_records(suite, &[SplitRole::Retain]);
     let target_key = key(&["target", &base_key, &records_digest(&target_records)]);
     let oracle_key = key(&["oracle", &base_key, &records_digest(&oracle_records)]);
+
+    // Two workers that need the same models take turns: the second finds them cached instead
+    // of training them again (entries are also published atomically, see `store`).
+    let _lock = cache.lock(&target_key)?;
 
     // A checkpoint is its own base: loaded from its folder, never copied into the cache.
     let from_checkpoint = match &spec.checkpoint {

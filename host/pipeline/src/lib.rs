@@ -54,7 +54,8 @@ pub enum PipelineError {
 }
 
 /// How methods unlearn.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UnlearnSpec {
     /// Passes over the forget split; the step budget is `ceil(|forget| / batch) · epochs`.
     pub epochs: usize,
@@ -85,6 +86,8 @@ pub struct Choice<'a> {
     pub plugin: &'a Plugin,
     /// Its configuration (validated before it runs).
     pub config: serde_json::Value,
+    /// The row's name in results, for a method (default: the plugin's name).
+    pub label: Option<String>,
 }
 
 /// Everything a run depends on.
@@ -114,6 +117,9 @@ pub struct RunSpec<'a> {
     pub judge: Option<Choice<'a>>,
     /// The run's seed.
     pub seed: u64,
+    /// Observe and score the base, target and oracle rows (a plan's job of one method leaves
+    /// them to its seed's baselines job, and observes only the references its metrics need).
+    pub baselines: bool,
 }
 
 /// A plugin as a run used it.
@@ -604,17 +610,45 @@ pub fn run_learned(
             failures,
         })
     };
-    let mut rows = vec![
-        make_row("base".into(), String::new(), &learned.base)?,
-        make_row("target".into(), String::new(), &learned.target)?,
-        make_row("oracle".into(), String::new(), &learned.oracle)?,
+    let baselines = [
+        (ModelRole::Base, &learned.base),
+        (ModelRole::Target, &learned.target),
+        (ModelRole::Oracle, &learned.oracle),
     ];
+    let mut rows = Vec::new();
+    if spec.baselines {
+        for (role, model) in baselines {
+            rows.push(make_row(role.as_str().to_owned(), String::new(), model)?);
+        }
+    }
+    // References are always the clean observations of the baselines: an attacked row is
+    // compared with the models as they were, and with the attacked baselines in the report.
+    // Without baseline rows, only the references some metric declares are observed.
+    let declared: BTreeSet<ModelRole> = spec
+        .metrics
+        .iter()
+        .flat_map(|c| c.plugin.manifest.models.iter().copied())
+        .collect();
+    let mut references: BTreeMap<ModelRole, Vec<ObservedSplit>> = BTreeMap::new();
+    for (i, (role, model)) in baselines.into_iter().enumerate() {
+        if !declared.contains(&role) {
+            continue;
+        }
+        let clean = match rows.get(i) {
+            Some(row) => row.clean().to_vec(),
+            None => observe_one(role.as_str(), model, &Query::clean())?,
+        };
+        references.insert(role, clean);
+    }
 
     let mut models = BTreeMap::new();
     let mut used_labels: BTreeSet<String> = rows.iter().map(|r| r.label.clone()).collect();
     for (i, choice) in spec.methods.iter().enumerate() {
         let plugin = choice.plugin;
-        let mut label = plugin.manifest.name.clone();
+        let mut label = choice
+            .label
+            .clone()
+            .unwrap_or_else(|| plugin.manifest.name.clone());
         if used_labels.contains(&label) {
             label = format!("{label}#{}", i + 1);
         }
@@ -657,15 +691,6 @@ pub fn run_learned(
     for row in &mut rows {
         failures.append(&mut row.failures);
     }
-    // References are always the clean observations of the baselines: an attacked row is
-    // compared with the models as they were, and with the attacked baselines in the report.
-    let references: BTreeMap<ModelRole, &[ObservedSplit]> = [
-        (ModelRole::Base, rows[0].clean()),
-        (ModelRole::Target, rows[1].clean()),
-        (ModelRole::Oracle, rows[2].clean()),
-    ]
-    .into_iter()
-    .collect();
     let mut out = Vec::new();
     let variants: usize = rows.iter().map(|r| r.observed.len()).sum();
     reporter.stage("score", (variants * spec.metrics.len()) as u64);

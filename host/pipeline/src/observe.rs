@@ -11,7 +11,8 @@ use crate::attack::{Query, prompt_ids, prompted_sequence};
 use crate::{PipelineError, Reporter};
 
 /// How to observe.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ObserveSettings {
     /// Examples per forward pass.
     pub batch_size: usize,

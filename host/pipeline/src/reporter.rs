@@ -1,5 +1,7 @@
 //! Progress reporting. Libraries call a [`Reporter`]; only the CLI draws progress bars.
 
+use std::time::Duration;
+
 /// Receives progress from the pipeline.
 pub trait Reporter {
     /// A stage begins, with `total` units of work (0 when unknown).
@@ -10,6 +12,10 @@ pub trait Reporter {
     fn finish(&self);
     /// Something went wrong but the run goes on (a plugin failed, for instance).
     fn warn(&self, message: &str);
+    /// Job `n` (0-based) of `total` of a plan begins.
+    fn job(&self, _n: usize, _total: usize, _name: &str) {}
+    /// Job `n` of `total` ended after `elapsed`; `outcome` says how.
+    fn job_done(&self, _n: usize, _total: usize, _name: &str, _elapsed: Duration, _outcome: &str) {}
 }
 
 /// A reporter that reports nothing.

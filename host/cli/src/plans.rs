@@ -1,0 +1,536 @@
+//! `lethe run`, `lethe plan`, `lethe exec`, `lethe report`, `lethe slurm`, `lethe k8s`: the
+//! options become a plan (the experiment crate's data), jobs run into shards, shards merge into
+//! a report. This module parses and renders; the work is in `lethe-experiment`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Instant;
+
+use anyhow::anyhow;
+use lethe_experiment::exec::{ExecSummary, JobEnv, ShardState, Shards};
+use lethe_experiment::plan::Plan;
+use lethe_experiment::report::{self, Report};
+use lethe_experiment::request::{GridAxis, PlanRequest};
+use lethe_experiment::schedulers::{self, K8sOptions, SlurmOptions, TaskCommand};
+use lethe_experiment::{ExperimentError, ModelSource, PluginRef, SuiteSource};
+use lethe_manifest::Reading;
+use lethe_pipeline::Choice;
+use lethe_runtime::Plugin;
+use lethe_suites::Suite;
+
+use crate::Failure;
+use crate::args::{
+    ExecArgs, K8sArgs, ReportArgs, RunArgs, RunCmd, RuntimeArgs, SchedulerArgs, SlurmArgs,
+};
+use crate::catalog::{Catalog, load_file};
+use crate::progress::{duration, reporter};
+use crate::run::{
+    AttackNames, DEFAULT_METHODS, DEFAULT_METRICS, Selection, attack_spec, check_judge, names,
+    select, setup,
+};
+
+/// An experiment error with the exit status it deserves (2 for bad input).
+fn failure(e: ExperimentError) -> Failure {
+    if e.is_input() {
+        Failure::input(e)
+    } else {
+        Failure::from(e)
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_owned())
+}
+
+fn plugin_ref(c: &Choice<'_>) -> PluginRef {
+    let p = c.plugin;
+    PluginRef {
+        name: p.manifest.name.clone(),
+        kind: p.manifest.kind,
+        sha256: p.sha256.clone(),
+        config: c.config.clone(),
+        file: (!p.source.starts_with("builtin:")).then(|| absolute(Path::new(&p.source))),
+    }
+}
+
+/// The plan of `lethe run` / `lethe plan` options, checked against what is installed; and the
+/// setup it was made with (for running it in the same process).
+fn make_plan(args: &RunArgs) -> Result<(Plan, crate::run::Setup), Failure> {
+    let seeds = args.seed_list().map_err(failure)?;
+    let setup = setup(args, seeds[0])?;
+    let settings = &setup.settings;
+    let attacks = attack_spec(args, settings)?;
+    let Selection {
+        methods,
+        metrics,
+        attacks: attack_methods,
+        queries,
+        judge,
+    } = select(
+        &setup,
+        &names(&args.methods, &DEFAULT_METHODS),
+        &names(&args.metrics, &DEFAULT_METRICS),
+        &AttackNames::of(args),
+    )?;
+    check_judge(&attacks, judge.as_ref())?;
+    let mut suites = Vec::new();
+    if args.suite.is_empty() {
+        let suite = lethe_suites::generate::authors(&settings.suite).map_err(Failure::input)?;
+        attacks.validate(&suite).map_err(Failure::input)?;
+        suites.push(SuiteSource::Authors {
+            config: settings.suite.clone(),
+            digest: suite.digest(),
+        });
+    }
+    for dir in &args.suite {
+        let suite = Suite::load(dir).map_err(Failure::input)?;
+        attacks.validate(&suite).map_err(Failure::input)?;
+        suites.push(SuiteSource::Folder {
+            path: absolute(dir),
+            digest: suite.digest(),
+        });
+    }
+    let model = settings.learn.checkpoint.as_ref().map(|c| ModelSource {
+        path: absolute(&c.path),
+        sha256: c.sha256.clone(),
+    });
+    let mut learn = settings.learn.clone();
+    learn.checkpoint = None;
+    let grid = args
+        .grid
+        .iter()
+        .map(|g| GridAxis::parse(g))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(failure)?;
+    let request = PlanRequest {
+        title: "lethe run".into(),
+        suites,
+        model,
+        learn,
+        unlearn: settings.unlearn.clone(),
+        unlearn_lrs: if args.unlearn_lr.len() > 1 {
+            args.unlearn_lr.clone()
+        } else {
+            Vec::new()
+        },
+        observe: settings.observe.clone(),
+        methods: methods.iter().map(plugin_ref).collect(),
+        grid,
+        metrics: metrics.iter().map(plugin_ref).collect(),
+        attacks,
+        attack_methods: attack_methods.iter().map(plugin_ref).collect(),
+        attack_queries: queries.iter().map(plugin_ref).collect(),
+        judge: judge.as_ref().map(plugin_ref),
+        seeds,
+    };
+    let plan = request.plan().map_err(failure)?;
+    Ok((plan, setup))
+}
+
+/// `lethe plan`: write OUT/plan.jsonl.
+pub fn plan(args: &RunArgs) -> Result<ExitCode, Failure> {
+    if args.protocol.is_some() {
+        return Err(Failure::input(anyhow!(
+            "--protocol: protocols are not plans yet; run them with `lethe run --protocol`"
+        )));
+    }
+    let (plan, _) = make_plan(args)?;
+    let shards = Shards::new(&args.out);
+    shards.adopt(&plan).map_err(failure)?;
+    println!(
+        "wrote {} ({} jobs); run it with `lethe exec {}`",
+        shards.plan_path().display(),
+        plan.jobs.len(),
+        shards.plan_path().display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The plan file and output folder an `exec`-like command names.
+fn plan_and_out(plan: &Path, out: Option<&Path>) -> Result<(PathBuf, PathBuf, Plan), Failure> {
+    let file = if plan.is_dir() {
+        plan.join("plan.jsonl")
+    } else {
+        plan.to_owned()
+    };
+    if !file.exists() {
+        return Err(Failure::input(anyhow!(
+            "{}: no such plan file",
+            file.display()
+        )));
+    }
+    let parsed = Plan::read(&file).map_err(failure)?;
+    let out = match out {
+        Some(o) => o.to_owned(),
+        None => file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_owned(),
+    };
+    Ok((file, out, parsed))
+}
+
+/// The job indices an `exec` selects.
+fn selected(args: &ExecArgs, plan: &Plan) -> Result<Vec<usize>, Failure> {
+    if let Some(i) = args.index {
+        plan.range(i, i + 1).map_err(failure)?;
+        return Ok(vec![i]);
+    }
+    if let Some(r) = &args.jobs {
+        let (a, b) = r
+            .split_once("..")
+            .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)))
+            .ok_or_else(|| Failure::input(anyhow!("--jobs '{r}' is not A..B")))?;
+        return Ok(plan.range(a, b).map_err(failure)?.collect());
+    }
+    Ok((0..plan.jobs.len()).collect())
+}
+
+/// Built-in plugins, the plugin folder's, and every file the plan names.
+fn plan_plugins(
+    host: &lethe_runtime::PluginHost,
+    plan: &Plan,
+    indices: &[usize],
+) -> Result<Vec<Plugin>, Failure> {
+    let mut files: Vec<&Path> = Vec::new();
+    for &i in indices {
+        for p in plan.jobs[i].plugins() {
+            if let Some(f) = p.file.as_deref().filter(|f| !files.contains(f)) {
+                files.push(f);
+            }
+        }
+    }
+    files.iter().map(|f| load_file(host, f)).collect()
+}
+
+/// Run `indices` of a plan here, in this process or in `workers` worker processes.
+#[allow(clippy::too_many_arguments)]
+fn exec_here(
+    plan_file: &Path,
+    plan: &Plan,
+    indices: &[usize],
+    shards: &Shards,
+    env: &JobEnv<'_>,
+    workers: usize,
+    runtime: &RuntimeArgs,
+) -> Result<ExecSummary, Failure> {
+    if workers <= 1 {
+        return lethe_experiment::execute(plan, indices, shards, env).map_err(failure);
+    }
+    shards.adopt(plan).map_err(failure)?;
+    let mut summary = ExecSummary::default();
+    let mut pending = Vec::new();
+    for &i in indices {
+        match shards.state(&plan.jobs[i]) {
+            ShardState::Complete(_) => summary.skipped.push(i),
+            _ => pending.push(i),
+        }
+    }
+    // Everything is checked here before a worker starts.
+    lethe_experiment::exec::prepare(plan, &pending, env).map_err(failure)?;
+    let exe = std::env::current_exe()?;
+    let logs = shards.dir().join("logs");
+    fs_err::create_dir_all(&logs)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = (cores / workers).max(1);
+    let flags = runtime.to_flags();
+    let spawn = |i: usize| -> std::io::Result<std::process::Child> {
+        let log = fs_err::File::create(logs.join(format!("{}.log", plan.jobs[i].id)))?;
+        Command::new(&exe)
+            .arg("exec")
+            .arg(plan_file)
+            .arg("--out")
+            .arg(shards.dir())
+            .arg("--index")
+            .arg(i.to_string())
+            .args(&flags)
+            .env("RAYON_NUM_THREADS", threads.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log.into_parts().0)
+            .spawn()
+    };
+    let describe = |i: usize| plan.jobs[i].describe();
+    let ended =
+        lethe_experiment::pool::run_workers(&pending, workers, &spawn, &describe, env.reporter);
+    for end in ended {
+        let job = &plan.jobs[end.index];
+        match (&end.status, shards.state(job)) {
+            (Ok(s), ShardState::Complete(rec)) if s.success() => {
+                summary.ran.push(end.index);
+                summary.plugin_failures += rec.failures.len();
+            }
+            (status, _) => {
+                let log = logs.join(format!("{}.log", job.id));
+                let tail = fs_err::read_to_string(&log)
+                    .map(|t| {
+                        let lines: Vec<&str> = t.lines().collect();
+                        lines[lines.len().saturating_sub(5)..].join("\n    ")
+                    })
+                    .unwrap_or_default();
+                let why = match status {
+                    Ok(s) => format!("worker exited with {s}"),
+                    Err(e) => e.clone(),
+                };
+                summary.errors.push((
+                    end.index,
+                    format!("{why} (log {}):\n    {tail}", log.display()),
+                ));
+            }
+        }
+    }
+    Ok(summary)
+}
+
+fn print_summary(summary: &ExecSummary, shards: &Shards) {
+    eprintln!(
+        "exec: {} job(s) run, {} already complete, {} failed; shards in {}",
+        summary.ran.len(),
+        summary.skipped.len(),
+        summary.errors.len(),
+        shards.dir().join("jobs").display()
+    );
+    for (i, e) in &summary.errors {
+        eprintln!("failed: job {i}: {e}");
+    }
+}
+
+/// `lethe exec`.
+pub fn exec(args: &ExecArgs, verbose: u8) -> Result<ExitCode, Failure> {
+    let (file, out, plan) = plan_and_out(&args.plan, args.out.as_deref())?;
+    let indices = selected(args, &plan)?;
+    let mut wanted: Vec<String> = Vec::new();
+    for &i in &indices {
+        wanted.extend(plan.jobs[i].plugins().iter().map(|p| p.name.clone()));
+    }
+    let (host, catalog, cache) = crate::run::runtime(&args.runtime, Some(&wanted))?;
+    let extra = plan_plugins(&host, &plan, &indices)?;
+    let plugins: Vec<&Plugin> = catalog.plugins.iter().chain(&extra).collect();
+    let progress = reporter(verbose);
+    let env = JobEnv {
+        host: &host,
+        plugins: &plugins,
+        cache: &cache,
+        reporter: &*progress,
+    };
+    let shards = Shards::new(&out);
+    let summary = exec_here(
+        &file,
+        &plan,
+        &indices,
+        &shards,
+        &env,
+        args.workers,
+        &args.runtime,
+    )?;
+    print_summary(&summary, &shards);
+    // Plugin failures are results (recorded in the shards; `report` exits 1 for them): a
+    // scheduler's dependent report step must still run.
+    Ok(if summary.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// How a metric output reads, from the installed plugins.
+fn reading_from(catalog: &Catalog) -> impl Fn(&str, &str) -> Option<bool> + '_ {
+    move |metric: &str, output: &str| {
+        let p = catalog
+            .plugins
+            .iter()
+            .rev()
+            .find(|p| p.manifest.name == metric)?;
+        let o = p.manifest.outputs.iter().find(|o| o.name == output)?;
+        Some(matches!(
+            o.reading,
+            Reading::HigherKnows | Reading::HigherBetter
+        ))
+    }
+}
+
+fn finish_report(report: &Report, out: &Path) -> Result<ExitCode, Failure> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{}", report.markdown)?;
+    writeln!(stdout, "results: {}", out.display())?;
+    if report.failures.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for f in &report.failures {
+            eprintln!("failed: {} ({}): {}", f.plugin, f.method, f.error);
+        }
+        Ok(ExitCode::from(1))
+    }
+}
+
+/// `lethe report`.
+pub fn report(args: &ReportArgs) -> Result<ExitCode, Failure> {
+    let collected = report::collect(&args.dirs, args.partial).map_err(failure)?;
+    for m in &collected.missing {
+        eprintln!("warning: left out: {m}");
+    }
+    let host = lethe_runtime::PluginHost::new(lethe_runtime::Limits::default())?;
+    let metrics: Vec<String> = collected
+        .records
+        .iter()
+        .flat_map(|r| r.job.metrics.iter().map(|m| m.name.clone()))
+        .collect();
+    let catalog = Catalog::load_named(&host, args.plugin_dir.as_deref(), Some(&metrics))?;
+    let report = report::build(&collected, &reading_from(&catalog)).map_err(failure)?;
+    report::write(&args.out, &report).map_err(failure)?;
+    finish_report(&report, &args.out)
+}
+
+/// `lethe run`: make the plan, run it here, report.
+pub fn run(cmd: RunCmd, verbose: u8) -> Result<ExitCode, Failure> {
+    let args = &cmd.args;
+    if let Some(protocol) = args.protocol {
+        return crate::protocol::run(protocol, args, verbose);
+    }
+    let started = Instant::now();
+    let (plan, setup) = make_plan(args)?;
+    let shards = Shards::new(&args.out);
+    shards.adopt(&plan).map_err(failure)?;
+    let plugins: Vec<&Plugin> = setup.catalog.plugins.iter().chain(&setup.extra).collect();
+    let progress = reporter(verbose);
+    let env = JobEnv {
+        host: &setup.host,
+        plugins: &plugins,
+        cache: &setup.cache,
+        reporter: &*progress,
+    };
+    let indices: Vec<usize> = (0..plan.jobs.len()).collect();
+    let summary = exec_here(
+        &shards.plan_path(),
+        &plan,
+        &indices,
+        &shards,
+        &env,
+        cmd.workers,
+        &args.runtime,
+    )?;
+    if !summary.errors.is_empty() {
+        print_summary(&summary, &shards);
+        return Err(Failure::from(anyhow!(
+            "{} of {} jobs failed; run the same command again to retry them",
+            summary.errors.len(),
+            plan.jobs.len()
+        )));
+    }
+    let collected = report::collect(std::slice::from_ref(&args.out), false).map_err(failure)?;
+    let report = report::build(&collected, &reading_from(&setup.catalog)).map_err(failure)?;
+    report::write(&args.out, &report).map_err(failure)?;
+    eprintln!(
+        "{} jobs ({} run now) in {}",
+        plan.jobs.len(),
+        summary.ran.len(),
+        duration(started.elapsed())
+    );
+    finish_report(&report, &args.out)
+}
+
+/// The task command of a scheduler writer.
+fn task(common: &SchedulerArgs) -> Result<(TaskCommand, PathBuf), Failure> {
+    let (file, out, plan) = plan_and_out(&common.plan, common.out.as_deref())?;
+    let out = absolute(&out);
+    let lethe = match &common.lethe {
+        Some(l) => l.clone(),
+        None => std::env::current_exe()?,
+    };
+    let board = common.board.clone().unwrap_or_else(|| out.join("board"));
+    Ok((
+        TaskCommand {
+            lethe,
+            plan: absolute(&file),
+            out: out.clone(),
+            board: absolute(&board),
+            exec_args: common.runtime.to_flags(),
+            jobs: plan.jobs.len(),
+        },
+        out,
+    ))
+}
+
+fn write_files(dir: &Path, files: &[(&str, String)]) -> Result<(), Failure> {
+    fs_err::create_dir_all(dir)?;
+    for (name, text) in files {
+        lethe_experiment::atomic_write(&dir.join(name), text.as_bytes()).map_err(failure)?;
+    }
+    Ok(())
+}
+
+/// `lethe slurm`.
+pub fn slurm(args: &SlurmArgs) -> Result<ExitCode, Failure> {
+    let (cmd, out) = task(&args.common)?;
+    let dir = out.join("slurm");
+    let logs = dir.join("logs");
+    fs_err::create_dir_all(&logs)?;
+    let files = schedulers::slurm(
+        &cmd,
+        &SlurmOptions {
+            partition: args.partition.clone(),
+            cpus: args.cpus,
+            mem: args.mem.clone(),
+            time: args.time.clone(),
+            max_parallel: args.max_parallel,
+            name: "lethe".into(),
+        },
+        &logs,
+    );
+    write_files(&dir, &files)?;
+    let submit = dir.join("submit.sh");
+    println!(
+        "wrote {} ({} array tasks, then the report into {})",
+        dir.display(),
+        cmd.jobs,
+        cmd.board.display()
+    );
+    if !args.submit {
+        println!("submit with: bash {}", submit.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let status = Command::new("bash")
+        .arg(&submit)
+        .status()
+        .map_err(|e| Failure::from(anyhow!("could not run {}: {e}", submit.display())))?;
+    if status.success() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Err(Failure::from(anyhow!(
+            "{} failed ({status}): is Slurm running here?",
+            submit.display()
+        )))
+    }
+}
+
+/// `lethe k8s`.
+pub fn k8s(args: &K8sArgs) -> Result<ExitCode, Failure> {
+    let (cmd, out) = task(&args.common)?;
+    let dir = out.join("k8s");
+    let files = schedulers::k8s(
+        &cmd,
+        &K8sOptions {
+            image: args.image.clone(),
+            claim: args.claim.clone(),
+            mount: args.mount.clone(),
+            parallelism: args.parallelism,
+            cpu: args.cpu.clone(),
+            memory: args.memory.clone(),
+            name: args.name.clone(),
+        },
+    );
+    let texts: Vec<(&str, String)> = files
+        .iter()
+        .map(|(n, v)| Ok((*n, serde_json::to_string_pretty(v)?)))
+        .collect::<Result<_, serde_json::Error>>()?;
+    write_files(&dir, &texts)?;
+    println!(
+        "wrote {}: kubectl apply -f {}, then, once it has completed, kubectl apply -f {}",
+        dir.display(),
+        dir.join("job.json").display(),
+        dir.join("report.json").display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,473 @@
+//! Running jobs: each job writes one Parquet shard and its run record into the output folder,
+//! atomically; a job whose complete shard is there is skipped, so an interrupted plan resumes
+//! where it stopped and a plan split over many machines merges.
+//!
+//! Layout of an output folder:
+//!
+//! ```text
+//! DIR/plan.jsonl          the plan (written by every `exec`; the same bytes each time)
+//! DIR/jobs/ID.parquet     the job's results, long format
+//! DIR/jobs/ID.json        its record: the job, its provenance, failures, losses, the shard's sha256
+//! ```
+//!
+//! A shard counts as complete only when its record is there, describes the same job, and the
+//! Parquet file's sha256 matches the record's. The record is written last, so a process killed
+//! at any point leaves either a complete shard or one that is run again.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use lethe_manifest::{PluginKind, RunFailure};
+use lethe_pipeline::{Checkpoint, Choice, ModelCache, Reporter, RunInfo, RunSpec};
+use lethe_runtime::{Plugin, PluginHost};
+use lethe_suites::Suite;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tracing::{info, warn};
+
+use crate::ExperimentError;
+use crate::plan::{Job, Plan, PluginRef, Rows, SuiteSource};
+
+/// What a finished job leaves beside its shard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// The job, as planned.
+    pub job: Job,
+    /// What produced its results (suite, model, plugins, settings, cache keys).
+    pub run: RunInfo,
+    /// Plugins that failed in it.
+    pub failures: Vec<RunFailure>,
+    /// The loss of every unlearning step, by row.
+    pub losses: BTreeMap<String, Vec<f64>>,
+    /// Result rows in the shard.
+    pub rows: usize,
+    /// sha256 of the shard's bytes.
+    pub shard_sha256: String,
+    /// The Lethe version that computed it.
+    pub lethe: String,
+}
+
+/// Whether a job's shard is there.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ShardState {
+    /// Complete: its record.
+    Complete(Box<JobRecord>),
+    /// Not written (or only partly: no record yet).
+    Missing,
+    /// There but not usable, and why (truncated, another job's, unreadable).
+    Damaged(String),
+}
+
+/// The shards of an output folder.
+#[derive(Debug, Clone)]
+pub struct Shards {
+    dir: PathBuf,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Shards {
+    /// The shards under `dir` (nothing is created until a shard is written).
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// The output folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where the plan is kept.
+    pub fn plan_path(&self) -> PathBuf {
+        self.dir.join("plan.jsonl")
+    }
+
+    /// The Parquet shard of a job.
+    pub fn shard_path(&self, id: &str) -> PathBuf {
+        self.dir.join("jobs").join(format!("{id}.parquet"))
+    }
+
+    /// The record of a job.
+    pub fn record_path(&self, id: &str) -> PathBuf {
+        self.dir.join("jobs").join(format!("{id}.json"))
+    }
+
+    /// Whether `job`'s shard is complete, missing or damaged.
+    pub fn state(&self, job: &Job) -> ShardState {
+        let record = self.record_path(&job.id);
+        let text = match fs_err::read(&record) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return ShardState::Missing,
+            Err(e) => return ShardState::Damaged(e.to_string()),
+        };
+        let rec: JobRecord = match serde_json::from_slice(&text) {
+            Ok(r) => r,
+            Err(e) => {
+                return ShardState::Damaged(format!("{}: unreadable ({e})", record.display()));
+            }
+        };
+        if rec.job != *job {
+            return ShardState::Damaged(format!(
+                "{} describes another job than the plan's",
+                record.display()
+            ));
+        }
+        match fs_err::read(self.shard_path(&job.id)) {
+            Ok(bytes) if sha256_hex(&bytes) == rec.shard_sha256 => {
+                ShardState::Complete(Box::new(rec))
+            }
+            Ok(_) => ShardState::Damaged(format!(
+                "{} does not match the sha256 its record gives (truncated or replaced)",
+                self.shard_path(&job.id).display()
+            )),
+            Err(e) => ShardState::Damaged(e.to_string()),
+        }
+    }
+
+    /// Keep the plan in the folder (the same bytes for the same plan, so concurrent workers
+    /// of one plan agree). Refuses a folder that holds something other than Lethe's output.
+    pub fn adopt(&self, plan: &Plan) -> Result<(), ExperimentError> {
+        if self.dir.exists() && !self.plan_path().exists() {
+            let empty = fs_err::read_dir(&self.dir)?.next().is_none();
+            if !empty {
+                return Err(ExperimentError::NotOurs(self.dir.clone()));
+            }
+        }
+        fs_err::create_dir_all(self.dir.join("jobs"))?;
+        let text = plan.to_jsonl()?;
+        if fs_err::read_to_string(self.plan_path()).ok().as_deref() != Some(text.as_str()) {
+            crate::atomic_write(&self.plan_path(), text.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Write a job's shard, then its record (each through a temporary file and a rename).
+    pub fn write(&self, job: &Job, output: JobOutput) -> Result<JobRecord, ExperimentError> {
+        fs_err::create_dir_all(self.dir.join("jobs"))?;
+        let shard = self.shard_path(&job.id);
+        let mut df = lethe_reports::results_frame(&output.rows)?;
+        let tmp = shard.with_extension(format!("parquet.tmp-{}", std::process::id()));
+        lethe_reports::write_parquet(&mut df, &tmp)?;
+        let bytes = fs_err::read(&tmp)?;
+        fs_err::rename(&tmp, &shard)?;
+        let record = JobRecord {
+            job: job.clone(),
+            run: output.info,
+            failures: output.failures,
+            losses: output.losses,
+            rows: output.rows.len(),
+            shard_sha256: sha256_hex(&bytes),
+            lethe: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        crate::atomic_write(
+            &self.record_path(&job.id),
+            &serde_json::to_vec_pretty(&record)?,
+        )?;
+        Ok(record)
+    }
+}
+
+/// What a job computed.
+pub struct JobOutput {
+    /// Provenance.
+    pub info: RunInfo,
+    /// Result rows, their `run` column set to the job's id.
+    pub rows: Vec<lethe_manifest::ResultRow>,
+    /// Plugins that failed.
+    pub failures: Vec<RunFailure>,
+    /// Unlearning losses by row.
+    pub losses: BTreeMap<String, Vec<f64>>,
+}
+
+/// What jobs run with: the sandbox, the plugins to choose from, the model cache, progress.
+pub struct JobEnv<'a> {
+    /// The sandbox.
+    pub host: &'a PluginHost,
+    /// Every loaded plugin (built-ins, the plugin folder, files the plan names).
+    pub plugins: &'a [&'a Plugin],
+    /// Trained models, shared between jobs and processes.
+    pub cache: &'a ModelCache,
+    /// Progress.
+    pub reporter: &'a dyn Reporter,
+}
+
+/// A job ready to run: its suite loaded and its plugins found and configured.
+pub struct Prepared<'a> {
+    /// The job's index in the plan.
+    pub index: usize,
+    suite: std::sync::Arc<Suite>,
+    checkpoint: Option<Checkpoint>,
+    method: Option<Choice<'a>>,
+    metrics: Vec<Choice<'a>>,
+    attack_methods: Vec<Choice<'a>>,
+    attack_queries: Vec<Choice<'a>>,
+    judge: Option<Choice<'a>>,
+}
+
+/// Find a plan's plugin among those loaded: same name and kind, and the same component.
+fn resolve<'a>(r: &PluginRef, env: &JobEnv<'a>, field: &str) -> Result<Choice<'a>, String> {
+    let named: Vec<&&Plugin> = env
+        .plugins
+        .iter()
+        .filter(|p| p.manifest.name == r.name && p.manifest.kind == r.kind)
+        .collect();
+    let plugin = match named.iter().find(|p| p.sha256 == r.sha256) {
+        Some(p) => **p,
+        None if named.is_empty() => {
+            return Err(format!(
+                "{field}: no {} named '{}' is installed (see `lethe plugins`)",
+                r.kind, r.name
+            ));
+        }
+        None => {
+            return Err(format!(
+                "{field}: the plan pins {} {} with sha256 {}…, but the installed one is {}…; \
+                 make the plan again to use it",
+                r.kind,
+                r.name,
+                r.sha256.get(..12).unwrap_or(&r.sha256),
+                named[0].sha256.get(..12).unwrap_or_default()
+            ));
+        }
+    };
+    env.host
+        .validate_config(plugin, &r.config)
+        .map_err(|e| format!("{field}: {e}"))?;
+    Ok(Choice {
+        plugin,
+        config: r.config.clone(),
+        label: None,
+    })
+}
+
+/// Load the suite a job names and check its digest.
+pub fn load_suite(source: &SuiteSource) -> Result<Suite, String> {
+    let (suite, digest) = match source {
+        SuiteSource::Authors { config, digest } => (
+            lethe_suites::generate::authors(config).map_err(|e| e.to_string())?,
+            digest,
+        ),
+        SuiteSource::Folder { path, digest } => (
+            Suite::load(path).map_err(|e| format!("suite {}: {e}", path.display()))?,
+            digest,
+        ),
+    };
+    let actual = suite.digest();
+    if &actual != digest {
+        return Err(format!(
+            "suite: its content's digest is {actual}, the plan's {digest}: the suite changed \
+             since the plan was made"
+        ));
+    }
+    Ok(suite)
+}
+
+/// Check the jobs `indices` of `plan` against what is installed and load their suites, before
+/// anything runs. A problem names the job's line in the plan file and the field.
+pub fn prepare<'a>(
+    plan: &Plan,
+    indices: &[usize],
+    env: &JobEnv<'a>,
+) -> Result<Vec<Prepared<'a>>, ExperimentError> {
+    let mut suites: BTreeMap<String, std::sync::Arc<Suite>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for &index in indices {
+        let job = plan.jobs.get(index).ok_or_else(|| {
+            ExperimentError::Selection(format!(
+                "job {index}: the plan has jobs 0..{}",
+                plan.jobs.len()
+            ))
+        })?;
+        let fail = |message: String| ExperimentError::Job {
+            line: index + 2,
+            id: job.id.clone(),
+            message,
+        };
+        let key = serde_json::to_string(&job.suite)?;
+        let suite = match suites.get(&key) {
+            Some(s) => s.clone(),
+            None => {
+                let s = std::sync::Arc::new(load_suite(&job.suite).map_err(fail)?);
+                suites.insert(key, s.clone());
+                s
+            }
+        };
+        let checkpoint = match &job.model {
+            Some(m) => {
+                let c = Checkpoint::open(&m.path).map_err(|e| fail(format!("model: {e}")))?;
+                if c.sha256 != m.sha256 {
+                    return Err(fail(format!(
+                        "model: {} changed since the plan was made (sha256 {}…, planned {}…)",
+                        m.path.display(),
+                        c.sha256.get(..12).unwrap_or_default(),
+                        m.sha256.get(..12).unwrap_or_default()
+                    )));
+                }
+                Some(c)
+            }
+            None => None,
+        };
+        let method = match &job.rows {
+            Rows::Baselines => None,
+            Rows::Method { label, plugin } => {
+                let mut c = resolve(plugin, env, "rows.plugin").map_err(fail)?;
+                c.label = Some(label.clone());
+                Some(c)
+            }
+        };
+        let all = |refs: &[PluginRef], field: &str| -> Result<Vec<Choice<'a>>, ExperimentError> {
+            refs.iter()
+                .map(|r| resolve(r, env, field).map_err(fail))
+                .collect()
+        };
+        let judge = match &job.judge {
+            Some(r) => Some(resolve(r, env, "judge").map_err(fail)?),
+            None => None,
+        };
+        if judge
+            .as_ref()
+            .is_some_and(|j| j.plugin.manifest.kind != PluginKind::Judge)
+        {
+            return Err(fail("judge: not a judge plugin".into()));
+        }
+        job.attacks
+            .validate(&suite)
+            .map_err(|e| fail(format!("attacks: {e}")))?;
+        out.push(Prepared {
+            index,
+            suite,
+            checkpoint,
+            method,
+            metrics: all(&job.metrics, "metrics")?,
+            attack_methods: all(&job.attack_methods, "attack_methods")?,
+            attack_queries: all(&job.attack_queries, "attack_queries")?,
+            judge,
+        });
+    }
+    Ok(out)
+}
+
+fn copy<'a>(c: &Choice<'a>) -> Choice<'a> {
+    Choice {
+        plugin: c.plugin,
+        config: c.config.clone(),
+        label: c.label.clone(),
+    }
+}
+
+/// Run one prepared job through the pipeline.
+pub fn run_job(
+    job: &Job,
+    p: &Prepared<'_>,
+    env: &JobEnv<'_>,
+) -> Result<JobOutput, ExperimentError> {
+    let mut learn = job.learn.clone();
+    learn.checkpoint = p.checkpoint.clone();
+    let spec = RunSpec {
+        suite: &p.suite,
+        learn,
+        unlearn: job.unlearn.clone(),
+        observe: job.observe.clone(),
+        methods: p.method.iter().map(copy).collect(),
+        metrics: p.metrics.iter().map(copy).collect(),
+        attacks: job.attacks.clone(),
+        attack_methods: p.attack_methods.iter().map(copy).collect(),
+        attack_queries: p.attack_queries.iter().map(copy).collect(),
+        judge: p.judge.as_ref().map(copy),
+        seed: job.seed,
+        baselines: matches!(job.rows, Rows::Baselines),
+    };
+    let out = lethe_pipeline::run(&spec, env.host, env.cache, env.reporter)?;
+    let mut rows = out.rows;
+    for r in &mut rows {
+        r.run.clone_from(&job.id);
+    }
+    let mut failures = out.failures;
+    for f in &mut failures {
+        f.run.clone_from(&job.id);
+    }
+    Ok(JobOutput {
+        info: out.info,
+        rows,
+        failures,
+        losses: out.losses,
+    })
+}
+
+/// What an `exec` did.
+#[derive(Debug, Default)]
+pub struct ExecSummary {
+    /// Jobs run now.
+    pub ran: Vec<usize>,
+    /// Jobs whose complete shard was already there.
+    pub skipped: Vec<usize>,
+    /// Jobs that stopped with an error (no shard written; run again next time).
+    pub errors: Vec<(usize, String)>,
+    /// Plugin failures recorded in the jobs run now.
+    pub plugin_failures: usize,
+}
+
+/// Run the jobs `indices` of `plan` into `shards`, one after another, skipping complete ones.
+/// A job that fails is reported and the others go on.
+pub fn execute(
+    plan: &Plan,
+    indices: &[usize],
+    shards: &Shards,
+    env: &JobEnv<'_>,
+) -> Result<ExecSummary, ExperimentError> {
+    shards.adopt(plan)?;
+    let mut summary = ExecSummary::default();
+    let mut pending = Vec::new();
+    for &i in indices {
+        let job = &plan.jobs[i];
+        match shards.state(job) {
+            ShardState::Complete(_) => summary.skipped.push(i),
+            ShardState::Missing => pending.push(i),
+            ShardState::Damaged(why) => {
+                env.reporter.warn(&format!(
+                    "job {} ({}): {why}; running it again",
+                    i,
+                    job.describe()
+                ));
+                pending.push(i);
+            }
+        }
+    }
+    // Everything is checked before the first job runs.
+    let prepared = prepare(plan, &pending, env)?;
+    let total = prepared.len();
+    for (n, p) in prepared.iter().enumerate() {
+        let job = &plan.jobs[p.index];
+        env.reporter.job(n, total, &job.describe());
+        let started = Instant::now();
+        let result = run_job(job, p, env).and_then(|out| shards.write(job, out));
+        match result {
+            Ok(record) => {
+                info!(job = %job.id, rows = record.rows, "shard written");
+                summary.plugin_failures += record.failures.len();
+                summary.ran.push(p.index);
+                let outcome = match record.failures.len() {
+                    0 => "done".to_owned(),
+                    k => format!("done, {k} plugin failure(s) recorded"),
+                };
+                env.reporter
+                    .job_done(n, total, &job.describe(), started.elapsed(), &outcome);
+            }
+            Err(e) => {
+                warn!(job = %job.id, "{e}");
+                env.reporter
+                    .warn(&format!("job {} ({}) failed: {e}", p.index, job.describe()));
+                summary.errors.push((p.index, e.to_string()));
+            }
+        }
+    }
+    Ok(summary)
+}

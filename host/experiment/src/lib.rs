@@ -1,0 +1,104 @@
+//! Experiments as data. Every experiment — one `lethe run`, a seed sweep, a grid over a
+//! method's hyper-parameters or learning rates, a suite sweep — is a [`Plan`]: a list of
+//! [`Job`]s, each with a stable id that is a digest of everything that determines its result.
+//!
+//! - [`request`] makes a plan from what a user asked for (the axes); [`presets`] holds the
+//!   settings a preset stands for.
+//! - [`exec`] runs jobs: one Parquet shard and one run record per job, written atomically; a
+//!   job whose complete shard is present is skipped (resume after a crash, many workers).
+//! - [`pool`] runs pending jobs in worker processes on one machine; [`schedulers`] writes a
+//!   Slurm array script or a Kubernetes Indexed Job for many machines.
+//! - [`report`] merges the shards of one or more output folders, checks that they agree on
+//!   what they share, and lays out the leaderboard with intervals over seeds.
+
+pub mod exec;
+pub mod plan;
+pub mod pool;
+pub mod presets;
+pub mod report;
+pub mod request;
+pub mod schedulers;
+
+use std::path::{Path, PathBuf};
+
+pub use exec::{JobEnv, JobRecord, ShardState, Shards, execute};
+pub use plan::{Job, ModelSource, Plan, PluginRef, Rows, SuiteSource};
+pub use presets::{Preset, PresetSettings};
+pub use request::{GridAxis, PlanRequest, parse_seeds};
+
+/// Why an experiment could not be planned, run or reported.
+#[derive(Debug, thiserror::Error)]
+pub enum ExperimentError {
+    /// A plan file is malformed or inconsistent.
+    #[error("{}:{line}: {message}", path.display())]
+    Plan {
+        /// The file.
+        path: PathBuf,
+        /// The line (1-based).
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A job cannot run as planned (an unknown plugin, a changed suite …).
+    #[error("job on plan line {line} ({id}): {message}")]
+    Job {
+        /// The job's line in the plan file.
+        line: usize,
+        /// Its id.
+        id: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// What was asked for does not make a plan (or a job selection).
+    #[error("{0}")]
+    Selection(String),
+    /// The output folder holds something that is not Lethe's.
+    #[error("{} exists and is not a Lethe output folder (no plan.jsonl); not writing into it", .0.display())]
+    NotOurs(PathBuf),
+    /// Shards disagree or are missing.
+    #[error("{0}")]
+    Merge(String),
+    /// The pipeline failed.
+    #[error(transparent)]
+    Pipeline(#[from] lethe_pipeline::PipelineError),
+    /// A report could not be made.
+    #[error(transparent)]
+    Report(#[from] lethe_reports::ReportError),
+    /// JSON could not be written or read.
+    #[error("json: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A file could not be read or written.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl ExperimentError {
+    /// Whether the error is the user's input (a plan, a flag, a folder), not a failure while
+    /// running: the CLI exits 2 for these.
+    pub fn is_input(&self) -> bool {
+        matches!(
+            self,
+            Self::Plan { .. }
+                | Self::Job { .. }
+                | Self::Selection(_)
+                | Self::NotOurs(_)
+                | Self::Merge(_)
+        )
+    }
+}
+
+/// Write `bytes` to `path` through a temporary file beside it and a rename, so a reader (or
+/// a process killed meanwhile) never sees half a file.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), ExperimentError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs_err::create_dir_all(parent)?;
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    fs_err::write(&tmp, bytes)?;
+    fs_err::rename(&tmp, path)?;
+    Ok(())
+}

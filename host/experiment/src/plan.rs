@@ -1,0 +1,432 @@
+//! Plans: an experiment as a list of jobs, each with a stable id, written as JSON Lines.
+//!
+//! A plan file's first line is a [`Header`]; every further line is one [`Job`]. A job holds
+//! everything that determines its results — the suite (and its digest), the model and learn
+//! settings, the one method it unlearns with (or the three baselines), the unlearning,
+//! observation and attack settings, the metrics, the seed, the plugins' sha256 and Lethe's
+//! numeric version — and its id is a digest of exactly that. A job writes one shard; two jobs
+//! with the same id would compute the same bytes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use lethe_manifest::PluginKind;
+use lethe_pipeline::{AttackSpec, LearnSpec, ObserveSettings, UnlearnSpec};
+use lethe_suites::generate::AuthorsConfig;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::ExperimentError;
+
+/// The plan file format this Lethe reads and writes.
+pub const PLAN_FORMAT: u32 = 1;
+
+/// The first line of a plan file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    /// The plan file format ([`PLAN_FORMAT`]).
+    pub lethe_plan: u32,
+    /// What the plan is, for people ("lethe run", a protocol's name …).
+    pub title: String,
+    /// Jobs on the following lines.
+    pub jobs: usize,
+}
+
+/// An experiment: jobs, in the order they run and are reported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// What the plan is, for people.
+    pub title: String,
+    /// The jobs.
+    pub jobs: Vec<Job>,
+}
+
+/// A plugin a job uses, pinned by its component's sha256.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PluginRef {
+    /// The plugin's name.
+    pub name: String,
+    /// What it is.
+    pub kind: PluginKind,
+    /// sha256 of its component: the plan runs with exactly this build of it.
+    pub sha256: String,
+    /// Its configuration.
+    pub config: serde_json::Value,
+    /// The component file, for a plugin that is neither built in nor in the plugin folder.
+    /// Not part of the job's id: the same component elsewhere is the same plugin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+}
+
+/// Where a job's suite comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum SuiteSource {
+    /// The generated authors suite (the embedded default).
+    Authors {
+        /// The generator's settings.
+        config: AuthorsConfig,
+        /// Digest of the generated suite (checked when the job runs).
+        digest: String,
+    },
+    /// A suite folder.
+    Folder {
+        /// The folder (not part of the job's id).
+        path: PathBuf,
+        /// Digest of its content (checked when the job runs).
+        digest: String,
+    },
+}
+
+impl SuiteSource {
+    /// The suite's content digest.
+    pub fn digest(&self) -> &str {
+        match self {
+            Self::Authors { digest, .. } | Self::Folder { digest, .. } => digest,
+        }
+    }
+}
+
+/// A Hugging Face checkpoint folder a job starts from instead of a model trained from scratch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSource {
+    /// The folder (not part of the job's id).
+    pub path: PathBuf,
+    /// sha256 over its config, tokenizer and weights (checked when the job runs).
+    pub sha256: String,
+}
+
+/// The model rows a job produces.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Rows {
+    /// The base, target and oracle models of the job's seed.
+    Baselines,
+    /// One method's unlearned copy of the target.
+    Method {
+        /// The row's name in results and leaderboards ("graddiff", "graddiff[alpha=2]" …).
+        label: String,
+        /// The method.
+        plugin: PluginRef,
+    },
+}
+
+/// One unit of work: one shard of results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Job {
+    /// A digest of everything below ([`Job::digest`]).
+    pub id: String,
+    /// What the job produces.
+    pub rows: Rows,
+    /// The suite.
+    pub suite: SuiteSource,
+    /// The checkpoint the models start from, if not trained from scratch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelSource>,
+    /// The learn stage (its `seed` is the job's).
+    pub learn: LearnSpec,
+    /// The unlearn stage.
+    pub unlearn: UnlearnSpec,
+    /// The observe stage.
+    pub observe: ObserveSettings,
+    /// The metrics.
+    pub metrics: Vec<PluginRef>,
+    /// The attacks every row is re-measured under.
+    pub attacks: AttackSpec,
+    /// Model attacks written as method plugins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attack_methods: Vec<PluginRef>,
+    /// Query-attack plugins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attack_queries: Vec<PluginRef>,
+    /// The sampling attack's judge plugin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<PluginRef>,
+    /// The seed of every random choice of the job (the suite's own seed is in its source).
+    pub seed: u64,
+    /// [`lethe_model::NUMERIC_VERSION`] of the Lethe that made the plan.
+    pub numeric_version: u32,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Job {
+    /// The digest of what determines the job's results: the job without its id and without
+    /// the paths of folders and files, whose content is pinned by their digests instead.
+    pub fn digest(&self) -> String {
+        let mut identity = self.clone();
+        identity.id = String::new();
+        if let SuiteSource::Folder { path, .. } = &mut identity.suite {
+            *path = PathBuf::new();
+        }
+        if let Some(m) = &mut identity.model {
+            m.path = PathBuf::new();
+        }
+        for p in identity.plugins_mut() {
+            p.file = None;
+        }
+        // serde_json's maps are ordered by key: the text is canonical.
+        let text = serde_json::to_string(&identity).unwrap_or_default();
+        hex(&Sha256::digest(text.as_bytes()))[..16].to_owned()
+    }
+
+    /// The job with its id set from its content.
+    pub fn sealed(mut self) -> Self {
+        self.id = self.digest();
+        self
+    }
+
+    /// The row labels the job produces.
+    pub fn labels(&self) -> Vec<&str> {
+        match &self.rows {
+            Rows::Baselines => vec!["base", "target", "oracle"],
+            Rows::Method { label, .. } => vec![label],
+        }
+    }
+
+    /// A short description for progress lines: "graddiff · seed 1".
+    pub fn describe(&self) -> String {
+        let rows = match &self.rows {
+            Rows::Baselines => "baselines",
+            Rows::Method { label, .. } => label,
+        };
+        format!("{rows} · seed {}", self.seed)
+    }
+
+    /// Every plugin the job names.
+    pub fn plugins(&self) -> Vec<&PluginRef> {
+        let mut out = Vec::new();
+        if let Rows::Method { plugin, .. } = &self.rows {
+            out.push(plugin);
+        }
+        out.extend(&self.metrics);
+        out.extend(&self.attack_methods);
+        out.extend(&self.attack_queries);
+        out.extend(&self.judge);
+        out
+    }
+
+    fn plugins_mut(&mut self) -> Vec<&mut PluginRef> {
+        let mut out = Vec::new();
+        if let Rows::Method { plugin, .. } = &mut self.rows {
+            out.push(plugin);
+        }
+        out.extend(&mut self.metrics);
+        out.extend(&mut self.attack_methods);
+        out.extend(&mut self.attack_queries);
+        out.extend(&mut self.judge);
+        out
+    }
+}
+
+/// A problem with a plan file: the line (1-based) and what is wrong there.
+fn invalid(path: &Path, line: usize, message: impl Into<String>) -> ExperimentError {
+    ExperimentError::Plan {
+        path: path.to_owned(),
+        line,
+        message: message.into(),
+    }
+}
+
+impl Plan {
+    /// The plan as JSON Lines: the header, then one job a line.
+    pub fn to_jsonl(&self) -> Result<String, ExperimentError> {
+        let header = Header {
+            lethe_plan: PLAN_FORMAT,
+            title: self.title.clone(),
+            jobs: self.jobs.len(),
+        };
+        let mut out = serde_json::to_string(&header)?;
+        out.push('\n');
+        for job in &self.jobs {
+            out.push_str(&serde_json::to_string(job)?);
+            out.push('\n');
+        }
+        Ok(out)
+    }
+
+    /// Write the plan to `path` (a temporary file, then renamed into place).
+    pub fn write(&self, path: &Path) -> Result<(), ExperimentError> {
+        crate::atomic_write(path, self.to_jsonl()?.as_bytes())
+    }
+
+    /// Read and check a plan file. Every problem names the file, the line and the field.
+    pub fn read(path: &Path) -> Result<Self, ExperimentError> {
+        let text = fs_err::read_to_string(path)?;
+        Self::parse(path, &text)
+    }
+
+    /// Parse and check plan text (`path` names it in errors).
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ExperimentError> {
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty());
+        let Some((_, first)) = lines.next() else {
+            return Err(invalid(
+                path,
+                1,
+                "empty file: a plan starts with its header line",
+            ));
+        };
+        let header: Header =
+            serde_json::from_str(first).map_err(|e| invalid(path, 1, format!("header: {e}")))?;
+        if header.lethe_plan != PLAN_FORMAT {
+            return Err(invalid(
+                path,
+                1,
+                format!(
+                    "lethe_plan: format {} is not the {PLAN_FORMAT} this Lethe reads",
+                    header.lethe_plan
+                ),
+            ));
+        }
+        let mut jobs = Vec::new();
+        let mut at_line = Vec::new();
+        for (i, line) in lines {
+            let job: Job =
+                serde_json::from_str(line).map_err(|e| invalid(path, i + 1, e.to_string()))?;
+            jobs.push(job);
+            at_line.push(i + 1);
+        }
+        if jobs.len() != header.jobs {
+            return Err(invalid(
+                path,
+                1,
+                format!(
+                    "jobs: the header announces {} jobs but the file holds {} (truncated?)",
+                    header.jobs,
+                    jobs.len()
+                ),
+            ));
+        }
+        let plan = Plan {
+            title: header.title,
+            jobs,
+        };
+        plan.check().map_err(|(job, message)| {
+            invalid(path, at_line.get(job).copied().unwrap_or(1), message)
+        })?;
+        Ok(plan)
+    }
+
+    /// What makes a plan runnable and its results mergeable, as (job index, problem).
+    pub fn check(&self) -> Result<(), (usize, String)> {
+        if self.jobs.is_empty() {
+            return Err((0, "the plan has no jobs".into()));
+        }
+        let mut ids: BTreeMap<&str, usize> = BTreeMap::new();
+        // Within a suite, a row label and a seed name one model: two jobs may not both make it.
+        let mut rows: BTreeMap<(&str, &str, u64), usize> = BTreeMap::new();
+        for (i, job) in self.jobs.iter().enumerate() {
+            let numeric = lethe_model::NUMERIC_VERSION;
+            if job.numeric_version != numeric {
+                return Err((
+                    i,
+                    format!(
+                        "numeric_version: the job was planned for numeric version {} and this \
+                         Lethe computes version {numeric}; make the plan again",
+                        job.numeric_version
+                    ),
+                ));
+            }
+            let digest = job.digest();
+            if job.id != digest {
+                return Err((
+                    i,
+                    format!(
+                        "id: '{}' is not the digest of the job's content ({digest}); was the \
+                         line edited? Make the plan again with `lethe plan`",
+                        job.id
+                    ),
+                ));
+            }
+            if job.learn.seed != job.seed {
+                return Err((
+                    i,
+                    format!(
+                        "learn.seed: {} differs from the job's seed {}",
+                        job.learn.seed, job.seed
+                    ),
+                ));
+            }
+            if job.learn.checkpoint.is_some() {
+                return Err((
+                    i,
+                    "learn.checkpoint: name a checkpoint with the job's `model` field".into(),
+                ));
+            }
+            if let Some(first) = ids.insert(&job.id, i) {
+                return Err((
+                    i,
+                    format!("id: the same job as job {} (duplicate)", first + 1),
+                ));
+            }
+            if let Rows::Method { label, plugin } = &job.rows {
+                if plugin.kind != PluginKind::Method {
+                    return Err((
+                        i,
+                        format!(
+                            "rows.plugin: {} is a {}, not a method",
+                            plugin.name, plugin.kind
+                        ),
+                    ));
+                }
+                if ["base", "target", "oracle"].contains(&label.as_str()) || label.is_empty() {
+                    return Err((i, format!("rows.label: '{label}' is reserved or empty")));
+                }
+            }
+            for p in job.metrics.iter() {
+                if p.kind != PluginKind::Metric {
+                    return Err((
+                        i,
+                        format!("metrics: {} is a {}, not a metric", p.name, p.kind),
+                    ));
+                }
+            }
+            if job.metrics.is_empty() {
+                return Err((i, "metrics: a job needs at least one metric".into()));
+            }
+            for label in job.labels() {
+                if let Some(first) = rows.insert((job.suite.digest(), label, job.seed), i) {
+                    return Err((
+                        i,
+                        format!(
+                            "rows: job {} already produces row '{label}' for seed {} on this \
+                             suite; their results would be merged as one",
+                            first + 1,
+                            job.seed
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Jobs by index range `a..b` (end exclusive), checked against the plan's length.
+    pub fn range(&self, a: usize, b: usize) -> Result<std::ops::Range<usize>, ExperimentError> {
+        if a >= b || b > self.jobs.len() {
+            return Err(ExperimentError::Selection(format!(
+                "jobs {a}..{b}: the plan has jobs 0..{}",
+                self.jobs.len()
+            )));
+        }
+        Ok(a..b)
+    }
+}
+
+/// The JSON Schemas of a plan file's two kinds of lines.
+pub fn schema() -> serde_json::Value {
+    serde_json::json!({
+        "header line": schemars::schema_for!(Header),
+        "job line": schemars::schema_for!(Job),
+    })
+}

@@ -1,0 +1,409 @@
+//! Reports over many shards: gather the complete shards of one or more output folders, check
+//! that the jobs agree on what they share, merge them with polars and lay out the
+//! leaderboards (one per suite; clean, then under each attack) with 95 % intervals over seeds
+//! and the pairs of rows whose difference is not significant.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use lethe_manifest::RunFailure;
+use lethe_pipeline::{Attack, LEAK_METRIC};
+use lethe_reports::{ColumnSpec, DataFrame, IntervalBasis};
+use serde::Serialize;
+
+use crate::ExperimentError;
+use crate::exec::{JobRecord, ShardState, Shards};
+use crate::plan::Plan;
+
+/// Significance level of the "not significantly different" lists.
+pub const ALPHA: f64 = 0.05;
+
+/// The complete shards of some output folders, in plan order.
+#[derive(Debug, Default)]
+pub struct Collected {
+    /// Each job's record.
+    pub records: Vec<JobRecord>,
+    /// Each job's shard, beside its record.
+    pub shards: Vec<PathBuf>,
+    /// Jobs left out (missing or damaged shards), as messages.
+    pub missing: Vec<String>,
+}
+
+/// Gather the shards of the plans in `dirs`. Missing or damaged shards are an error unless
+/// `partial`; the same job in two folders is taken once.
+pub fn collect(dirs: &[PathBuf], partial: bool) -> Result<Collected, ExperimentError> {
+    let mut out = Collected::default();
+    // Every job of every plan, once, in order of first appearance, with the folders that may
+    // hold its shard (a plan split over folders has each job complete in one of them).
+    let mut jobs: Vec<(crate::plan::Job, Vec<Shards>)> = Vec::new();
+    for dir in dirs {
+        let shards = Shards::new(dir);
+        if !shards.plan_path().exists() {
+            return Err(ExperimentError::Merge(format!(
+                "{} has no plan.jsonl: not an output folder of `lethe exec` or `lethe run`",
+                dir.display()
+            )));
+        }
+        let plan = Plan::read(&shards.plan_path())?;
+        for job in plan.jobs {
+            match jobs.iter_mut().find(|(j, _)| j.id == job.id) {
+                Some((_, places)) => places.push(shards.clone()),
+                None => jobs.push((job, vec![shards.clone()])),
+            }
+        }
+    }
+    for (i, (job, places)) in jobs.iter().enumerate() {
+        let mut problems = Vec::new();
+        let mut found = false;
+        for shards in places {
+            match shards.state(job) {
+                ShardState::Complete(rec) => {
+                    out.records.push(*rec);
+                    out.shards.push(shards.shard_path(&job.id));
+                    found = true;
+                    break;
+                }
+                ShardState::Missing => {}
+                ShardState::Damaged(why) => problems.push(why),
+            }
+        }
+        if !found {
+            let why = if problems.is_empty() {
+                "has not run".to_owned()
+            } else {
+                problems.join("; ")
+            };
+            out.missing
+                .push(format!("job {i} ({}): {why}", job.describe()));
+        }
+    }
+    if !out.missing.is_empty() && !partial {
+        let shown: Vec<&str> = out.missing.iter().take(8).map(String::as_str).collect();
+        let more = out.missing.len().saturating_sub(shown.len());
+        return Err(ExperimentError::Merge(format!(
+            "{} job(s) have no complete shard (run `lethe exec` again, or report with \
+             --partial):\n  {}{}",
+            out.missing.len(),
+            shown.join("\n  "),
+            if more > 0 {
+                format!("\n  … and {more} more")
+            } else {
+                String::new()
+            }
+        )));
+    }
+    if out.records.is_empty() {
+        return Err(ExperimentError::Merge("no complete shard to report".into()));
+    }
+    check_agreement(&out.records)?;
+    Ok(out)
+}
+
+/// Jobs that are merged must agree on what they share: one numeric version, one Lethe
+/// version, and one content per suite name.
+pub fn check_agreement(records: &[JobRecord]) -> Result<(), ExperimentError> {
+    let first = &records[0];
+    let mut suites: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
+    for r in records {
+        if r.job.numeric_version != first.job.numeric_version || r.lethe != first.lethe {
+            return Err(ExperimentError::Merge(format!(
+                "jobs {} and {} were computed by different Lethes (numeric version {} / {}, \
+                 Lethe {} / {}): their numbers are not comparable",
+                first.job.id,
+                r.job.id,
+                first.job.numeric_version,
+                r.job.numeric_version,
+                first.lethe,
+                r.lethe
+            )));
+        }
+        let (digest, id) = *suites
+            .entry(r.run.suite.as_str())
+            .or_insert((r.run.suite_digest.as_str(), r.job.id.as_str()));
+        if digest != r.run.suite_digest {
+            return Err(ExperimentError::Merge(format!(
+                "jobs {id} and {} both ran suite {} but on different content (digests {} and \
+                 {}); rename one of the suites or report them apart",
+                r.job.id,
+                r.run.suite,
+                &digest[..digest.len().min(12)],
+                &r.run.suite_digest[..r.run.suite_digest.len().min(12)]
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// How a metric output reads: `Some(true)` when a higher value means the model knows more.
+pub type Reading<'a> = &'a dyn Fn(&str, &str) -> Option<bool>;
+
+/// Everything a report writes.
+pub struct Report {
+    /// The leaderboards, as Markdown.
+    pub markdown: String,
+    /// Files of the report folder: name and bytes.
+    pub files: Vec<(String, Vec<u8>)>,
+    /// Every plugin failure of the merged jobs.
+    pub failures: Vec<RunFailure>,
+}
+
+#[derive(Serialize)]
+struct Provenance<'a> {
+    /// Jobs merged, in order: id and everything that produced its results.
+    jobs: Vec<&'a JobRecord>,
+}
+
+fn seeds_text(seeds: &BTreeSet<u64>) -> String {
+    let v: Vec<String> = seeds.iter().map(u64::to_string).collect();
+    v.join(", ")
+}
+
+/// One suite's boards: clean, under each attack, the robustness summary.
+fn suite_sections(
+    df: &DataFrame,
+    metrics: &[String],
+    records: &[&JobRecord],
+    reading: Reading<'_>,
+) -> Result<(String, lethe_reports::Leaderboard), ExperimentError> {
+    let columns = lethe_reports::metric_columns(df, metrics)?;
+    let board = lethe_reports::leaderboard(df, &columns)?;
+    let mut md = board.to_markdown(3);
+    let ties = lethe_reports::ties(df, &columns, "none", ALPHA)?;
+    let seeds: BTreeSet<u64> = records.iter().map(|r| r.job.seed).collect();
+    md.push_str(&match board.basis() {
+        Some(IntervalBasis::Seeds) => format!(
+            "\nCells: mean ± half width of the 95 % Student-t interval over {} seeds.\n",
+            seeds.len()
+        ),
+        Some(IntervalBasis::Examples) => "\nCells: value ± half width of the 95 % Student-t \
+             interval over the split's examples (one seed).\n"
+            .to_owned(),
+        None => String::new(),
+    });
+    if !ties.is_empty() {
+        md.push_str(&format!(
+            "\nNot significantly different (Wilcoxon signed-rank test over (seed, example) \
+             pairs, two-sided, p ≥ {ALPHA}):\n\n{}",
+            lethe_reports::ties_markdown(&ties, &columns)
+        ));
+    }
+    // The attacks, in the order results list them.
+    let attacks: Vec<String> = {
+        let mut v = lethe_reports::attacks(df)?;
+        // Built-in attacks in their fixed order, then plugin attacks as they appear.
+        v.sort_by_key(|x| {
+            Attack::ALL
+                .iter()
+                .position(|a| a.name() == x)
+                .unwrap_or(Attack::ALL.len())
+        });
+        v
+    };
+    let mut board_attacks = Vec::new();
+    for attack in &attacks {
+        if attack == Attack::Sample.name() {
+            let Some(spec) = records.first().map(|r| &r.job.attacks) else {
+                continue;
+            };
+            let n = spec.samples;
+            let splits: Vec<String> =
+                columns
+                    .iter()
+                    .map(|c| c.split.clone())
+                    .fold(Vec::new(), |mut v, s| {
+                        if !v.contains(&s) {
+                            v.push(s);
+                        }
+                        v
+                    });
+            let mut ks = vec![1, n];
+            ks.dedup();
+            let leak_columns: Vec<ColumnSpec> = splits
+                .iter()
+                .flat_map(|s| {
+                    ks.iter().map(move |k| ColumnSpec {
+                        metric: LEAK_METRIC.to_owned(),
+                        output: format!("leak@{k}"),
+                        split: s.clone(),
+                    })
+                })
+                .collect();
+            let b = lethe_reports::leaderboard_under(df, &leak_columns, attack)?;
+            md.push_str(&format!(
+                "\n## Under attack: sample ({n} answers per question at temperature {})\n\n{}",
+                spec.temperature,
+                b.to_markdown(3)
+            ));
+            continue;
+        }
+        let b = lethe_reports::leaderboard_under(df, &columns, attack)?;
+        md.push_str(&format!(
+            "\n## Under attack: {attack}\n\n{}",
+            b.to_markdown(3)
+        ));
+        board_attacks.push(attack.clone());
+    }
+    // The share of forgetting kept, on the first metric's forget column.
+    let forget = records.first().and_then(|r| {
+        r.run
+            .split_sizes
+            .keys()
+            .find(|s| {
+                columns
+                    .iter()
+                    .any(|c| &c.split == *s && c.split.starts_with("forget"))
+            })
+            .cloned()
+    });
+    let primary = columns.iter().find(|c| Some(&c.split) == forget.as_ref());
+    let higher = primary.and_then(|c| reading(&c.metric, &c.output));
+    if let (Some(column), Some(higher), false) = (primary, higher, board_attacks.is_empty()) {
+        let r = lethe_reports::robustness(
+            df,
+            column,
+            higher,
+            &board_attacks,
+            "target",
+            &["base"],
+            1e-6,
+        )?;
+        md.push_str(&format!(
+            "\n## Robustness: share of forgetting kept\n\n(target under attack − row under \
+             attack) / (target − row), clean, on {}: 1 = the row stays as far from the target \
+             as it was, 0 = the attack brings it level with the target attacked alike.\n\n{}",
+            column.header(true),
+            r.to_markdown(2)
+        ));
+    }
+    Ok((md, board))
+}
+
+/// Merge the collected shards and lay out the report. `reading` tells how a metric's output
+/// reads (for the robustness summary).
+pub fn build(collected: &Collected, reading: Reading<'_>) -> Result<Report, ExperimentError> {
+    let mut df = lethe_reports::merge_shards(&collected.shards)?;
+    let mut metrics: Vec<String> = Vec::new();
+    for r in &collected.records {
+        for m in &r.job.metrics {
+            if !metrics.contains(&m.name) {
+                metrics.push(m.name.clone());
+            }
+        }
+    }
+    let mut suites: Vec<&str> = Vec::new();
+    for r in &collected.records {
+        if !suites.contains(&r.run.suite.as_str()) {
+            suites.push(&r.run.suite);
+        }
+    }
+    let mut markdown = String::from("# Lethe leaderboard\n\n");
+    let mut csv_boards = Vec::new();
+    for suite in &suites {
+        let records: Vec<&JobRecord> = collected
+            .records
+            .iter()
+            .filter(|r| r.run.suite == *suite)
+            .collect();
+        let sub = lethe_reports::for_suite(&df, suite)?;
+        let (md, board) = suite_sections(&sub, &metrics, &records, reading)?;
+        let seeds: BTreeSet<u64> = records.iter().map(|r| r.job.seed).collect();
+        let first = records[0];
+        let steps: BTreeSet<u32> = records
+            .iter()
+            .filter(|r| matches!(r.job.rows, crate::plan::Rows::Method { .. }))
+            .map(|r| r.run.unlearn_steps)
+            .collect();
+        let steps: Vec<String> = steps.iter().map(u32::to_string).collect();
+        markdown.push_str(&format!(
+            "suite {suite} · model {} parameters · seeds {} · {} unlearning steps · {} jobs\n\n{md}",
+            first.run.parameters,
+            seeds_text(&seeds),
+            if steps.is_empty() {
+                "0".to_owned()
+            } else {
+                steps.join("/")
+            },
+            records.len()
+        ));
+        csv_boards.push((suite.to_string(), board));
+    }
+    let mut files = Vec::new();
+    let scratch = tempfile_dir()?;
+    let parquet = scratch.join("results.parquet");
+    lethe_reports::write_parquet(&mut df, &parquet)?;
+    files.push(("results.parquet".to_owned(), fs_err::read(&parquet)?));
+    for (i, (suite, board)) in csv_boards.iter().enumerate() {
+        let name = if csv_boards.len() == 1 {
+            "leaderboard.csv".to_owned()
+        } else {
+            format!("leaderboard-{}.csv", suite.replace(['@', '/'], "-"))
+        };
+        let path = scratch.join(format!("board-{i}.csv"));
+        board.write_csv(&path)?;
+        files.push((name, fs_err::read(&path)?));
+    }
+    let _ = fs_err::remove_dir_all(&scratch);
+    files.push(("leaderboard.md".to_owned(), markdown.clone().into_bytes()));
+    let failures: Vec<RunFailure> = collected
+        .records
+        .iter()
+        .flat_map(|r| r.failures.iter().cloned())
+        .collect();
+    files.push((
+        "failures.json".to_owned(),
+        serde_json::to_vec_pretty(&failures)?,
+    ));
+    let losses: BTreeMap<String, BTreeMap<String, &Vec<f64>>> = collected
+        .records
+        .iter()
+        .flat_map(|r| {
+            r.losses
+                .iter()
+                .map(move |(label, l)| (label.clone(), (format!("seed {}", r.job.seed), l)))
+        })
+        .fold(BTreeMap::new(), |mut m, (label, (seed, l))| {
+            m.entry(label).or_insert_with(BTreeMap::new).insert(seed, l);
+            m
+        });
+    files.push((
+        "losses.json".to_owned(),
+        serde_json::to_vec_pretty(&losses)?,
+    ));
+    let provenance = Provenance {
+        jobs: collected.records.iter().collect(),
+    };
+    files.push((
+        "run.json".to_owned(),
+        serde_json::to_vec_pretty(&provenance)?,
+    ));
+    Ok(Report {
+        markdown,
+        files,
+        failures,
+    })
+}
+
+/// A private scratch folder for polars' file writers.
+fn tempfile_dir() -> Result<PathBuf, ExperimentError> {
+    let dir = std::env::temp_dir().join(format!("lethe-report-{}", std::process::id()));
+    fs_err::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Write a report's files into `out`, each through a temporary file and a rename (a reader
+/// never sees half a file). `out` may be an output folder of `exec`: the report then sits
+/// beside its plan and shards. A non-empty folder that holds neither is refused.
+pub fn write(out: &Path, report: &Report) -> Result<(), ExperimentError> {
+    if out.exists() {
+        let ours = out.join("leaderboard.md").exists() || out.join("plan.jsonl").exists();
+        let empty = fs_err::read_dir(out)?.next().is_none();
+        if !ours && !empty {
+            return Err(ExperimentError::NotOurs(out.to_owned()));
+        }
+    }
+    fs_err::create_dir_all(out)?;
+    for (name, bytes) in &report.files {
+        crate::atomic_write(&out.join(name), bytes)?;
+    }
+    Ok(())
+}
