@@ -19,20 +19,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use lethe_model::LanguageModel;
 use lethe_model::quant::Quantization;
 use lethe_model::train::{FitSettings, OptimSettings, fit};
-use lethe_model::{LanguageModel, Sequence, Tokenizer};
 use lethe_suites::{QaRecord, SplitRole, Suite};
-use rand::SeedableRng;
-use rand::seq::IndexedRandom;
-use rand_chacha::ChaCha8Rng;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use lethe_runtime::{AttackQuestion, PluginHost, RuntimeError, SampledAnswers, Solved};
 
-use crate::{Choice, PipelineError, Reporter};
+use crate::prompt::{Query, prompt_ids, prompted_sequence};
+use crate::{Choice, PipelineError, Reporter, rng_for};
 
 /// The answer prefix of the jailbreak attack.
 pub const JAILBREAK_PREFIX: &str = "Sure, here is the answer:";
@@ -229,14 +226,6 @@ impl AttackSpec {
     }
 }
 
-/// A seeded generator for one named purpose, independent of every other use of the seed.
-fn rng_for(seed: u64, purpose: &str) -> ChaCha8Rng {
-    let digest = Sha256::digest(format!("{seed}:{purpose}").as_bytes());
-    let mut bytes = [0u8; 32];
-    bytes.copy_from_slice(&digest);
-    ChaCha8Rng::from_seed(bytes)
-}
-
 /// The examples the relearning attack trains on. The same suite, settings and seed always
 /// give the same examples, in the same order.
 pub fn relearn_records<'a>(
@@ -354,93 +343,14 @@ pub fn quantize(model: &LanguageModel, q: Quantization) -> Result<LanguageModel,
     )?)
 }
 
-/// How questions are put to the model: the clean prompt, or a query attack's.
-#[derive(Debug, Clone)]
-pub struct Query<'a> {
-    attack: Option<Attack>,
-    shots: Vec<&'a QaRecord>,
-    k: usize,
-    seed: u64,
-    /// A query-attack plugin's prompts by example id (`None`: left out).
-    given: Option<BTreeMap<String, Option<String>>>,
-}
-
-impl<'a> Query<'a> {
-    /// The clean prompt.
-    pub fn clean() -> Self {
-        Self {
-            attack: None,
-            shots: Vec::new(),
-            k: 0,
-            seed: 0,
-            given: None,
-        }
-    }
-
-    /// The prompt of a query attack (or the clean prompt for a weight attack or sampling).
-    pub fn of(attack: Attack, suite: &'a Suite, spec: &AttackSpec, seed: u64) -> Self {
-        match attack {
-            Attack::Paraphrase | Attack::Jailbreak => Self {
-                attack: Some(attack),
-                ..Self::clean()
-            },
-            Attack::FewShot => Self {
-                attack: Some(attack),
-                shots: suite
-                    .splits_with(SplitRole::Retain)
-                    .flat_map(|s| s.questions())
-                    .collect(),
-                k: spec.few_shot,
-                seed,
-                given: None,
-            },
-            _ => Self::clean(),
-        }
-    }
-
-    /// The solved examples prefixed to `record`'s question: k retain examples other than
-    /// the record itself, drawn from a generator seeded by the run's seed and the record's id.
-    pub fn shots_for(&self, record: &QaRecord) -> Vec<&'a QaRecord> {
-        // k + 1 drawn, in random order, from every solved example and the record itself
-        // dropped: a uniform k-subset of the others without copying the pool per question (the
-        // pool is the whole retain set; that copy made a split's prompts quadratic in its size).
-        let mut rng = rng_for(self.seed, &format!("few-shot:{}", record.id));
-        self.shots
-            .choose_multiple(&mut rng, self.k + 1)
-            .copied()
-            .filter(|s| s.id != record.id)
-            .take(self.k)
-            .collect()
-    }
-
-    /// The full prompt for `record` (without `<bos>`), or `None` when the attack does not apply
-    /// to it (a paraphrase attack on a question without a paraphrase).
-    pub fn prompt(&self, record: &QaRecord) -> Option<String> {
-        if let Some(given) = &self.given {
-            return given.get(&record.id).cloned().flatten();
-        }
-        match self.attack {
-            Some(Attack::Paraphrase) => record
-                .paraphrased_questions
-                .first()
-                .map(|q| lethe_model::prompt(q)),
-            Some(Attack::Jailbreak) => Some(format!(
-                "{} {JAILBREAK_PREFIX}",
-                lethe_model::prompt(&record.question)
-            )),
-            Some(Attack::FewShot) => {
-                let mut text = String::new();
-                for s in self.shots_for(record) {
-                    text.push_str(&lethe_model::prompt(&s.question));
-                    text.push(' ');
-                    text.push_str(&s.answer);
-                    text.push_str("\n\n");
-                }
-                text.push_str(&lethe_model::prompt(&record.question));
-                Some(text)
-            }
-            _ => Some(lethe_model::prompt(&record.question)),
-        }
+/// How the questions of a query attack are put (the clean prompt for a weight attack or
+/// sampling): the prompt builder of [`crate::prompt`], configured for the attack.
+pub fn query_of<'a>(attack: Attack, suite: &'a Suite, spec: &AttackSpec, seed: u64) -> Query<'a> {
+    match attack {
+        Attack::Paraphrase => Query::paraphrased(),
+        Attack::Jailbreak => Query::jailbreak(JAILBREAK_PREFIX),
+        Attack::FewShot => Query::few_shot(suite, spec.few_shot, seed),
+        _ => Query::clean(),
     }
 }
 
@@ -455,16 +365,7 @@ pub fn plugin_query<'a>(
     host: &PluginHost,
     seed: u64,
 ) -> Result<Query<'a>, RuntimeError> {
-    let shots = Query {
-        attack: None,
-        shots: suite
-            .splits_with(SplitRole::Retain)
-            .flat_map(|s| s.questions())
-            .collect(),
-        k: choice.plugin.manifest.shots as usize,
-        seed,
-        given: None,
-    };
+    let shots = Query::few_shot(suite, choice.plugin.manifest.shots as usize, seed);
     let mut given = BTreeMap::new();
     for split in suite.splits.iter().filter(|s| s.role.evaluated()) {
         let records = split.questions();
@@ -484,7 +385,7 @@ pub fn plugin_query<'a>(
                 question: r.question.clone(),
                 clean_prompt: lethe_model::prompt(&r.question),
                 paraphrased: r.paraphrased_questions.clone(),
-                shots: if shots.k == 0 {
+                shots: if choice.plugin.manifest.shots == 0 {
                     Vec::new()
                 } else {
                     shots
@@ -504,42 +405,7 @@ pub fn plugin_query<'a>(
             given.insert(r.id.clone(), p);
         }
     }
-    Ok(Query {
-        given: Some(given),
-        ..Query::clean()
-    })
-}
-
-/// `<bos>` + a prompt, cut from the front to leave room for `room` more tokens within
-/// `max_len` (the end of a prompt holds the question and "Answer:").
-pub fn prompt_ids(
-    tok: &Tokenizer,
-    prompt: &str,
-    room: usize,
-    max_len: usize,
-) -> Result<Vec<u32>, PipelineError> {
-    let mut ids = tok.encode(prompt)?;
-    let keep = max_len.saturating_sub(room).saturating_sub(1).max(1);
-    if ids.len() > keep {
-        ids.drain(..ids.len() - keep);
-    }
-    ids.insert(0, tok.bos);
-    Ok(ids)
-}
-
-/// A prompt and its answer for teacher forcing; a long prompt loses its start, never the
-/// answer (which is cut only if it alone exceeds `max_len`).
-pub fn prompted_sequence(
-    tok: &Tokenizer,
-    prompt: &str,
-    answer: &str,
-    max_len: usize,
-) -> Result<Sequence, PipelineError> {
-    let answer_ids = tok.encode_answer(answer)?;
-    let mut ids = prompt_ids(tok, prompt, answer_ids.len(), max_len)?;
-    let loss_from = ids.len();
-    ids.extend(answer_ids);
-    Ok(Sequence { ids, loss_from }.truncated(max_len))
+    Ok(Query::given(given))
 }
 
 /// Decides whether a sampled answer gives the forgotten answer away.

@@ -9,11 +9,12 @@
 pub mod attack;
 pub mod learn;
 pub mod observe;
+pub mod prompt;
 mod reporter;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use attack::{LeakJudge, LeakValue, PluginJudge, Query, TermJudge};
+use attack::{LeakJudge, LeakValue, PluginJudge, TermJudge};
 use lethe_manifest::{
     ModelRole, ObservationKind, ObservedSplit, PluginKind, ResultRow, RunFailure,
 };
@@ -21,6 +22,7 @@ use lethe_model::LanguageModel;
 use lethe_model::train::OptimSettings;
 use lethe_runtime::{FeedExample, Plugin, PluginHost, SplitFeed, TrainingState};
 use lethe_suites::{SplitRole, Suite};
+use prompt::Query;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tracing::{info, info_span};
@@ -184,6 +186,15 @@ pub struct RunOutput {
     pub models: BTreeMap<String, LanguageModel>,
 }
 
+/// A seeded generator for one named purpose, independent of every other use of the seed.
+pub(crate) fn rng_for(seed: u64, purpose: &str) -> rand_chacha::ChaCha8Rng {
+    use rand::SeedableRng;
+    let digest = Sha256::digest(format!("{seed}:{purpose}").as_bytes());
+    let mut bytes = [0u8; 32];
+    bytes.copy_from_slice(&digest);
+    rand_chacha::ChaCha8Rng::from_seed(bytes)
+}
+
 fn digest_hex(text: &str) -> String {
     Sha256::digest(text.as_bytes())
         .iter()
@@ -339,6 +350,297 @@ fn train_copy(
     Ok(host.unlearn(plugin, &choice.config, state, seeds.1))
 }
 
+/// What the stages of one run share: the spec, the sandbox, progress, what the metrics
+/// observe, the step budget, the attacks' seeds, prompts and judge.
+struct Stages<'s, 'a> {
+    spec: &'s RunSpec<'a>,
+    host: &'s PluginHost,
+    reporter: &'s dyn Reporter,
+    needs: BTreeSet<ObservationKind>,
+    /// Generations per observed model (for progress).
+    per_model: u64,
+    steps: u32,
+    run_id: String,
+    attack_seed: u64,
+    /// Query-attack plugins' prompts, by attack label.
+    queries: Vec<(String, Query<'a>)>,
+    judge: &'s dyn LeakJudge,
+}
+
+impl Stages<'_, '_> {
+    /// Observe one model on the suite's evaluated splits under one way of asking.
+    fn observe_one(
+        &self,
+        name: &str,
+        model: &LanguageModel,
+        query: &Query<'_>,
+    ) -> Result<Vec<ObservedSplit>, PipelineError> {
+        self.reporter
+            .stage(&format!("observe {name}"), self.per_model);
+        let o = observe::observe(
+            model,
+            ModelRole::Subject,
+            self.spec.suite,
+            &self.needs,
+            &self.spec.observe,
+            query,
+            self.reporter,
+        )?;
+        self.reporter.finish();
+        Ok(o)
+    }
+
+    /// Unlearn: method `i` trains a copy of `start` within the step budget. The plugin's
+    /// failure is the inner error.
+    fn unlearn(
+        &self,
+        i: usize,
+        choice: &Choice<'_>,
+        start: &LanguageModel,
+        label: &str,
+    ) -> Result<Result<TrainingState, lethe_runtime::RuntimeError>, PipelineError> {
+        self.reporter.stage(&format!("unlearn {label}"), 0);
+        let seeds = (
+            self.spec.seed.wrapping_add(100 + i as u64),
+            self.spec.seed.wrapping_add(i as u64),
+        );
+        let trained = train_copy(
+            choice,
+            start,
+            self.spec.suite,
+            self.spec,
+            self.steps,
+            self.host,
+            seeds,
+        )?;
+        self.reporter.finish();
+        Ok(trained)
+    }
+
+    /// Observe: one row, clean and under every attack.
+    fn observe_row(
+        &self,
+        label: String,
+        sha256: String,
+        model: &LanguageModel,
+    ) -> Result<Row, PipelineError> {
+        let spec = self.spec;
+        let suite = spec.suite;
+        let reporter = self.reporter;
+        let attack_seed = self.attack_seed;
+        let mut observed = vec![(
+            "none".to_owned(),
+            self.observe_one(&label, model, &Query::clean())?,
+        )];
+        let mut leaks = Vec::new();
+        let mut failures = Vec::new();
+        for &attack in &spec.attacks.attacks {
+            let name = format!("{label} [{attack}]");
+            let _span = info_span!("attack", attack = %attack, row = %label).entered();
+            let o = match attack {
+                Attack::Relearn => {
+                    reporter.stage(&format!("relearn {label}"), 0);
+                    let m = attack::relearn(
+                        model,
+                        suite,
+                        &spec.attacks.relearn,
+                        attack_seed,
+                        reporter,
+                    )?;
+                    reporter.finish();
+                    self.observe_one(&name, &m, &Query::clean())?
+                }
+                Attack::Quant8 | Attack::Quant4 | Attack::Nf4 => {
+                    let q = attack::quantization(attack, spec.attacks.quant_group).ok_or_else(
+                        || PipelineError::Internal(format!("{attack} is not a quantization")),
+                    )?;
+                    self.observe_one(&name, &attack::quantize(model, q)?, &Query::clean())?
+                }
+                Attack::Paraphrase | Attack::FewShot | Attack::Jailbreak => {
+                    let query = attack::query_of(attack, suite, &spec.attacks, attack_seed);
+                    self.observe_one(&name, model, &query)?
+                }
+                Attack::Sample => {
+                    let draws = observe::generation_count(suite) * spec.attacks.samples as u64;
+                    reporter.stage(&format!("sample {label}"), draws);
+                    let judged = attack::sample_leaks(
+                        model,
+                        suite,
+                        &spec.attacks,
+                        self.judge,
+                        spec.observe.max_new_tokens,
+                        spec.observe.batch_size,
+                        attack_seed,
+                        reporter,
+                    )?;
+                    reporter.finish();
+                    match judged {
+                        Ok(values) => leaks = values,
+                        Err(e) => {
+                            reporter.warn(&format!("{e} (judging the samples of row {label})"));
+                            failures.push(RunFailure {
+                                run: self.run_id.clone(),
+                                kind: PluginKind::Judge,
+                                plugin: spec.judge.as_ref().map_or_else(
+                                    || self.judge.name().to_owned(),
+                                    |c| c.plugin.label(),
+                                ),
+                                method: label.clone(),
+                                error: format!("as the judge: {e}"),
+                            });
+                        }
+                    }
+                    continue;
+                }
+            };
+            observed.push((attack.name().to_owned(), o));
+        }
+        for (name, query) in &self.queries {
+            let _span = info_span!("attack", attack = %name, row = %label).entered();
+            let o = self.observe_one(&format!("{label} [{name}]"), model, query)?;
+            observed.push((name.clone(), o));
+        }
+        for (j, choice) in spec.attack_methods.iter().enumerate() {
+            let name = format!("method:{}", choice.plugin.manifest.name);
+            let _span = info_span!("attack", attack = %name, row = %label).entered();
+            reporter.stage(&format!("{name} on {label}"), 0);
+            let seeds = (
+                attack_seed.wrapping_add(1000 + j as u64),
+                attack_seed.wrapping_add(j as u64),
+            );
+            let trained = train_copy(choice, model, suite, spec, self.steps, self.host, seeds)?;
+            reporter.finish();
+            match trained {
+                Ok(state) => {
+                    let o = self.observe_one(
+                        &format!("{label} [{name}]"),
+                        &state.model,
+                        &Query::clean(),
+                    )?;
+                    observed.push((name, o));
+                }
+                Err(e) => {
+                    reporter.warn(&format!("{e} (attack on row {label})"));
+                    failures.push(RunFailure {
+                        run: self.run_id.clone(),
+                        kind: PluginKind::Method,
+                        plugin: choice.plugin.label(),
+                        method: label.clone(),
+                        error: format!("as an attack: {e}"),
+                    });
+                }
+            }
+        }
+        Ok(Row {
+            label,
+            sha256,
+            observed,
+            leaks,
+            failures,
+        })
+    }
+
+    /// Score: every metric on every row's observations (clean and attacked), with the clean
+    /// references each metric declared; leak@k as it was judged.
+    fn score(
+        &self,
+        rows: &[Row],
+        references: &BTreeMap<ModelRole, Vec<ObservedSplit>>,
+        suite_label: &str,
+    ) -> (Vec<ResultRow>, Vec<RunFailure>) {
+        let spec = self.spec;
+        let run_id = &self.run_id;
+        let mut out = Vec::new();
+        let mut failures = Vec::new();
+        let variants: usize = rows.iter().map(|r| r.observed.len()).sum();
+        self.reporter
+            .stage("score", (variants * spec.metrics.len()) as u64);
+        for row in rows {
+            for v in &row.leaks {
+                out.push(ResultRow {
+                    run: run_id.clone(),
+                    suite: suite_label.to_owned(),
+                    method: row.label.clone(),
+                    method_sha256: row.sha256.clone(),
+                    attack: Attack::Sample.name().to_owned(),
+                    metric: LEAK_METRIC.to_owned(),
+                    metric_sha256: spec
+                        .judge
+                        .as_ref()
+                        .map_or_else(String::new, |c| c.plugin.sha256.clone()),
+                    output: format!("leak@{}", v.k),
+                    split: v.split.clone(),
+                    example: v.example.clone(),
+                    value: v.value,
+                    seed: spec.seed,
+                });
+            }
+        }
+        for row in rows {
+            for ((attack, row_observed), (j, choice)) in row
+                .observed
+                .iter()
+                .flat_map(|o| spec.metrics.iter().enumerate().map(move |m| (o, m)))
+            {
+                let plugin = choice.plugin;
+                let _span = info_span!(
+                    "metric",
+                    plugin = %plugin.label(),
+                    row = %row.label,
+                    attack = %attack,
+                    run = %run_id
+                )
+                .entered();
+                let mut observed = row_observed.clone();
+                for role in &plugin.manifest.models {
+                    if let Some(r) = references.get(role) {
+                        observed.extend(relabel(r, *role));
+                    }
+                }
+                match self.host.score(
+                    plugin,
+                    &choice.config,
+                    &observed,
+                    spec.seed.wrapping_add(j as u64),
+                ) {
+                    Ok(values) => {
+                        for v in values {
+                            out.push(ResultRow {
+                                run: run_id.clone(),
+                                suite: suite_label.to_owned(),
+                                method: row.label.clone(),
+                                method_sha256: row.sha256.clone(),
+                                attack: attack.clone(),
+                                metric: plugin.manifest.name.clone(),
+                                metric_sha256: plugin.sha256.clone(),
+                                output: v.name,
+                                split: v.split,
+                                example: v.example,
+                                value: v.value,
+                                seed: spec.seed,
+                            });
+                        }
+                    }
+                    Err(e) => {
+                        self.reporter
+                            .warn(&format!("{e} (row {}, attack {attack})", row.label));
+                        failures.push(RunFailure {
+                            run: run_id.clone(),
+                            kind: PluginKind::Metric,
+                            plugin: plugin.label(),
+                            method: row.label.clone(),
+                            error: e.to_string(),
+                        });
+                    }
+                }
+                self.reporter.advance(1, "");
+            }
+        }
+        self.reporter.finish();
+        (out, failures)
+    }
+}
+
 /// Run the pipeline: learn (or reuse) the base, target and oracle models, then
 /// [`run_learned`].
 pub fn run(
@@ -445,25 +747,8 @@ pub fn run_learned(
         * u64::from(needs.contains(&ObservationKind::GeneratedAnswer));
     let mut failures = Vec::new();
     let mut losses = BTreeMap::new();
-
     spec.attacks.validate(suite)?;
-    let observe_one = |name: &str,
-                       model: &LanguageModel,
-                       query: &Query<'_>|
-     -> Result<Vec<ObservedSplit>, PipelineError> {
-        reporter.stage(&format!("observe {name}"), per_model);
-        let o = observe::observe(
-            model,
-            ModelRole::Subject,
-            suite,
-            &needs,
-            &spec.observe,
-            query,
-            reporter,
-        )?;
-        reporter.finish();
-        Ok(o)
-    };
+
     // Every row is observed clean, then under each attack with the same seeds, so rows stay
     // comparable (the oracle relearns on the same examples as every method).
     let attack_seed = spec.seed.wrapping_add(500);
@@ -500,116 +785,19 @@ pub fn run_learned(
         Some(j) => j,
         None => &TermJudge,
     };
-    let make_row = |label: String, sha256: String, model: &LanguageModel| {
-        let mut observed = vec![(
-            "none".to_owned(),
-            observe_one(&label, model, &Query::clean())?,
-        )];
-        let mut leaks = Vec::new();
-        let mut row_failures = Vec::new();
-        for &attack in &spec.attacks.attacks {
-            let name = format!("{label} [{attack}]");
-            let _span = info_span!("attack", attack = %attack, row = %label).entered();
-            let o = match attack {
-                Attack::Relearn => {
-                    reporter.stage(&format!("relearn {label}"), 0);
-                    let m = attack::relearn(
-                        model,
-                        suite,
-                        &spec.attacks.relearn,
-                        attack_seed,
-                        reporter,
-                    )?;
-                    reporter.finish();
-                    observe_one(&name, &m, &Query::clean())?
-                }
-                Attack::Quant8 | Attack::Quant4 | Attack::Nf4 => {
-                    let q = attack::quantization(attack, spec.attacks.quant_group).ok_or_else(
-                        || PipelineError::Internal(format!("{attack} is not a quantization")),
-                    )?;
-                    observe_one(&name, &attack::quantize(model, q)?, &Query::clean())?
-                }
-                Attack::Paraphrase | Attack::FewShot | Attack::Jailbreak => {
-                    let query = Query::of(attack, suite, &spec.attacks, attack_seed);
-                    observe_one(&name, model, &query)?
-                }
-                Attack::Sample => {
-                    let draws = observe::generation_count(suite) * spec.attacks.samples as u64;
-                    reporter.stage(&format!("sample {label}"), draws);
-                    let judged = attack::sample_leaks(
-                        model,
-                        suite,
-                        &spec.attacks,
-                        judge,
-                        spec.observe.max_new_tokens,
-                        spec.observe.batch_size,
-                        attack_seed,
-                        reporter,
-                    )?;
-                    reporter.finish();
-                    match judged {
-                        Ok(values) => leaks = values,
-                        Err(e) => {
-                            reporter.warn(&format!("{e} (judging the samples of row {label})"));
-                            row_failures.push(RunFailure {
-                                run: run_id.clone(),
-                                kind: PluginKind::Judge,
-                                plugin: spec
-                                    .judge
-                                    .as_ref()
-                                    .map_or_else(|| judge.name().to_owned(), |c| c.plugin.label()),
-                                method: label.clone(),
-                                error: format!("as the judge: {e}"),
-                            });
-                        }
-                    }
-                    continue;
-                }
-            };
-            observed.push((attack.name().to_owned(), o));
-        }
-        for (name, query) in &queries {
-            let _span = info_span!("attack", attack = %name, row = %label).entered();
-            let o = observe_one(&format!("{label} [{name}]"), model, query)?;
-            observed.push((name.clone(), o));
-        }
-        let mut failures = row_failures;
-        for (j, choice) in spec.attack_methods.iter().enumerate() {
-            let name = format!("method:{}", choice.plugin.manifest.name);
-            let _span = info_span!("attack", attack = %name, row = %label).entered();
-            reporter.stage(&format!("{name} on {label}"), 0);
-            let seeds = (
-                attack_seed.wrapping_add(1000 + j as u64),
-                attack_seed.wrapping_add(j as u64),
-            );
-            let trained = train_copy(choice, model, suite, spec, steps, host, seeds)?;
-            reporter.finish();
-            match trained {
-                Ok(state) => {
-                    let o =
-                        observe_one(&format!("{label} [{name}]"), &state.model, &Query::clean())?;
-                    observed.push((name, o));
-                }
-                Err(e) => {
-                    reporter.warn(&format!("{e} (attack on row {label})"));
-                    failures.push(RunFailure {
-                        run: run_id.clone(),
-                        kind: PluginKind::Method,
-                        plugin: choice.plugin.label(),
-                        method: label.clone(),
-                        error: format!("as an attack: {e}"),
-                    });
-                }
-            }
-        }
-        Ok::<Row, PipelineError>(Row {
-            label,
-            sha256,
-            observed,
-            leaks,
-            failures,
-        })
+    let stages = Stages {
+        spec,
+        host,
+        reporter,
+        needs,
+        per_model,
+        steps,
+        run_id: run_id.clone(),
+        attack_seed,
+        queries,
+        judge,
     };
+
     let baselines = [
         (ModelRole::Base, &learned.base),
         (ModelRole::Target, &learned.target),
@@ -618,7 +806,7 @@ pub fn run_learned(
     let mut rows = Vec::new();
     if spec.baselines {
         for (role, model) in baselines {
-            rows.push(make_row(role.as_str().to_owned(), String::new(), model)?);
+            rows.push(stages.observe_row(role.as_str().to_owned(), String::new(), model)?);
         }
     }
     // References are always the clean observations of the baselines: an attacked row is
@@ -636,7 +824,7 @@ pub fn run_learned(
         }
         let clean = match rows.get(i) {
             Some(row) => row.clean().to_vec(),
-            None => observe_one(role.as_str(), model, &Query::clean())?,
+            None => stages.observe_one(role.as_str(), model, &Query::clean())?,
         };
         references.insert(role, clean);
     }
@@ -655,18 +843,11 @@ pub fn run_learned(
         used_labels.insert(label.clone());
         let _span = info_span!("method", plugin = %plugin.label(), run = %run_id).entered();
         let start = starts.models.get(&label).unwrap_or(&learned.target);
-        reporter.stage(&format!("unlearn {label}"), 0);
-        let seeds = (
-            spec.seed.wrapping_add(100 + i as u64),
-            spec.seed.wrapping_add(i as u64),
-        );
-        let result = train_copy(choice, start, suite, spec, steps, host, seeds)?;
-        reporter.finish();
-        match result {
+        match stages.unlearn(i, choice, start, &label)? {
             Ok(state) => {
                 info!(steps = state.losses.len(), "unlearned");
                 losses.insert(label.clone(), state.losses.clone());
-                rows.push(make_row(
+                rows.push(stages.observe_row(
                     label.clone(),
                     plugin.sha256.clone(),
                     &state.model,
@@ -691,90 +872,8 @@ pub fn run_learned(
     for row in &mut rows {
         failures.append(&mut row.failures);
     }
-    let mut out = Vec::new();
-    let variants: usize = rows.iter().map(|r| r.observed.len()).sum();
-    reporter.stage("score", (variants * spec.metrics.len()) as u64);
-    for row in &rows {
-        for v in &row.leaks {
-            out.push(ResultRow {
-                run: run_id.clone(),
-                suite: info.suite.clone(),
-                method: row.label.clone(),
-                method_sha256: row.sha256.clone(),
-                attack: Attack::Sample.name().to_owned(),
-                metric: LEAK_METRIC.to_owned(),
-                metric_sha256: spec
-                    .judge
-                    .as_ref()
-                    .map_or_else(String::new, |c| c.plugin.sha256.clone()),
-                output: format!("leak@{}", v.k),
-                split: v.split.clone(),
-                example: v.example.clone(),
-                value: v.value,
-                seed: spec.seed,
-            });
-        }
-    }
-    for row in &rows {
-        for ((attack, row_observed), (j, choice)) in row
-            .observed
-            .iter()
-            .flat_map(|o| spec.metrics.iter().enumerate().map(move |m| (o, m)))
-        {
-            let plugin = choice.plugin;
-            let _span = info_span!(
-                "metric",
-                plugin = %plugin.label(),
-                row = %row.label,
-                attack = %attack,
-                run = %run_id
-            )
-            .entered();
-            let mut observed = row_observed.clone();
-            for role in &plugin.manifest.models {
-                if let Some(r) = references.get(role) {
-                    observed.extend(relabel(r, *role));
-                }
-            }
-            match host.score(
-                plugin,
-                &choice.config,
-                &observed,
-                spec.seed.wrapping_add(j as u64),
-            ) {
-                Ok(values) => {
-                    for v in values {
-                        out.push(ResultRow {
-                            run: run_id.clone(),
-                            suite: info.suite.clone(),
-                            method: row.label.clone(),
-                            method_sha256: row.sha256.clone(),
-                            attack: attack.clone(),
-                            metric: plugin.manifest.name.clone(),
-                            metric_sha256: plugin.sha256.clone(),
-                            output: v.name,
-                            split: v.split,
-                            example: v.example,
-                            value: v.value,
-                            seed: spec.seed,
-                        });
-                    }
-                }
-                Err(e) => {
-                    reporter.warn(&format!("{e} (row {}, attack {attack})", row.label));
-                    failures.push(RunFailure {
-                        run: run_id.clone(),
-                        kind: PluginKind::Metric,
-                        plugin: plugin.label(),
-                        method: row.label.clone(),
-                        error: e.to_string(),
-                    });
-                }
-            }
-            reporter.advance(1, "");
-        }
-    }
-    reporter.finish();
+    let (out, score_failures) = stages.score(&rows, &references, &info.suite);
+    failures.extend(score_failures);
     Ok(RunOutput {
         info,
         rows: out,

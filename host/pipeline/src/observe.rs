@@ -7,7 +7,7 @@ use lethe_manifest::{ModelRole, ObservationKind, ObservedExample, ObservedSplit}
 use lethe_model::{AnswerStats, LanguageModel, Sequence};
 use lethe_suites::{QaRecord, Suite};
 
-use crate::attack::{Query, prompt_ids, prompted_sequence};
+use crate::prompt::{Query, prompt_ids, prompted_sequence};
 use crate::{PipelineError, Reporter};
 
 /// How to observe.

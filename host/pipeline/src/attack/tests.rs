@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use candle_core::Device;
-use lethe_model::{Config, LanguageModel, Params, Tokenizer};
+use lethe_model::{Config, LanguageModel, Params, Sequence, Tokenizer};
 use lethe_suites::generate::{AuthorsConfig, authors};
 
 use super::*;
@@ -71,7 +71,7 @@ fn a_few_shot_prompt_holds_k_retain_examples_and_no_forget_example() {
         few_shot: 3,
         ..AttackSpec::default()
     };
-    let q = Query::of(Attack::FewShot, &s, &spec, 7);
+    let q = query_of(Attack::FewShot, &s, &spec, 7);
     let retain_ids: BTreeSet<String> = ids(&s
         .split("retain")
         .unwrap()
@@ -107,9 +107,9 @@ fn a_few_shot_prompt_holds_k_retain_examples_and_no_forget_example() {
     let r = &s.split("forget").unwrap().questions()[0];
     assert_eq!(
         ids(&q.shots_for(r)),
-        ids(&Query::of(Attack::FewShot, &s, &spec, 7).shots_for(r))
+        ids(&query_of(Attack::FewShot, &s, &spec, 7).shots_for(r))
     );
-    let other = Query::of(Attack::FewShot, &s, &spec, 8);
+    let other = query_of(Attack::FewShot, &s, &spec, 8);
     assert!(
         s.split("forget")
             .unwrap()
@@ -124,12 +124,12 @@ fn paraphrase_and_jailbreak_prompts() {
     let s = suite();
     let spec = AttackSpec::default();
     let mut r = s.split("forget").unwrap().questions()[0].clone();
-    let p = Query::of(Attack::Paraphrase, &s, &spec, 0);
+    let p = query_of(Attack::Paraphrase, &s, &spec, 0);
     assert_eq!(
         p.prompt(&r),
         Some(lethe_model::prompt(&r.paraphrased_questions[0]))
     );
-    let j = Query::of(Attack::Jailbreak, &s, &spec, 0)
+    let j = query_of(Attack::Jailbreak, &s, &spec, 0)
         .prompt(&r)
         .unwrap();
     assert!(j.ends_with("Answer: Sure, here is the answer:"), "{j}");
