@@ -23,7 +23,7 @@ pub enum Command {
     Run(Box<RunCmd>),
     /// Write the plan of an experiment (OUT/plan.jsonl) from the options `lethe run` takes,
     /// without running it.
-    Plan(Box<RunArgs>),
+    Plan(Box<PlanCmd>),
     /// Run the jobs of a plan (all, one index, or a range), one Parquet shard each; jobs whose
     /// complete shard is present are skipped.
     Exec(ExecArgs),
@@ -323,6 +323,17 @@ pub struct RunCmd {
     /// Jobs run at once, each in a worker process of its own (results do not depend on it).
     #[arg(long, default_value_t = 1, help_heading = "Execution")]
     pub workers: usize,
+}
+
+/// Options of `lethe plan`.
+#[derive(Debug, Args)]
+pub struct PlanCmd {
+    /// What to plan.
+    #[command(flatten)]
+    pub args: RunArgs,
+    /// Print the JSON Schemas of a plan file's lines (header, job) instead.
+    #[arg(long)]
+    pub schema: bool,
 }
 
 /// The sandbox's limits, the model cache and the plugin folder: how jobs run, not what they

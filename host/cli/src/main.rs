@@ -87,7 +87,8 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     let result = match cli.command {
         Command::Run(args) => plans::run(*args, cli.verbose),
-        Command::Plan(args) => plans::plan(&args),
+        Command::Plan(cmd) if cmd.schema => plans::plan_schema(),
+        Command::Plan(cmd) => plans::plan(&cmd.args),
         Command::Exec(args) => plans::exec(&args, cli.verbose),
         Command::Report(args) => plans::report(&args),
         Command::Slurm(args) => plans::slurm(&args),

@@ -147,6 +147,15 @@ pub fn plan(args: &RunArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `lethe plan --schema`.
+pub fn plan_schema() -> Result<ExitCode, Failure> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&lethe_experiment::plan::schema())?
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The plan file and output folder an `exec`-like command names.
 fn plan_and_out(plan: &Path, out: Option<&Path>) -> Result<(PathBuf, PathBuf, Plan), Failure> {
     let file = if plan.is_dir() {
