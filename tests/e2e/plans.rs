@@ -204,6 +204,43 @@ fn a_plan_killed_mid_way_resumes_without_losing_or_repeating_a_job() {
 }
 
 #[test]
+fn two_workers_that_need_the_same_models_train_them_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p");
+    plan(&p, &["--seeds", "0", "--methods", "ga"]);
+    let cache = dir.path().join("cache");
+    // The baselines job and GA's job of one seed need the same base, target and oracle.
+    let start = |index: &str| {
+        lethe()
+            .arg("exec")
+            .arg(p.join("plan.jsonl"))
+            .args(["-v", "--index", index, "--cache-dir"])
+            .arg(&cache)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (start("0"), start("1"));
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success(), "{}", text(&a));
+    assert!(b.status.success(), "{}", text(&b));
+    // The second waits for the first's lock, then finds the models cached.
+    let reused = [&a, &b]
+        .iter()
+        .filter(|o| {
+            String::from_utf8_lossy(&o.stderr).contains("reusing cached base, target and oracle")
+        })
+        .count();
+    assert_eq!(reused, 1, "{}\n{}", text(&a), text(&b));
+    let models = std::fs::read_dir(cache.join("models")).unwrap().count();
+    assert_eq!(
+        models, 3,
+        "base, target, oracle, and no temporary entry left"
+    );
+}
+
+#[test]
 fn bad_plans_are_refused_with_their_line_and_field_and_damaged_shards_run_again() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("p");
