@@ -13,8 +13,8 @@ pub mod method {
         world: "lethe:plugin/method-plugin@0.1.1",
         imports: { default: trappable },
         with: {
-            "lethe:plugin/training.tensor": crate::training::TensorEntry,
-            "lethe:plugin/training.batch": crate::training::BatchEntry,
+            "lethe:plugin/training.tensor": crate::state::TensorEntry,
+            "lethe:plugin/training.batch": crate::state::BatchEntry,
         },
     });
 }

@@ -18,6 +18,7 @@ mod error;
 pub mod inspect;
 mod plugin;
 pub mod sandbox;
+mod state;
 pub mod training;
 
 pub use error::{PluginFailure, RuntimeError};

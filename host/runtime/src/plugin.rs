@@ -21,7 +21,7 @@ use crate::bindings::query_attack::exports::lethe::plugin::query_attack as wit_a
 use crate::bindings::query_attack::{QueryAttackPlugin, QueryAttackPluginPre};
 use crate::inspect::exported_interface;
 use crate::sandbox::{HostState, Limits, Sandbox};
-use crate::training::TrainingState;
+use crate::state::TrainingState;
 use crate::{PluginFailure, RuntimeError};
 
 /// Loads plugins and runs them in the sandbox.
@@ -326,7 +326,7 @@ impl PluginHost {
         let Pre::Method(pre) = &plugin.pre else {
             return Err(not_a(plugin, "a method"));
         };
-        let budget = state.budget();
+        let budget = crate::training::budget(&state);
         let mut store = self.store(&label, seed, Some(state))?;
         let inst = pre
             .instantiate(&mut store)

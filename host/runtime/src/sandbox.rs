@@ -15,7 +15,7 @@ use wasmtime_wasi::{
     HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
 };
 
-use crate::training::TrainingState;
+use crate::state::TrainingState;
 
 /// How often the epoch advances; the unit of the hang guard.
 const TICK: Duration = Duration::from_millis(10);
