@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use lethe_manifest::RunFailure;
+use lethe_manifest::{AttackLabel, RunFailure};
 use lethe_pipeline::{Attack, LEAK_METRIC};
 use lethe_reports::{ColumnSpec, DataFrame, IntervalBasis};
 use serde::Serialize;
@@ -168,7 +168,7 @@ fn suite_sections(
     let columns = lethe_reports::metric_columns(df, metrics)?;
     let board = lethe_reports::leaderboard(df, &columns)?;
     let mut md = board.to_markdown(3);
-    let ties = lethe_reports::ties(df, &columns, "none", ALPHA)?;
+    let ties = lethe_reports::ties(df, &columns, AttackLabel::CLEAN, ALPHA)?;
     let seeds: BTreeSet<u64> = records.iter().map(|r| r.job.seed).collect();
     md.push_str(&match board.basis() {
         Some(IntervalBasis::Seeds) => format!(
@@ -190,12 +190,16 @@ fn suite_sections(
     // The attacks, in the order results list them.
     let attacks: Vec<String> = {
         let mut v = lethe_reports::attacks(df)?;
-        // Built-in attacks in their fixed order, then plugin attacks as they appear.
-        v.sort_by_key(|x| {
-            Attack::ALL
-                .iter()
-                .position(|a| a.name() == x)
-                .unwrap_or(Attack::ALL.len())
+        // Attacks written as plugins first (as they appear), then the built-ins in their
+        // fixed order.
+        v.sort_by_key(|x| match AttackLabel::parse(x) {
+            l if l.is_plugin() => 0,
+            _ => {
+                1 + Attack::ALL
+                    .iter()
+                    .position(|a| a.name() == x)
+                    .unwrap_or(Attack::ALL.len())
+            }
         });
         v
     };

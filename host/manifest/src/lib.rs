@@ -243,6 +243,54 @@ pub struct ResultRow {
     pub seed: u64,
 }
 
+/// What a result was measured under: the `attack` column of results, typed. Built-in attacks
+/// go by their name, attacks written as plugins by their kind and name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AttackLabel {
+    /// No attack: `none`.
+    Clean,
+    /// A built-in attack: `relearn`, `quant4`, `few-shot`, `sample` …
+    Builtin(String),
+    /// A method plugin used as a model attack: `method:NAME`.
+    Method(String),
+    /// A query-attack plugin: `query:NAME`.
+    Query(String),
+}
+
+impl AttackLabel {
+    /// The label of the clean measurement, as results write it.
+    pub const CLEAN: &'static str = "none";
+
+    /// Read a label as results write it.
+    pub fn parse(text: &str) -> Self {
+        if text == Self::CLEAN {
+            Self::Clean
+        } else if let Some(name) = text.strip_prefix("method:") {
+            Self::Method(name.to_owned())
+        } else if let Some(name) = text.strip_prefix("query:") {
+            Self::Query(name.to_owned())
+        } else {
+            Self::Builtin(text.to_owned())
+        }
+    }
+
+    /// Whether the attack is a plugin (as opposed to built in or clean).
+    pub fn is_plugin(&self) -> bool {
+        matches!(self, Self::Method(_) | Self::Query(_))
+    }
+}
+
+impl std::fmt::Display for AttackLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Clean => f.write_str(Self::CLEAN),
+            Self::Builtin(name) => f.write_str(name),
+            Self::Method(name) => write!(f, "method:{name}"),
+            Self::Query(name) => write!(f, "query:{name}"),
+        }
+    }
+}
+
 /// A failure recorded in a run instead of results (a plugin that trapped, for instance).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunFailure {
@@ -256,4 +304,24 @@ pub struct RunFailure {
     pub method: String,
     /// The full error message.
     pub error: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AttackLabel;
+
+    #[test]
+    fn attack_labels_read_back_what_they_write() {
+        for label in [
+            AttackLabel::Clean,
+            AttackLabel::Builtin("few-shot".into()),
+            AttackLabel::Method("attack-finetune".into()),
+            AttackLabel::Query("prompt-template".into()),
+        ] {
+            assert_eq!(AttackLabel::parse(&label.to_string()), label);
+        }
+        assert_eq!(AttackLabel::Query("x".into()).to_string(), "query:x");
+        assert!(AttackLabel::parse("method:m").is_plugin());
+        assert!(!AttackLabel::parse("relearn").is_plugin());
+    }
 }

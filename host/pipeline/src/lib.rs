@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use attack::{LeakJudge, LeakValue, PluginJudge, TermJudge};
 use lethe_manifest::{
-    ModelRole, ObservationKind, ObservedSplit, PluginKind, ResultRow, RunFailure,
+    AttackLabel, ModelRole, ObservationKind, ObservedSplit, PluginKind, ResultRow, RunFailure,
 };
 use lethe_model::LanguageModel;
 use lethe_model::train::OptimSettings;
@@ -429,7 +429,7 @@ impl Stages<'_, '_> {
         let reporter = self.reporter;
         let attack_seed = self.attack_seed;
         let mut observed = vec![(
-            "none".to_owned(),
+            AttackLabel::Clean.to_string(),
             self.observe_one(&label, model, &Query::clean())?,
         )];
         let mut leaks = Vec::new();
@@ -501,7 +501,7 @@ impl Stages<'_, '_> {
             observed.push((name.clone(), o));
         }
         for (j, choice) in spec.attack_methods.iter().enumerate() {
-            let name = format!("method:{}", choice.plugin.manifest.name);
+            let name = AttackLabel::Method(choice.plugin.manifest.name.clone()).to_string();
             let _span = info_span!("attack", attack = %name, row = %label).entered();
             reporter.stage(&format!("{name} on {label}"), 0);
             let seeds = (
@@ -755,7 +755,7 @@ pub fn run_learned(
     // A query-attack plugin's prompts depend on the suite, not the model: asked once.
     let mut queries = Vec::new();
     for (j, choice) in spec.attack_queries.iter().enumerate() {
-        let name = format!("query:{}", choice.plugin.manifest.name);
+        let name = AttackLabel::Query(choice.plugin.manifest.name.clone()).to_string();
         let _span = info_span!("attack", attack = %name).entered();
         match attack::plugin_query(
             choice,
