@@ -204,6 +204,29 @@ fn a_plan_killed_mid_way_resumes_without_losing_or_repeating_a_job() {
 }
 
 #[test]
+fn folders_whose_jobs_make_the_same_row_differently_are_not_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    plan(&a, &["--seeds", "0", "--methods", "ga"]);
+    plan(
+        &b,
+        &["--seeds", "0", "--methods", "ga", "--unlearn-epochs", "1"],
+    );
+    for p in [&a, &b] {
+        let o = exec(p, &[]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    // The baselines job is the same job in both (merged once); GA's differs in its settings.
+    let o = report(&[&a, &b], &dir.path().join("board"));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("both produce row 'ga' for seed 0"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
 fn two_workers_that_need_the_same_models_train_them_once() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("p");

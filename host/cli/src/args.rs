@@ -441,7 +441,8 @@ pub struct SchedulerArgs {
     /// Where the report step writes the leaderboard (default: OUT/board).
     #[arg(long)]
     pub board: Option<PathBuf>,
-    /// The lethe binary as the tasks see it (default: this one).
+    /// The lethe binary as the tasks see it (default: this one for Slurm, `lethe` on the
+    /// image's PATH for Kubernetes).
     #[arg(long)]
     pub lethe: Option<PathBuf>,
     /// Sandbox, cache and plugin folder of every task.
@@ -481,7 +482,8 @@ pub struct K8sArgs {
     /// Plan, folders, binary.
     #[command(flatten)]
     pub common: SchedulerArgs,
-    /// The container image holding lethe.
+    /// The container image holding lethe. The plan, the output folder and the cache must be
+    /// at the same paths in the pods as here (on the claim, mounted at --mount).
     #[arg(long)]
     pub image: String,
     /// A persistent volume claim holding the plan, output and cache folders.

@@ -184,7 +184,7 @@ fn plan_and_out(plan: &Path, out: Option<&Path>) -> Result<(PathBuf, PathBuf, Pl
 /// The job indices an `exec` selects.
 fn selected(args: &ExecArgs, plan: &Plan) -> Result<Vec<usize>, Failure> {
     if let Some(i) = args.index {
-        plan.range(i, i + 1).map_err(failure)?;
+        plan.range(i, i.saturating_add(1)).map_err(failure)?;
         return Ok(vec![i]);
     }
     if let Some(r) = &args.jobs {
@@ -228,17 +228,17 @@ fn exec_here(
     if workers <= 1 {
         return lethe_experiment::execute(plan, indices, shards, env).map_err(failure);
     }
-    shards.adopt(plan).map_err(failure)?;
     let mut summary = ExecSummary::default();
     let mut pending = Vec::new();
     for &i in indices {
-        match shards.state(&plan.jobs[i]) {
-            ShardState::Complete(_) => summary.skipped.push(i),
+        match plan.jobs.get(i).map(|j| shards.state(j)) {
+            Some(ShardState::Complete(_)) => summary.skipped.push(i),
             _ => pending.push(i),
         }
     }
-    // Everything is checked here before a worker starts.
+    // Everything is checked here before a worker starts, and before anything is written.
     lethe_experiment::exec::prepare(plan, &pending, env).map_err(failure)?;
+    shards.adopt(plan).map_err(failure)?;
     let exe = std::env::current_exe()?;
     let logs = shards.dir().join("logs");
     fs_err::create_dir_all(&logs)?;
@@ -441,21 +441,31 @@ pub fn run(cmd: RunCmd, verbose: u8) -> Result<ExitCode, Failure> {
 }
 
 /// The task command of a scheduler writer.
-fn task(common: &SchedulerArgs) -> Result<(TaskCommand, PathBuf), Failure> {
+fn task(
+    common: &SchedulerArgs,
+    default_lethe: Option<&str>,
+) -> Result<(TaskCommand, PathBuf), Failure> {
     let (file, out, plan) = plan_and_out(&common.plan, common.out.as_deref())?;
     let out = absolute(&out);
-    let lethe = match &common.lethe {
-        Some(l) => l.clone(),
-        None => std::env::current_exe()?,
+    let lethe = match (&common.lethe, default_lethe) {
+        (Some(l), _) => l.clone(),
+        (None, Some(d)) => PathBuf::from(d),
+        (None, None) => std::env::current_exe()?,
     };
     let board = common.board.clone().unwrap_or_else(|| out.join("board"));
+    // The output folder is the plan's before any scheduler file goes into it, so the tasks
+    // find it theirs; paths are absolute, as the tasks do not start where this runs.
+    Shards::new(&out).adopt(&plan).map_err(failure)?;
+    let mut runtime = common.runtime.clone();
+    runtime.plugin_dir = runtime.plugin_dir.as_deref().map(absolute);
+    runtime.cache_dir = runtime.cache_dir.as_deref().map(absolute);
     Ok((
         TaskCommand {
             lethe,
             plan: absolute(&file),
             out: out.clone(),
             board: absolute(&board),
-            exec_args: common.runtime.to_flags(),
+            exec_args: runtime.to_flags(),
             jobs: plan.jobs.len(),
         },
         out,
@@ -472,7 +482,7 @@ fn write_files(dir: &Path, files: &[(&str, String)]) -> Result<(), Failure> {
 
 /// `lethe slurm`.
 pub fn slurm(args: &SlurmArgs) -> Result<ExitCode, Failure> {
-    let (cmd, out) = task(&args.common)?;
+    let (cmd, out) = task(&args.common, None)?;
     let dir = out.join("slurm");
     let logs = dir.join("logs");
     fs_err::create_dir_all(&logs)?;
@@ -516,7 +526,9 @@ pub fn slurm(args: &SlurmArgs) -> Result<ExitCode, Failure> {
 
 /// `lethe k8s`.
 pub fn k8s(args: &K8sArgs) -> Result<ExitCode, Failure> {
-    let (cmd, out) = task(&args.common)?;
+    // In a pod, `lethe` is the image's; paths are the pods' (the plan and the output folder
+    // on the claim).
+    let (cmd, out) = task(&args.common, Some("lethe"))?;
     let dir = out.join("k8s");
     let files = schedulers::k8s(
         &cmd,

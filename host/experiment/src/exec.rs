@@ -114,7 +114,8 @@ impl Shards {
                 return ShardState::Damaged(format!("{}: unreadable ({e})", record.display()));
             }
         };
-        if rec.job != *job {
+        // The same content is the same job wherever its folders lie (ids leave paths out).
+        if rec.job.id != job.id || rec.job.digest() != rec.job.id {
             return ShardState::Damaged(format!(
                 "{} describes another job than the plan's",
                 record.display()
@@ -154,10 +155,16 @@ impl Shards {
         fs_err::create_dir_all(self.dir.join("jobs"))?;
         let shard = self.shard_path(&job.id);
         let mut df = lethe_reports::results_frame(&output.rows)?;
-        let tmp = shard.with_extension(format!("parquet.tmp-{}", std::process::id()));
+        // A temporary name of its own: two pods (each lethe as PID 1) or two machines on
+        // shared storage may write the same job's shard at once.
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{}.", job.id))
+            .suffix(".parquet")
+            .tempfile_in(self.dir.join("jobs"))?
+            .into_temp_path();
         lethe_reports::write_parquet(&mut df, &tmp)?;
         let bytes = fs_err::read(&tmp)?;
-        fs_err::rename(&tmp, &shard)?;
+        tmp.persist(&shard).map_err(|e| e.error)?;
         let record = JobRecord {
             job: job.clone(),
             run: output.info,
@@ -423,11 +430,12 @@ pub fn execute(
     shards: &Shards,
     env: &JobEnv<'_>,
 ) -> Result<ExecSummary, ExperimentError> {
-    shards.adopt(plan)?;
     let mut summary = ExecSummary::default();
     let mut pending = Vec::new();
     for &i in indices {
-        let job = &plan.jobs[i];
+        let job = plan.jobs.get(i).ok_or_else(|| {
+            ExperimentError::Selection(format!("job {i}: the plan has jobs 0..{}", plan.jobs.len()))
+        })?;
         match shards.state(job) {
             ShardState::Complete(_) => summary.skipped.push(i),
             ShardState::Missing => pending.push(i),
@@ -441,8 +449,9 @@ pub fn execute(
             }
         }
     }
-    // Everything is checked before the first job runs.
+    // Everything is checked before the first job runs, and before anything is written.
     let prepared = prepare(plan, &pending, env)?;
+    shards.adopt(plan)?;
     let total = prepared.len();
     for (n, p) in prepared.iter().enumerate() {
         let job = &plan.jobs[p.index];

@@ -265,10 +265,8 @@ impl Plan {
 
     /// Parse and check plan text (`path` names it in errors).
     pub fn parse(path: &Path, text: &str) -> Result<Self, ExperimentError> {
-        let mut lines = text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty());
+        // Job i is on line i + 2: errors found later name the line from the index.
+        let mut lines = text.lines().enumerate();
         let Some((_, first)) = lines.next() else {
             return Err(invalid(
                 path,
@@ -291,6 +289,13 @@ impl Plan {
         let mut jobs = Vec::new();
         let mut at_line = Vec::new();
         for (i, line) in lines {
+            if line.trim().is_empty() {
+                return Err(invalid(
+                    path,
+                    i + 1,
+                    "a blank line (one job a line, none empty)",
+                ));
+            }
             let job: Job =
                 serde_json::from_str(line).map_err(|e| invalid(path, i + 1, e.to_string()))?;
             jobs.push(job);
@@ -364,10 +369,7 @@ impl Plan {
                 ));
             }
             if let Some(first) = ids.insert(&job.id, i) {
-                return Err((
-                    i,
-                    format!("id: the same job as job {} (duplicate)", first + 1),
-                ));
+                return Err((i, format!("id: the same job as job {first} (duplicate)")));
             }
             if let Rows::Method { label, plugin } = &job.rows {
                 if plugin.kind != PluginKind::Method {
@@ -399,9 +401,8 @@ impl Plan {
                     return Err((
                         i,
                         format!(
-                            "rows: job {} already produces row '{label}' for seed {} on this \
-                             suite; their results would be merged as one",
-                            first + 1,
+                            "rows: job {first} already produces row '{label}' for seed {} on \
+                             this suite; their results would be merged as one",
                             job.seed
                         ),
                     ));

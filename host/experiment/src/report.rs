@@ -105,10 +105,12 @@ pub fn check_agreement(records: &[JobRecord]) -> Result<(), ExperimentError> {
     let first = &records[0];
     let mut suites: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
     for r in records {
-        if r.job.numeric_version != first.job.numeric_version || r.lethe != first.lethe {
+        // The numeric version is what makes numbers comparable (it is in every job id); a
+        // Lethe release that computes the same bits may merge with another.
+        if r.job.numeric_version != first.job.numeric_version {
             return Err(ExperimentError::Merge(format!(
-                "jobs {} and {} were computed by different Lethes (numeric version {} / {}, \
-                 Lethe {} / {}): their numbers are not comparable",
+                "jobs {} and {} were computed with different numerics (versions {} and {}, \
+                 Lethe {} and {}): their numbers are not comparable",
                 first.job.id,
                 r.job.id,
                 first.job.numeric_version,
@@ -126,9 +128,24 @@ pub fn check_agreement(records: &[JobRecord]) -> Result<(), ExperimentError> {
                  {}); rename one of the suites or report them apart",
                 r.job.id,
                 r.run.suite,
-                &digest[..digest.len().min(12)],
-                &r.run.suite_digest[..r.run.suite_digest.len().min(12)]
+                digest.get(..12).unwrap_or(digest),
+                r.run.suite_digest.get(..12).unwrap_or(&r.run.suite_digest)
             )));
+        }
+    }
+    // Two jobs may not make the same row (label) for the same seed of one suite: their values
+    // would be merged as one cell (within a plan `Plan::check` refuses it; across folders,
+    // two plans with different settings would).
+    let mut rows: BTreeMap<(&str, &str, u64), &str> = BTreeMap::new();
+    for r in records {
+        for label in r.job.labels() {
+            if let Some(other) = rows.insert((&r.run.suite_digest, label, r.job.seed), &r.job.id) {
+                return Err(ExperimentError::Merge(format!(
+                    "jobs {other} and {} both produce row '{label}' for seed {} of suite {}, \
+                     with different settings; report their folders apart",
+                    r.job.id, r.job.seed, r.run.suite
+                )));
+            }
         }
     }
     Ok(())
@@ -182,8 +199,8 @@ fn suite_sections(
     });
     if !ties.is_empty() {
         md.push_str(&format!(
-            "\nNot significantly different (Wilcoxon signed-rank test over (seed, example) \
-             pairs, two-sided, p ≥ {ALPHA}):\n\n{}",
+            "\nNot significantly different (Wilcoxon signed-rank test, two-sided, over the \
+             values paired by (seed, example); p ≥ {ALPHA}):\n\n{}",
             lethe_reports::ties_markdown(&ties, &columns)
         ));
     }

@@ -60,10 +60,19 @@ pub fn parse_seeds(text: &str) -> Result<Vec<u64>, ExperimentError> {
             .parse::<u64>()
             .map_err(|_| bad(format!("'{}' is not a seed (a whole number ≥ 0)", s.trim())))
     };
+    const MAX: u64 = 10_000;
+    // The range's size is checked before it is collected (0..u64::MAX would not fit).
+    let range = |a: u64, b: u64| {
+        if b.saturating_sub(a) > MAX {
+            Err(bad(format!("more than {MAX} seeds")))
+        } else {
+            Ok(a..b)
+        }
+    };
     let seeds: Vec<u64> = if let Some((a, b)) = text.split_once("..=") {
-        (num(a)?..=num(b)?).collect()
+        range(num(a)?, num(b)?.saturating_add(1))?.collect()
     } else if let Some((a, b)) = text.split_once("..") {
-        (num(a)?..num(b)?).collect()
+        range(num(a)?, num(b)?)?.collect()
     } else {
         text.split(',').map(num).collect::<Result<_, _>>()?
     };
@@ -76,8 +85,8 @@ pub fn parse_seeds(text: &str) -> Result<Vec<u64>, ExperimentError> {
     if sorted.len() != seeds.len() {
         return Err(bad("a seed is given twice".into()));
     }
-    if seeds.len() > 10_000 {
-        return Err(bad("more than 10 000 seeds".into()));
+    if seeds.len() as u64 > MAX {
+        return Err(bad(format!("more than {MAX} seeds")));
     }
     Ok(seeds)
 }
@@ -158,6 +167,25 @@ fn grid_configs(
 }
 
 impl PlanRequest {
+    /// The unlearning settings of a baselines job: those of its model attacks (method plugins
+    /// that train every row), or none when it has none — nothing in it unlearns, and its id
+    /// must not change with the methods' settings (or every method's tweak would re-run the
+    /// baselines and keep two sweeps' baselines from merging).
+    fn baselines_unlearn(&self) -> UnlearnSpec {
+        if self.attack_methods.is_empty() {
+            return UnlearnSpec {
+                epochs: 0,
+                batch_size: self.unlearn.batch_size,
+                learning_rate: 0.0,
+                method_learning_rates: BTreeMap::new(),
+            };
+        }
+        let mut u = self.unlearn.clone();
+        u.method_learning_rates
+            .retain(|name, _| self.attack_methods.iter().any(|a| &a.name == name));
+        u
+    }
+
     /// The plan: for each suite, for each seed, the baselines job and then one job per method,
     /// learning rate and grid point. Labels name the axes that vary: `graddiff[lr=1e-4,alpha=2]`.
     pub fn plan(&self) -> Result<Plan, ExperimentError> {
@@ -212,7 +240,7 @@ impl PlanRequest {
                     }
                     .sealed()
                 };
-                jobs.push(job(Rows::Baselines, self.unlearn.clone()));
+                jobs.push(job(Rows::Baselines, self.baselines_unlearn()));
                 let mut used: BTreeMap<String, usize> = BTreeMap::new();
                 for method in &self.methods {
                     if method.kind != PluginKind::Method {
@@ -268,7 +296,7 @@ impl PlanRequest {
             jobs,
         };
         plan.check()
-            .map_err(|(i, why)| ExperimentError::Selection(format!("job {}: {why}", i + 1)))?;
+            .map_err(|(i, why)| ExperimentError::Selection(format!("job {i}: {why}")))?;
         Ok(plan)
     }
 }
@@ -287,6 +315,8 @@ mod tests {
         assert!(parse_seeds("3..3").is_err());
         assert!(parse_seeds("1,1").is_err());
         assert!(parse_seeds("a").is_err());
+        assert!(parse_seeds("0..18446744073709551615").is_err());
+        assert!(parse_seeds("0..=18446744073709551615").is_err());
     }
 
     #[test]

@@ -161,6 +161,15 @@ pub struct K8sOptions {
     pub name: String,
 }
 
+/// Whole threads for a Kubernetes CPU quantity ("2", "1.5", "500m"), at least one.
+fn cpu_threads(cpu: &str) -> usize {
+    let cores = match cpu.strip_suffix('m') {
+        Some(milli) => milli.parse::<f64>().map(|m| m / 1000.0),
+        None => cpu.parse::<f64>(),
+    };
+    cores.map_or(1, |c| c.ceil().max(1.0) as usize)
+}
+
 fn pod_spec(cmd_line: String, opts: &K8sOptions) -> serde_json::Value {
     let mut container = serde_json::json!({
         "name": "lethe",
@@ -204,7 +213,7 @@ pub fn k8s(cmd: &TaskCommand, opts: &K8sOptions) -> Vec<(&'static str, serde_jso
                 "spec": pod_spec(
                     format!(
                         "export RAYON_NUM_THREADS={}; exec {}",
-                        sh(&opts.cpu),
+                        cpu_threads(&opts.cpu),
                         cmd.exec_line("\"$JOB_COMPLETION_INDEX\"")
                     ),
                     opts
@@ -296,5 +305,12 @@ mod tests {
             job["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"],
             "lethe-data"
         );
+        assert!(
+            command.starts_with("export RAYON_NUM_THREADS=2;"),
+            "{command}"
+        );
+        assert_eq!(cpu_threads("500m"), 1);
+        assert_eq!(cpu_threads("1.5"), 2);
+        assert_eq!(cpu_threads("lots"), 1);
     }
 }

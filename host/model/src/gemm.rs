@@ -125,11 +125,13 @@ pub fn matmul(
     // 512 on a 32 KiB 8-way L1, 1024 on a 48 KiB 12-way one), adding each block's sum to
     // `dst` in turn, so a product with k > 512 rounded differently on different CPUs (the
     // weight gradients, where k = batch × tokens). `gemm` takes a product with k ≤ 512 as one
-    // block on every CPU, so Lethe cuts k itself, as `gemm` does for a 512 target. Its other
-    // paths (both sides ≤ 64, tiny outputs, vectors) use fixed blocks already and are left
-    // as they are.
-    let general_path = (m > 64 || n > 64) && m * n > 256 && m > 1 && n > 1;
-    if general_path && k > K_BLOCK {
+    // block on every CPU, so Lethe cuts k itself, as `gemm` does for a 512 target. Two of
+    // its other paths use fixed blocks and are left as they are: both sides ≤ 64 (blocks of
+    // 512) and small outputs of unit-stride operands (1024). Everything else is cut — its
+    // vector paths have no blocks, so cutting them keeps them machine-independent too.
+    let small = m <= 64 && n <= 64;
+    let horizontal = a.col_stride == 1 && b.row_stride == 1 && m * n <= 256;
+    if k > K_BLOCK && !small && !horizontal {
         for (k0, kb) in k_blocks(k) {
             gemm_block(dst, a, b, k0, kb, accumulate || k0 > 0, parallelism);
         }
