@@ -172,21 +172,6 @@ fn split_values(
         .collect()?)
 }
 
-/// Split-level values averaged over seeds: method, metric, output, split, mean, std, seeds.
-pub fn split_summary(results: &DataFrame, attack: &str) -> Result<DataFrame, ReportError> {
-    Ok(results
-        .clone()
-        .lazy()
-        .filter(col("example").is_null().and(col("attack").eq(lit(attack))))
-        .group_by_stable([col("method"), col("metric"), col("output"), col("split")])
-        .agg([
-            col("value").mean().alias("mean"),
-            col("value").std(1).alias("std"),
-            col("seed").n_unique().alias("seeds"),
-        ])
-        .collect()?)
-}
-
 /// Build a leaderboard of the clean (`attack == "none"`) results.
 pub fn leaderboard(
     results: &DataFrame,
@@ -241,6 +226,24 @@ fn cells(
     Ok(out)
 }
 
+/// The rows (in order of appearance) and their split-level and per-example values under one
+/// attack.
+fn both_levels(
+    results: &DataFrame,
+    columns: &[ColumnSpec],
+    attack: &str,
+) -> Result<(Vec<String>, Cells, Cells), ReportError> {
+    let mut methods = Vec::new();
+    let split_level = cells(
+        &split_values(results, attack, false)?,
+        columns,
+        &mut methods,
+    )?;
+    let mut ignored = Vec::new();
+    let example_level = cells(&split_values(results, attack, true)?, columns, &mut ignored)?;
+    Ok((methods, split_level, example_level))
+}
+
 /// The leaderboard of the results measured under one attack (`"none"`: the clean one). Rows
 /// are the methods with any value under that attack, in order of appearance. A cell is the
 /// mean over seeds of the split-level value, with the 95 % t-interval over seeds, or over the
@@ -250,14 +253,7 @@ pub fn leaderboard_under(
     columns: &[ColumnSpec],
     attack: &str,
 ) -> Result<Leaderboard, ReportError> {
-    let mut methods = Vec::new();
-    let split_level = cells(
-        &split_values(results, attack, false)?,
-        columns,
-        &mut methods,
-    )?;
-    let mut ignored = Vec::new();
-    let example_level = cells(&split_values(results, attack, true)?, columns, &mut ignored)?;
+    let (methods, split_level, example_level) = both_levels(results, columns, attack)?;
     let mut values = vec![vec![None; columns.len()]; methods.len()];
     let mut intervals = vec![vec![None; columns.len()]; methods.len()];
     let mut seeds = vec![0; methods.len()];
@@ -313,14 +309,7 @@ pub fn ties(
     attack: &str,
     alpha: f64,
 ) -> Result<Vec<Tie>, ReportError> {
-    let mut methods = Vec::new();
-    let split_level = cells(
-        &split_values(results, attack, false)?,
-        columns,
-        &mut methods,
-    )?;
-    let mut ignored = Vec::new();
-    let example_level = cells(&split_values(results, attack, true)?, columns, &mut ignored)?;
+    let (methods, split_level, example_level) = both_levels(results, columns, attack)?;
     let mut out = Vec::new();
     for (c, column) in columns.iter().enumerate() {
         for (i, a) in methods.iter().enumerate() {

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::{lethe, shared_cache, text};
+use crate::{lethe, run_tiny, shared_cache, text};
 
 /// `lethe plan --preset tiny` with extra options, into `out`.
 fn plan(out: &Path, extra: &[&str]) {
@@ -88,14 +88,7 @@ const SWEEP: [&str; 6] = [
 fn a_plan_run_in_pieces_reports_what_one_run_reports() {
     let dir = tempfile::tempdir().unwrap();
     let whole = dir.path().join("whole");
-    let o = lethe()
-        .args(["run", "--preset", "tiny", "--out"])
-        .arg(&whole)
-        .arg("--cache-dir")
-        .arg(shared_cache())
-        .args(SWEEP)
-        .output()
-        .unwrap();
+    let o = run_tiny(&whole, &SWEEP);
     assert!(o.status.success(), "{}", text(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     // 2 seeds × (baselines + 2 methods × 2 learning rates) = 10 jobs, labelled by the axis.
@@ -190,12 +183,8 @@ fn a_plan_killed_mid_way_resumes_without_losing_or_repeating_a_job() {
 
     // The merged results are those of an uninterrupted run.
     let whole = dir.path().join("whole");
-    let o = lethe()
-        .args(["run", "--preset", "tiny", "--no-cache", "--out"])
-        .arg(&whole)
-        .args(args)
-        .output()
-        .unwrap();
+    let no_cache: Vec<&str> = ["--no-cache"].into_iter().chain(args).collect();
+    let o = run_tiny(&whole, &no_cache);
     assert!(o.status.success(), "{}", text(&o));
     let board = dir.path().join("board");
     let o = report(&[&plan_dir], &board);
@@ -422,14 +411,7 @@ fn a_slurm_array_runs_the_plan_and_its_report_step_merges_the_shards() {
     );
     assert_eq!(records(&p).len(), 4);
     let whole = dir.path().join("whole");
-    let o = lethe()
-        .args(["run", "--preset", "tiny", "--out"])
-        .arg(&whole)
-        .arg("--cache-dir")
-        .arg(shared_cache())
-        .args(args)
-        .output()
-        .unwrap();
+    let o = run_tiny(&whole, &args);
     assert!(o.status.success(), "{}", text(&o));
     same_reports(&whole, &board);
 }
