@@ -10,9 +10,11 @@
 
 mod merge;
 pub mod stats;
+mod tables;
 mod text_table;
 
 pub use merge::{merge_shards, metric_columns};
+pub use tables::{Cell, Table, TableColumn, TableGroup, TableSpec, render_table};
 
 pub use text_table::{TableError, TextCell, TextTable, read_table};
 
@@ -462,99 +464,6 @@ pub fn for_run(results: &DataFrame, run: &str) -> Result<DataFrame, ReportError>
         .lazy()
         .filter(col("run").eq(lit(run)))
         .collect()?)
-}
-
-/// A table of text cells with a title: what a protocol prints (Markdown) and stores (CSV).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Table {
-    /// A short name for its file (`table-<file>.csv`).
-    pub file: String,
-    /// One line saying what the table shows.
-    pub title: String,
-    /// Column headers.
-    pub header: Vec<String>,
-    /// Rows of cells, as many as headers.
-    pub rows: Vec<Vec<String>>,
-}
-
-impl Table {
-    /// A table with a title and headers, no rows yet.
-    pub fn new(title: impl Into<String>, header: Vec<String>) -> Self {
-        Self {
-            file: String::new(),
-            title: title.into(),
-            header,
-            rows: Vec::new(),
-        }
-    }
-
-    /// Append the rows of a leaderboard, prefixed with `lead` cells (e.g. the forget ratio).
-    /// Missing values are "–"; numbers get `decimals` decimals.
-    pub fn push_board(&mut self, lead: &[String], board: &Leaderboard, decimals: usize) {
-        for (i, m) in board.methods.iter().enumerate() {
-            let mut row = lead.to_vec();
-            row.push(m.clone());
-            row.extend(
-                board.values[i]
-                    .iter()
-                    .map(|v| v.map_or("–".to_owned(), |v| format!("{v:.decimals$}"))),
-            );
-            self.rows.push(row);
-        }
-    }
-
-    /// The table in Markdown, its title as a heading of the given level.
-    pub fn to_markdown(&self, level: usize) -> String {
-        let mut out = format!("{} {}\n\n|", "#".repeat(level.max(1)), self.title);
-        for h in &self.header {
-            out.push_str(&format!(" {h} |"));
-        }
-        out.push_str("\n|");
-        for (i, _) in self.header.iter().enumerate() {
-            // Text columns lead; the rest are numbers.
-            let numeric = self.rows.iter().all(|r| {
-                r.get(i)
-                    .is_some_and(|c| c == "–" || c.parse::<f64>().is_ok())
-            });
-            out.push_str(if numeric && !self.rows.is_empty() {
-                "---:|"
-            } else {
-                "---|"
-            });
-        }
-        out.push('\n');
-        for r in &self.rows {
-            out.push('|');
-            for c in r {
-                out.push_str(&format!(" {c} |"));
-            }
-            out.push('\n');
-        }
-        out
-    }
-
-    /// Write the table as CSV (text cells; "–" becomes an empty cell).
-    pub fn write_csv(&self, path: &Path) -> Result<(), ReportError> {
-        let cols: Vec<Column> = self
-            .header
-            .iter()
-            .enumerate()
-            .map(|(i, h)| {
-                let cells: Vec<Option<String>> = self
-                    .rows
-                    .iter()
-                    .map(|r| r.get(i).filter(|c| c.as_str() != "–").cloned())
-                    .collect();
-                Column::new(h.as_str().into(), cells)
-            })
-            .collect();
-        let mut df = DataFrame::new(cols)?;
-        let file = fs_err::File::create(path)?;
-        CsvWriter::new(file.into_parts().0)
-            .include_header(true)
-            .finish(&mut df)?;
-        Ok(())
-    }
 }
 
 /// How much of each model's forgetting survives each attack, on one forget-split column.

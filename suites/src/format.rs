@@ -293,3 +293,5 @@ impl Suite {
 }
 
 pub(crate) mod load;
+
+pub use load::valid_name;

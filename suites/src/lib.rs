@@ -11,5 +11,5 @@ pub mod import;
 
 pub use format::{
     Problem, QaRecord, Records, Split, SplitRole, SplitSpec, Suite, SuiteError, SuiteManifest,
-    TextRecord,
+    TextRecord, valid_name,
 };

@@ -1,74 +1,68 @@
-//! `lethe run --protocol …`: the seed benchmarks' experiments, one command each.
+//! `lethe run --protocol …`: the seed benchmarks' experiments as plans, one command each.
 
-use crate::{lethe, shared_cache, text};
+use std::path::Path;
 
-fn protocol(name: &str, out: &std::path::Path, methods: &str) -> std::process::Output {
-    lethe()
-        .args([
-            "run",
-            "--protocol",
-            name,
-            "--preset",
-            "tiny",
-            "--methods",
-            methods,
-        ])
-        .arg("--out")
-        .arg(out)
-        .arg("--cache-dir")
-        .arg(shared_cache())
-        .output()
-        .unwrap()
+use crate::{job_records, lethe, run_tiny, text};
+
+fn protocol(name: &str, out: &Path, methods: &str, seeds: &[&str]) -> std::process::Output {
+    let mut args = vec!["--protocol", name, "--methods", methods];
+    args.extend_from_slice(seeds);
+    run_tiny(out, &args)
 }
 
-fn jobs(out: &std::path::Path) -> Vec<(String, String)> {
-    let run: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
-    run.as_array()
-        .unwrap()
-        .iter()
-        .map(|j| {
-            assert_eq!(j["run"].as_str().unwrap().len(), 16, "{j}");
-            assert!(j["plugins"].as_array().is_some_and(|p| !p.is_empty()));
-            (
-                j["family"].as_str().unwrap().to_owned(),
-                j["label"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
+/// The suite names of a folder's jobs, in plan order, each once.
+fn suites(out: &Path) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    for r in job_records(out) {
+        let s = r["run"]["suite"].as_str().unwrap().to_owned();
+        if !v.contains(&s) {
+            v.push(s);
+        }
+    }
+    v
 }
 
 #[test]
-fn the_mllmu_med_protocol_writes_its_tables_and_ablations() {
+fn the_mllmu_med_protocol_is_a_plan_that_writes_its_tables_and_ablations() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("mllmu");
-    let o = protocol("mllmu-med", &out, "ga");
+    let o = protocol("mllmu-med", &out, "ga", &["--seed", "0"]);
     assert!(o.status.success(), "{}", text(&o));
-    let j = jobs(&out);
-    let labels: Vec<&str> = j
-        .iter()
-        .map(|(f, l)| (f.as_str(), l.as_str()))
-        .map(|(_, l)| l)
-        .collect();
     assert_eq!(
-        labels,
+        suites(&out),
         [
-            "5 %", "10 %", "15 %", "20 %", "25 %", "30 %", "10 %", "round 1", "round 2", "round 3"
+            "privacy-5@1",
+            "privacy-10@1",
+            "privacy-15@1",
+            "privacy-20@1",
+            "privacy-25@1",
+            "privacy-30@1",
+            "wrong-facts-10@1",
+            "privacy-rounds-1@1",
+            "privacy-rounds-2@1",
+            "privacy-rounds-3@1",
         ]
     );
+    // Baselines and GA on each of the ten suites.
+    assert_eq!(job_records(&out).len(), 20);
     let tables = std::fs::read_to_string(out.join("tables.md")).unwrap();
     for title in [
+        "# MLLMU-Med (text only)",
         "## Privacy (private patient data): forget / retain / test, UES",
         "## Wrong medical facts: forget / retain / test, UES",
         "## Ablation: forget ratio (privacy)",
         "## Ablation: three sequential unlearning rounds of 5 % each (privacy)",
         "| forget | method | forget acc % | forget ROUGE-1 | forget BLEU | retain acc % |",
         "| 10 % | finetuned |",
+        "| 10 % | retrain (oracle) |",
         "| 30 % | ga |",
         "| round 3 | ga |",
+        "over the split's examples (one seed)",
     ] {
         assert!(tables.contains(title), "{title} missing:\n{tables}");
     }
+    // What stdout shows is the tables.
+    assert!(String::from_utf8_lossy(&o.stdout).contains("## Ablation: forget ratio (privacy)"));
     // UES is measured for the unlearned model: its cell in the main table is a number.
     let ga = tables
         .lines()
@@ -92,19 +86,56 @@ fn the_mllmu_med_protocol_writes_its_tables_and_ablations() {
         assert!(out.join(format!("table-{f}.csv")).exists(), "table-{f}.csv");
     }
     let df = lethe_reports::read_parquet(&out.join("results.parquet")).unwrap();
-    assert_eq!(df.column("run").unwrap().n_unique().unwrap(), 10);
+    assert_eq!(df.column("run").unwrap().n_unique().unwrap(), 20);
+
+    // Each round measures its own share of the 15 % suite's forget split; together the
+    // three shares are the whole split.
+    let rounds: Vec<(usize, u64)> = job_records(&out)
+        .iter()
+        .filter(|r| r["job"]["rows"]["label"] == "ga" && r["job"]["round"].is_object())
+        .map(|r| {
+            (
+                r["job"]["round"]["round"].as_u64().unwrap() as usize,
+                r["run"]["split_sizes"]["forget"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(rounds.iter().map(|r| r.0).collect::<Vec<_>>(), [1, 2, 3]);
+    let fifteen = job_records(&out)
+        .into_iter()
+        .find(|r| r["run"]["suite"] == "privacy-15@1")
+        .unwrap();
+    let whole = fifteen["run"]["split_sizes"]["forget"].as_u64().unwrap();
+    assert_eq!(rounds.iter().map(|r| r.1).sum::<u64>(), whole);
+
+    // The tables travel in the plan: a report of the folder lays them out again, the same.
+    let board = dir.path().join("board");
+    let o = lethe()
+        .args(["report"])
+        .arg(&out)
+        .arg("--out")
+        .arg(&board)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        std::fs::read(board.join("tables.md")).unwrap(),
+        std::fs::read(out.join("tables.md")).unwrap()
+    );
 }
 
 #[test]
-fn the_amnesia_protocol_writes_its_tables() {
+fn the_amnesia_protocol_runs_over_seeds_with_intervals() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("amnesia");
-    let o = protocol("amnesia", &out, "graddiff");
+    let o = protocol("amnesia", &out, "graddiff", &["--seeds", "0..2"]);
     assert!(o.status.success(), "{}", text(&o));
-    let j = jobs(&out);
-    assert_eq!(j.len(), 8);
-    assert_eq!(j.iter().filter(|(f, _)| f == "patient").count(), 5);
-    assert!(j.contains(&("disease".into(), "disease: cancer".into())));
+    let s = suites(&out);
+    assert_eq!(s.len(), 8, "{s:?}");
+    assert!(s.contains(&"medical-patients-25@1".to_owned()));
+    assert!(s.contains(&"medical-cancer@1".to_owned()));
+    // Baselines and GradDiff, two seeds, eight suites.
+    assert_eq!(job_records(&out).len(), 32);
     let tables = std::fs::read_to_string(out.join("tables.md")).unwrap();
     for title in [
         "## Forget efficacy, utility (ROUGE-L part), terminology leakage and degradation",
@@ -112,12 +143,95 @@ fn the_amnesia_protocol_writes_its_tables() {
         "## Collateral erosion",
         "| patients 25 % | graddiff |",
         "| disease: cardiovascular | graddiff |",
+        "Cells: mean ± half width of the 95 % Student-t interval over 2 seeds.",
+        "seeds 0, 1;",
     ] {
         assert!(tables.contains(title), "{title} missing:\n{tables}");
     }
+    // RMU is not in the run: neither are its protocol settings.
+    assert!(!tables.contains("rmu@"), "{tables}");
+    // The protocol's own metric settings are in the provenance.
+    assert!(tables.contains("forget-rephrased"), "{tables}");
     for f in ["forgetting", "questions", "collateral-erosion"] {
         assert!(out.join(format!("table-{f}.csv")).exists(), "table-{f}.csv");
     }
+    let csv = std::fs::read_to_string(out.join("table-forgetting.csv")).unwrap();
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .contains("forget efficacy,forget efficacy ±95%"),
+        "{csv}"
+    );
+}
+
+#[test]
+fn protocols_make_one_plan_together_with_their_own_methods_and_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("both");
+    let o = lethe()
+        .args([
+            "plan",
+            "--protocol",
+            "mllmu-med,amnesia",
+            "--preset",
+            "tiny",
+            "--seeds",
+            "0..2",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let plan = std::fs::read_to_string(out.join("plan.jsonl")).unwrap();
+    let mut lines = plan.lines();
+    let header: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(header["title"], "MLLMU-Med (text only) + AMNESIA");
+    let files: Vec<&str> = header["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["file"].as_str().unwrap())
+        .collect();
+    assert!(files.contains(&"sequential-rounds") && files.contains(&"forgetting"));
+    let jobs: Vec<serde_json::Value> = lines.map(|l| serde_json::from_str(l).unwrap()).collect();
+    // MLLMU-Med: 10 suites × 2 seeds × (baselines + 5 methods); AMNESIA: 8 × 2 × (1 + 4).
+    assert_eq!(jobs.len(), 10 * 2 * 6 + 8 * 2 * 5);
+    let method = |suite: &str, name: &str| {
+        jobs.iter()
+            .find(|j| j["suite_name"] == suite && j["rows"]["label"] == name)
+            .cloned()
+    };
+    // Each protocol's methods on its own suites only; RMU with AMNESIA's settings.
+    assert!(method("privacy-10", "rmu").is_none());
+    assert!(method("medical-cancer", "llmu").is_none());
+    let rmu = method("medical-cancer", "rmu").unwrap();
+    assert_eq!(rmu["rows"]["plugin"]["config"]["alpha"], 10.0);
+    assert_eq!(rmu["unlearn"]["learning_rate"], 1e-3);
+    assert_eq!(
+        method("privacy-10", "graddiff").unwrap()["unlearn"]["learning_rate"],
+        1e-4
+    );
+
+    // A setting for a plugin no protocol runs is refused, naming it.
+    let o = lethe()
+        .args([
+            "plan",
+            "--protocol",
+            "mllmu-med",
+            "--preset",
+            "tiny",
+            "--config",
+            r#"rmu={"alpha":1}"#,
+            "--out",
+        ])
+        .arg(dir.path().join("bad"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--config rmu"), "{}", text(&o));
+    assert!(!dir.path().join("bad").exists());
 }
 
 #[test]

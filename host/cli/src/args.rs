@@ -525,9 +525,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
     /// Run a benchmark's whole experiment instead of one suite: its suites (generated at the
-    /// preset's size), methods, metrics, ablations and tables.
-    #[arg(long, value_enum, conflicts_with = "suite")]
-    pub protocol: Option<ProtocolArg>,
+    /// preset's size), methods, metrics, ablations and tables. Several, comma-separated, make
+    /// one plan of all their jobs.
+    #[arg(long, value_enum, value_delimiter = ',', conflicts_with = "suite")]
+    pub protocol: Vec<ProtocolArg>,
     /// Methods to run, by name (built-in or from --plugin-dir), comma-separated [default:
     /// ga,graddiff; a protocol's own list with --protocol].
     #[arg(long, value_delimiter = ',')]
@@ -640,6 +641,16 @@ pub enum ProtocolArg {
     /// AMNESIA: patient-level (5–25 %) and disease-level forgetting of medical records; RMU,
     /// GradDiff, KL-Min, SimNPO; forget efficacy, utility, leakage, collateral erosion.
     Amnesia,
+}
+
+impl ProtocolArg {
+    /// The library's protocol.
+    pub fn protocol(self) -> lethe_experiment::Protocol {
+        match self {
+            Self::MllmuMed => lethe_experiment::Protocol::MllmuMed,
+            Self::Amnesia => lethe_experiment::Protocol::Amnesia,
+        }
+    }
 }
 
 /// The attacks of `lethe run --attack`.

@@ -10,7 +10,6 @@ mod bench_model;
 mod catalog;
 mod plans;
 mod progress;
-mod protocol;
 mod run;
 mod suites;
 

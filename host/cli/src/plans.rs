@@ -11,7 +11,7 @@ use anyhow::anyhow;
 use lethe_experiment::exec::{ExecSummary, JobEnv, ShardState, Shards};
 use lethe_experiment::plan::Plan;
 use lethe_experiment::report::{self, Report};
-use lethe_experiment::request::{GridAxis, PlanRequest};
+use lethe_experiment::request::{GridAxis, PlanRequest, PlannedSuite};
 use lethe_experiment::schedulers::{self, K8sOptions, SlurmOptions, TaskCommand};
 use lethe_experiment::{ExperimentError, ModelSource, PluginRef, SuiteSource};
 use lethe_manifest::Reading;
@@ -26,8 +26,8 @@ use crate::args::{
 use crate::catalog::{Catalog, load_file};
 use crate::progress::{duration, reporter};
 use crate::run::{
-    AttackNames, DEFAULT_METHODS, DEFAULT_METRICS, Selection, attack_spec, check_judge, names,
-    select, setup,
+    AttackNames, DEFAULT_METHODS, DEFAULT_METRICS, Selection, Setup, attack_spec, check_judge,
+    library_preset, names, select, setup,
 };
 
 /// An experiment error with the exit status it deserves (2 for bad input).
@@ -54,60 +54,39 @@ fn plugin_ref(c: &Choice<'_>) -> PluginRef {
     }
 }
 
-/// The plan of `lethe run` / `lethe plan` options, checked against what is installed; and the
-/// setup it was made with (for running it in the same process).
-fn make_plan(args: &RunArgs) -> Result<(Plan, crate::run::Setup), Failure> {
-    let seeds = args.seed_list().map_err(failure)?;
-    let setup = setup(args, seeds[0])?;
-    let settings = &setup.settings;
-    let attacks = attack_spec(args, settings)?;
+/// What a plan's request shares across protocols: the options that are not per protocol.
+struct Common {
+    seeds: Vec<u64>,
+    attacks: lethe_pipeline::AttackSpec,
+    model: Option<ModelSource>,
+    learn: lethe_pipeline::LearnSpec,
+    grid: Vec<GridAxis>,
+}
+
+/// The request for one plan over `suites`, with the methods and metrics named.
+fn request(
+    setup: &Setup,
+    args: &RunArgs,
+    common: &Common,
+    title: &str,
+    suites: Vec<PlannedSuite>,
+    methods: &[String],
+    metrics: &[String],
+) -> Result<PlanRequest, Failure> {
     let Selection {
         methods,
         metrics,
         attacks: attack_methods,
         queries,
         judge,
-    } = select(
-        &setup,
-        &names(&args.methods, &DEFAULT_METHODS),
-        &names(&args.metrics, &DEFAULT_METRICS),
-        &AttackNames::of(args),
-    )?;
-    check_judge(&attacks, judge.as_ref())?;
-    let mut suites = Vec::new();
-    if args.suite.is_empty() {
-        let suite = lethe_suites::generate::authors(&settings.suite).map_err(Failure::input)?;
-        attacks.validate(&suite).map_err(Failure::input)?;
-        suites.push(SuiteSource::Authors {
-            config: settings.suite.clone(),
-            digest: suite.digest(),
-        });
-    }
-    for dir in &args.suite {
-        let suite = Suite::load(dir).map_err(Failure::input)?;
-        attacks.validate(&suite).map_err(Failure::input)?;
-        suites.push(SuiteSource::Folder {
-            path: absolute(dir),
-            digest: suite.digest(),
-        });
-    }
-    let model = settings.learn.checkpoint.as_ref().map(|c| ModelSource {
-        path: absolute(&c.path),
-        sha256: c.sha256.clone(),
-    });
-    let mut learn = settings.learn.clone();
-    learn.checkpoint = None;
-    let grid = args
-        .grid
-        .iter()
-        .map(|g| GridAxis::parse(g))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(failure)?;
-    let request = PlanRequest {
-        title: "lethe run".into(),
+    } = select(setup, methods, metrics, &AttackNames::of(args))?;
+    check_judge(&common.attacks, judge.as_ref())?;
+    let settings = &setup.settings;
+    Ok(PlanRequest {
+        title: title.into(),
         suites,
-        model,
-        learn,
+        model: common.model.clone(),
+        learn: common.learn.clone(),
         unlearn: settings.unlearn.clone(),
         unlearn_lrs: if args.unlearn_lr.len() > 1 {
             args.unlearn_lr.clone()
@@ -115,26 +94,163 @@ fn make_plan(args: &RunArgs) -> Result<(Plan, crate::run::Setup), Failure> {
             Vec::new()
         },
         observe: settings.observe.clone(),
+        grid: common
+            .grid
+            .iter()
+            .filter(|g| methods.iter().any(|m| m.plugin.manifest.name == g.method))
+            .cloned()
+            .collect(),
         methods: methods.iter().map(plugin_ref).collect(),
-        grid,
         metrics: metrics.iter().map(plugin_ref).collect(),
-        attacks,
+        attacks: common.attacks.clone(),
         attack_methods: attack_methods.iter().map(plugin_ref).collect(),
         attack_queries: queries.iter().map(plugin_ref).collect(),
         judge: judge.as_ref().map(plugin_ref),
+        seeds: common.seeds.clone(),
+        tables: Vec::new(),
+    })
+}
+
+/// The plan of `lethe run` / `lethe plan` options, checked against what is installed; and the
+/// setup it was made with (for running it in the same process).
+fn make_plan(args: &RunArgs) -> Result<(Plan, Setup), Failure> {
+    let seeds = args.seed_list().map_err(failure)?;
+    let mut setup = setup(args, seeds[0])?;
+    let model = setup
+        .settings
+        .learn
+        .checkpoint
+        .as_ref()
+        .map(|c| ModelSource {
+            path: absolute(&c.path),
+            sha256: c.sha256.clone(),
+        });
+    let mut learn = setup.settings.learn.clone();
+    learn.checkpoint = None;
+    let common = Common {
         seeds,
+        attacks: attack_spec(args, &setup.settings)?,
+        model,
+        learn,
+        grid: args
+            .grid
+            .iter()
+            .map(|g| GridAxis::parse(g))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(failure)?,
     };
-    let plan = request.plan().map_err(failure)?;
+    if args.protocol.is_empty() {
+        let mut suites = Vec::new();
+        if args.suite.is_empty() {
+            let config = setup.settings.suite.clone();
+            let suite = lethe_suites::generate::authors(&config).map_err(Failure::input)?;
+            common.attacks.validate(&suite).map_err(Failure::input)?;
+            let digest = suite.digest();
+            suites.push(SuiteSource::Authors { config, digest }.into());
+        }
+        for dir in &args.suite {
+            let suite = Suite::load(dir).map_err(Failure::input)?;
+            common.attacks.validate(&suite).map_err(Failure::input)?;
+            suites.push(
+                SuiteSource::Folder {
+                    path: absolute(dir),
+                    digest: suite.digest(),
+                }
+                .into(),
+            );
+        }
+        let r = request(
+            &setup,
+            args,
+            &common,
+            "lethe run",
+            suites,
+            &names(&args.methods, &DEFAULT_METHODS),
+            &names(&args.metrics, &DEFAULT_METRICS),
+        )?;
+        let plan = r.plan().map_err(failure)?;
+        return Ok((plan, setup));
+    }
+    // Each protocol with its own methods, metrics and their settings; a user's options apply
+    // to the protocols whose run has the plugin, and must apply to one.
+    let user_configs = setup.configs.clone();
+    let user_rates = setup.settings.unlearn.method_learning_rates.clone();
+    let mut used: Vec<String> = Vec::new();
+    let mut plans = Vec::new();
+    let mut titles = Vec::new();
+    for p in args.protocol.iter().map(|p| p.protocol()) {
+        let methods = names(&args.methods, p.methods());
+        let metrics = names(&args.metrics, p.metrics());
+        let mut in_run: Vec<String> = methods.iter().chain(&metrics).cloned().collect();
+        in_run.extend(args.attack_methods.iter().cloned());
+        in_run.extend(args.attack_queries.iter().cloned());
+        in_run.extend(args.judge.iter().cloned());
+        in_run.extend(setup.extra.iter().map(|e| e.manifest.name.clone()));
+        let mine = |name: &str| in_run.iter().any(|n| n == name);
+        let mut configs = user_configs.clone();
+        configs.retain(|name, _| mine(name));
+        for (name, config) in p.configs() {
+            if mine(name) {
+                configs.entry(name.to_owned()).or_insert(config);
+            }
+        }
+        let mut rates = user_rates.clone();
+        rates.retain(|name, _| mine(name));
+        for (name, lr) in p.learning_rates() {
+            if mine(name) {
+                rates.entry(name.to_owned()).or_insert(lr);
+            }
+        }
+        setup.configs = configs;
+        setup.settings.unlearn.method_learning_rates = rates;
+        let mut suites = Vec::new();
+        for (planned, suite) in p
+            .suites(library_preset(args.preset), args.suite_seed)
+            .map_err(failure)?
+        {
+            common.attacks.validate(&suite).map_err(Failure::input)?;
+            suites.push(planned);
+        }
+        let mut r = request(&setup, args, &common, p.title(), suites, &methods, &metrics)?;
+        r.tables = p.tables();
+        plans.push(r.plan().map_err(failure)?);
+        titles.push(p.title());
+        used.extend(in_run);
+    }
+    for name in user_configs.keys() {
+        if !used.contains(name) {
+            return Err(Failure::input(anyhow!(
+                "--config {name}: no such plugin in this run"
+            )));
+        }
+    }
+    for name in user_rates.keys() {
+        if !used.contains(name) {
+            return Err(Failure::input(anyhow!(
+                "--unlearn-lr-for {name}: no such method in this run"
+            )));
+        }
+    }
+    for g in &common.grid {
+        if !used.contains(&g.method) {
+            return Err(Failure::input(anyhow!(
+                "--grid {}.{}: no method named '{}' in this run",
+                g.method,
+                g.key,
+                g.method
+            )));
+        }
+    }
+    let plan = if plans.len() == 1 {
+        plans.remove(0)
+    } else {
+        Plan::concat(titles.join(" + "), plans).map_err(failure)?
+    };
     Ok((plan, setup))
 }
 
 /// `lethe plan`: write OUT/plan.jsonl.
 pub fn plan(args: &RunArgs) -> Result<ExitCode, Failure> {
-    if args.protocol.is_some() {
-        return Err(Failure::input(anyhow!(
-            "--protocol: protocols are not plans yet; run them with `lethe run --protocol`"
-        )));
-    }
     let (plan, _) = make_plan(args)?;
     let shards = Shards::new(&args.out);
     shards.adopt(&plan).map_err(failure)?;
@@ -362,7 +478,7 @@ fn reading_from(catalog: &Catalog) -> impl Fn(&str, &str) -> Option<bool> + '_ {
 
 fn finish_report(report: &Report, out: &Path) -> Result<ExitCode, Failure> {
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{}", report.markdown)?;
+    writeln!(stdout, "{}", report.summary)?;
     writeln!(stdout, "results: {}", out.display())?;
     if report.failures.is_empty() {
         Ok(ExitCode::SUCCESS)
@@ -395,9 +511,6 @@ pub fn report(args: &ReportArgs) -> Result<ExitCode, Failure> {
 /// `lethe run`: make the plan, run it here, report.
 pub fn run(cmd: RunCmd, verbose: u8) -> Result<ExitCode, Failure> {
     let args = &cmd.args;
-    if let Some(protocol) = args.protocol {
-        return crate::protocol::run(protocol, args, verbose);
-    }
     let started = Instant::now();
     let (plan, setup) = make_plan(args)?;
     let shards = Shards::new(&args.out);

@@ -1,4 +1,4 @@
-//! What `lethe run`, `lethe plan` and the protocols share (presets, options, the plugins a run
+//! What `lethe run` and `lethe plan` share (presets, options, the plugins a run
 //! selects), and the suite commands.
 
 use std::collections::BTreeMap;
@@ -24,12 +24,16 @@ use crate::args::{
 use crate::catalog::{Catalog, load_file};
 
 /// The library's preset for the CLI's choice.
-pub(crate) fn preset(p: Preset, seed: u64, suite_seed: u64) -> PresetSettings {
+pub(crate) fn library_preset(p: Preset) -> lethe_experiment::Preset {
     match p {
         Preset::Default => lethe_experiment::Preset::Default,
         Preset::Tiny => lethe_experiment::Preset::Tiny,
     }
-    .settings(seed, suite_seed)
+}
+
+/// The settings of the CLI's preset.
+pub(crate) fn preset(p: Preset, seed: u64, suite_seed: u64) -> PresetSettings {
+    library_preset(p).settings(seed, suite_seed)
 }
 
 pub(crate) fn default_cache_dir() -> Option<PathBuf> {
@@ -52,43 +56,6 @@ fn parse_configs(raw: &[String]) -> Result<BTreeMap<String, serde_json::Value>, 
         }
     }
     Ok(out)
-}
-
-/// Write every output into a fresh folder beside `out`, then swap it into place, so that a
-/// failure never leaves a half-written result folder.
-pub(crate) fn write_outputs(out: &Path, files: &[(&str, Vec<u8>)]) -> Result<(), Failure> {
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs_err::create_dir_all(parent)?;
-    let name = out
-        .file_name()
-        .ok_or_else(|| Failure::input(anyhow!("--out {} is not a folder name", out.display())))?;
-    let tmp = parent.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    if tmp.exists() {
-        fs_err::remove_dir_all(&tmp)?;
-    }
-    fs_err::create_dir_all(&tmp)?;
-    for (file, bytes) in files {
-        fs_err::write(tmp.join(file), bytes)?;
-    }
-    if out.exists() {
-        if !out.join("run.json").exists() {
-            fs_err::remove_dir_all(&tmp)?;
-            return Err(Failure::input(anyhow!(
-                "--out {} exists and is not a lethe result folder; not overwriting it",
-                out.display()
-            )));
-        }
-        fs_err::remove_dir_all(out)?;
-    }
-    fs_err::rename(&tmp, out)?;
-    Ok(())
 }
 
 /// A judge only judges the sampling attack's answers: naming one without `--attack sample` is
@@ -230,16 +197,14 @@ pub(crate) fn setup(args: &RunArgs, seed: u64) -> Result<Setup, Failure> {
     if let Some(dir) = &args.model {
         settings.learn.checkpoint = Some(Checkpoint::open(dir).map_err(Failure::input)?);
     }
-    // Only the built-ins the run names are compiled (a protocol may name its own).
-    let wanted: Option<Vec<String>> = args.protocol.is_none().then(|| {
-        let mut w = names(&args.methods, &DEFAULT_METHODS);
-        w.extend(names(&args.metrics, &DEFAULT_METRICS));
-        w.extend(args.attack_methods.iter().cloned());
-        w.extend(args.attack_queries.iter().cloned());
-        w.extend(args.judge.iter().cloned());
-        w
-    });
-    let (host, catalog, cache) = runtime(&args.runtime, wanted.as_deref())?;
+    // Only the built-ins the run names are compiled (a protocol names its own).
+    let (default_methods, default_metrics) = defaults(args);
+    let mut wanted = names(&args.methods, &default_methods);
+    wanted.extend(names(&args.metrics, &default_metrics));
+    wanted.extend(args.attack_methods.iter().cloned());
+    wanted.extend(args.attack_queries.iter().cloned());
+    wanted.extend(args.judge.iter().cloned());
+    let (host, catalog, cache) = runtime(&args.runtime, Some(&wanted))?;
     let mut extra = Vec::new();
     for file in &args.plugins {
         extra.push(load_file(&host, file)?);
@@ -440,6 +405,30 @@ pub(crate) struct Selection<'a> {
 /// The default methods and metrics of a plain run.
 pub(crate) const DEFAULT_METHODS: [&str; 2] = ["ga", "graddiff"];
 pub(crate) const DEFAULT_METRICS: [&str; 2] = ["rouge", "probability"];
+
+/// The methods and metrics a run has unless it names its own: the protocols' (all of them,
+/// for several), or Lethe's defaults.
+pub(crate) fn defaults(args: &RunArgs) -> (Vec<&'static str>, Vec<&'static str>) {
+    if args.protocol.is_empty() {
+        return (DEFAULT_METHODS.to_vec(), DEFAULT_METRICS.to_vec());
+    }
+    let mut methods: Vec<&'static str> = Vec::new();
+    let mut metrics: Vec<&'static str> = Vec::new();
+    for p in &args.protocol {
+        let p = p.protocol();
+        for m in p.methods() {
+            if !methods.contains(m) {
+                methods.push(m);
+            }
+        }
+        for m in p.metrics() {
+            if !metrics.contains(m) {
+                metrics.push(m);
+            }
+        }
+    }
+    (methods, metrics)
+}
 
 pub(crate) fn names(given: &Option<Vec<String>>, default: &[&str]) -> Vec<String> {
     given

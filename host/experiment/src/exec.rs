@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use lethe_manifest::{PluginKind, RunFailure};
-use lethe_pipeline::{Checkpoint, Choice, ModelCache, Reporter, RunInfo, RunSpec};
+use lethe_pipeline::{
+    AttackSpec, Checkpoint, Choice, ModelCache, Reporter, RunInfo, RunSpec, Starts,
+};
 use lethe_runtime::{Plugin, PluginHost};
 use lethe_suites::Suite;
 use serde::{Deserialize, Serialize};
@@ -28,6 +30,7 @@ use tracing::{info, warn};
 
 use crate::ExperimentError;
 use crate::plan::{Job, Plan, PluginRef, Rows, SuiteSource};
+use crate::variant::{JobSuites, job_suites};
 
 /// What a finished job leaves beside its shard.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -210,7 +213,7 @@ pub struct JobEnv<'a> {
 pub struct Prepared<'a> {
     /// The job's index in the plan.
     pub index: usize,
-    suite: std::sync::Arc<Suite>,
+    suites: JobSuites,
     checkpoint: Option<Checkpoint>,
     method: Option<Choice<'a>>,
     metrics: Vec<Choice<'a>>,
@@ -255,23 +258,18 @@ fn resolve<'a>(r: &PluginRef, env: &JobEnv<'a>, field: &str) -> Result<Choice<'a
     })
 }
 
-/// Load the suite a job names and check its digest.
+/// Load (or generate) the suite a job names and check its digest.
 pub fn load_suite(source: &SuiteSource) -> Result<Suite, String> {
-    let (suite, digest) = match source {
-        SuiteSource::Authors { config, digest } => (
-            lethe_suites::generate::authors(config).map_err(|e| e.to_string())?,
-            digest,
-        ),
-        SuiteSource::Folder { path, digest } => (
-            Suite::load(path).map_err(|e| format!("suite {}: {e}", path.display()))?,
-            digest,
-        ),
-    };
+    let suite = source.load().map_err(|e| match source {
+        SuiteSource::Folder { path, .. } => format!("suite {}: {e}", path.display()),
+        _ => format!("suite: {e}"),
+    })?;
     let actual = suite.digest();
-    if &actual != digest {
+    if actual != source.digest() {
         return Err(format!(
-            "suite: its content's digest is {actual}, the plan's {digest}: the suite changed \
-             since the plan was made"
+            "suite: its content's digest is {actual}, the plan's {}: the suite changed \
+             since the plan was made",
+            source.digest()
         ));
     }
     Ok(suite)
@@ -345,12 +343,13 @@ pub fn prepare<'a>(
         {
             return Err(fail("judge: not a judge plugin".into()));
         }
+        let suites = job_suites((*suite).clone(), job).map_err(|e| fail(format!("round: {e}")))?;
         job.attacks
-            .validate(&suite)
+            .validate(suites.rounds.last().unwrap_or(&suites.whole))
             .map_err(|e| fail(format!("attacks: {e}")))?;
         out.push(Prepared {
             index,
-            suite,
+            suites,
             checkpoint,
             method,
             metrics: all(&job.metrics, "metrics")?,
@@ -370,7 +369,9 @@ fn copy<'a>(c: &Choice<'a>) -> Choice<'a> {
     }
 }
 
-/// Run one prepared job through the pipeline.
+/// Run one prepared job through the pipeline. A sequential job learns its models on the whole
+/// suite, unlearns the rounds before its own (without measuring them), each from the model
+/// the last left, then unlearns and measures its round.
 pub fn run_job(
     job: &Job,
     p: &Prepared<'_>,
@@ -378,9 +379,9 @@ pub fn run_job(
 ) -> Result<JobOutput, ExperimentError> {
     let mut learn = job.learn.clone();
     learn.checkpoint = p.checkpoint.clone();
-    let spec = RunSpec {
-        suite: &p.suite,
-        learn,
+    let spec = |suite| RunSpec {
+        suite,
+        learn: learn.clone(),
         unlearn: job.unlearn.clone(),
         observe: job.observe.clone(),
         methods: p.method.iter().map(copy).collect(),
@@ -392,7 +393,48 @@ pub fn run_job(
         seed: job.seed,
         baselines: matches!(job.rows, Rows::Baselines),
     };
-    let out = lethe_pipeline::run(&spec, env.host, env.cache, env.reporter)?;
+    let out = match p.suites.rounds.split_last() {
+        None => lethe_pipeline::run(&spec(&p.suites.whole), env.host, env.cache, env.reporter)?,
+        Some((measured, before)) => {
+            let learned = lethe_pipeline::learn(&p.suites.whole, &learn, env.cache, env.reporter)?;
+            let mut starts = Starts {
+                models: BTreeMap::new(),
+                keep: true,
+            };
+            // The baselines do not unlearn: only a method's rows carry the earlier rounds.
+            let earlier = if p.method.is_some() { before } else { &[] };
+            for (r, suite) in earlier.iter().enumerate() {
+                let quiet = RunSpec {
+                    metrics: Vec::new(),
+                    attacks: AttackSpec {
+                        attacks: Vec::new(),
+                        ..job.attacks.clone()
+                    },
+                    attack_methods: Vec::new(),
+                    attack_queries: Vec::new(),
+                    judge: None,
+                    ..spec(suite)
+                };
+                let mut round =
+                    lethe_pipeline::run_learned(&quiet, &learned, &starts, env.host, env.reporter)?;
+                if !round.failures.is_empty() {
+                    // The method failed in an earlier round: its failure is the job's result.
+                    for f in &mut round.failures {
+                        f.error = format!("round {} of the sequence: {}", r + 1, f.error);
+                    }
+                    return Ok(stamped(job, round));
+                }
+                starts.models = std::mem::take(&mut round.models);
+            }
+            starts.keep = false;
+            lethe_pipeline::run_learned(&spec(measured), &learned, &starts, env.host, env.reporter)?
+        }
+    };
+    Ok(stamped(job, out))
+}
+
+/// A run's output as the job's: every row and failure carries the job's id.
+fn stamped(job: &Job, out: lethe_pipeline::RunOutput) -> JobOutput {
     let mut rows = out.rows;
     for r in &mut rows {
         r.run.clone_from(&job.id);
@@ -401,12 +443,12 @@ pub fn run_job(
     for f in &mut failures {
         f.run.clone_from(&job.id);
     }
-    Ok(JobOutput {
+    JobOutput {
         info: out.info,
         rows,
         failures,
         losses: out.losses,
-    })
+    }
 }
 
 /// What an `exec` did.

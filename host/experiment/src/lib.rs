@@ -3,7 +3,8 @@
 //! [`Job`]s, each with a stable id that is a digest of everything that determines its result.
 //!
 //! - [`request`] makes a plan from what a user asked for (the axes); [`presets`] holds the
-//!   settings a preset stands for.
+//!   settings a preset stands for; [`protocols`] holds the benchmarks' experiments (AMNESIA,
+//!   MLLMU-Med) as suites, plugin defaults and tables.
 //! - [`exec`] runs jobs: one Parquet shard and one run record per job, written atomically; a
 //!   job whose complete shard is present is skipped (resume after a crash, many workers).
 //! - [`pool`] runs pending jobs in worker processes on one machine; [`schedulers`] writes a
@@ -15,16 +16,19 @@ pub mod exec;
 pub mod plan;
 pub mod pool;
 pub mod presets;
+pub mod protocols;
 pub mod report;
 pub mod request;
 pub mod schedulers;
+pub mod variant;
 
 use std::path::{Path, PathBuf};
 
 pub use exec::{JobEnv, JobRecord, ShardState, Shards, execute};
-pub use plan::{Job, ModelSource, Plan, PluginRef, Rows, SuiteSource};
+pub use plan::{Job, ModelSource, Plan, PluginRef, Round, Rows, SuiteSource};
 pub use presets::{Preset, PresetSettings};
-pub use request::{GridAxis, PlanRequest, parse_seeds};
+pub use protocols::Protocol;
+pub use request::{GridAxis, PlanRequest, PlannedSuite, parse_seeds};
 
 /// Why an experiment could not be planned, run or reported.
 #[derive(Debug, thiserror::Error)]

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 
 use lethe_manifest::PluginKind;
 use lethe_pipeline::{AttackSpec, LearnSpec, ObserveSettings, UnlearnSpec};
-use lethe_suites::generate::AuthorsConfig;
+use lethe_reports::TableSpec;
+use lethe_suites::generate::{AuthorsConfig, MedicalConfig, PrivacyConfig, WrongFactsConfig};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -32,6 +33,9 @@ pub struct Header {
     pub title: String,
     /// Jobs on the following lines.
     pub jobs: usize,
+    /// The tables a protocol reports from the jobs' results.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<TableSpec>,
 }
 
 /// An experiment: jobs, in the order they run and are reported.
@@ -41,6 +45,8 @@ pub struct Plan {
     pub title: String,
     /// The jobs.
     pub jobs: Vec<Job>,
+    /// The tables a protocol reports (none for a plain sweep: its report is the leaderboard).
+    pub tables: Vec<TableSpec>,
 }
 
 /// A plugin a job uses, pinned by its component's sha256.
@@ -72,6 +78,27 @@ pub enum SuiteSource {
         /// Digest of the generated suite (checked when the job runs).
         digest: String,
     },
+    /// The generated medical-records suite (AMNESIA).
+    Medical {
+        /// The generator's settings.
+        config: MedicalConfig,
+        /// Digest of the generated suite (checked when the job runs).
+        digest: String,
+    },
+    /// The generated private-patient-data suite (MLLMU-Med).
+    Privacy {
+        /// The generator's settings.
+        config: PrivacyConfig,
+        /// Digest of the generated suite (checked when the job runs).
+        digest: String,
+    },
+    /// The generated wrong-medical-facts suite (MLLMU-Med).
+    WrongFacts {
+        /// The generator's settings.
+        config: WrongFactsConfig,
+        /// Digest of the generated suite (checked when the job runs).
+        digest: String,
+    },
     /// A suite folder.
     Folder {
         /// The folder (not part of the job's id).
@@ -85,9 +112,37 @@ impl SuiteSource {
     /// The suite's content digest.
     pub fn digest(&self) -> &str {
         match self {
-            Self::Authors { digest, .. } | Self::Folder { digest, .. } => digest,
+            Self::Authors { digest, .. }
+            | Self::Medical { digest, .. }
+            | Self::Privacy { digest, .. }
+            | Self::WrongFacts { digest, .. }
+            | Self::Folder { digest, .. } => digest,
         }
     }
+
+    /// Generate or load the suite (its digest is not checked here).
+    pub fn load(&self) -> Result<lethe_suites::Suite, lethe_suites::SuiteError> {
+        use lethe_suites::generate::{authors, medical, privacy, wrong_facts};
+        match self {
+            Self::Authors { config, .. } => authors(config),
+            Self::Medical { config, .. } => medical(config),
+            Self::Privacy { config, .. } => privacy(config),
+            Self::WrongFacts { config, .. } => wrong_facts(config),
+            Self::Folder { path, .. } => lethe_suites::Suite::load(path),
+        }
+    }
+}
+
+/// One round of sequential unlearning: the forget split cut into `of` parts, owner by owner
+/// (patient or author), in suite order; round `round` (1-based) unlearns its part, starting
+/// from the model the same method left after the rounds before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Round {
+    /// This round, from 1.
+    pub round: usize,
+    /// Rounds in all.
+    pub of: usize,
 }
 
 /// A Hugging Face checkpoint folder a job starts from instead of a model trained from scratch.
@@ -125,6 +180,13 @@ pub struct Job {
     pub rows: Rows,
     /// The suite.
     pub suite: SuiteSource,
+    /// The name the job's results give the suite, when not its own: generated variants of one
+    /// suite (forget ratios, rounds) report apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite_name: Option<String>,
+    /// Sequential unlearning: the round this job measures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round: Option<Round>,
     /// The checkpoint the models start from, if not trained from scratch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<ModelSource>,
@@ -191,13 +253,28 @@ impl Job {
         }
     }
 
-    /// A short description for progress lines: "graddiff · seed 1".
+    /// A short description for progress lines: "graddiff · seed 1", "ga · privacy-10 · seed 0".
     pub fn describe(&self) -> String {
         let rows = match &self.rows {
             Rows::Baselines => "baselines",
             Rows::Method { label, .. } => label,
         };
-        format!("{rows} · seed {}", self.seed)
+        match &self.suite_name {
+            Some(name) => format!("{rows} · {name} · seed {}", self.seed),
+            None => format!("{rows} · seed {}", self.seed),
+        }
+    }
+
+    /// What identifies the suite the job's rows belong to: its source's content, the name
+    /// the job gives it and the round.
+    pub fn suite_key(&self) -> String {
+        let round = self.round.map(|r| format!("{}/{}", r.round, r.of));
+        format!(
+            "{}:{}:{}",
+            self.suite.digest(),
+            self.suite_name.as_deref().unwrap_or(""),
+            round.unwrap_or_default()
+        )
     }
 
     /// Every plugin the job names.
@@ -242,6 +319,7 @@ impl Plan {
             lethe_plan: PLAN_FORMAT,
             title: self.title.clone(),
             jobs: self.jobs.len(),
+            tables: self.tables.clone(),
         };
         let mut out = serde_json::to_string(&header)?;
         out.push('\n');
@@ -315,6 +393,7 @@ impl Plan {
         let plan = Plan {
             title: header.title,
             jobs,
+            tables: header.tables,
         };
         plan.check().map_err(|(job, message)| {
             invalid(path, at_line.get(job).copied().unwrap_or(1), message)
@@ -329,7 +408,7 @@ impl Plan {
         }
         let mut ids: BTreeMap<&str, usize> = BTreeMap::new();
         // Within a suite, a row label and a seed name one model: two jobs may not both make it.
-        let mut rows: BTreeMap<(&str, &str, u64), usize> = BTreeMap::new();
+        let mut rows: BTreeMap<(String, &str, u64), usize> = BTreeMap::new();
         for (i, job) in self.jobs.iter().enumerate() {
             let numeric = lethe_model::NUMERIC_VERSION;
             if job.numeric_version != numeric {
@@ -396,8 +475,27 @@ impl Plan {
             if job.metrics.is_empty() {
                 return Err((i, "metrics: a job needs at least one metric".into()));
             }
+            if let Some(r) = job.round
+                && (r.round == 0 || r.round > r.of)
+            {
+                return Err((
+                    i,
+                    format!("round: round {} of {} does not exist", r.round, r.of),
+                ));
+            }
+            if let Some(name) = &job.suite_name
+                && !lethe_suites::valid_name(name)
+            {
+                return Err((
+                    i,
+                    format!(
+                        "suite_name: '{name}' is not a suite name (lowercase letters, digits \
+                         and '-', at most 64)"
+                    ),
+                ));
+            }
             for label in job.labels() {
-                if let Some(first) = rows.insert((job.suite.digest(), label, job.seed), i) {
+                if let Some(first) = rows.insert((job.suite_key(), label, job.seed), i) {
                     return Err((
                         i,
                         format!(
@@ -407,6 +505,15 @@ impl Plan {
                         ),
                     ));
                 }
+            }
+        }
+        let mut files: BTreeMap<&str, &TableSpec> = BTreeMap::new();
+        for t in &self.tables {
+            if files.insert(&t.file, t).is_some_and(|other| other != t) {
+                return Err((
+                    0,
+                    format!("tables: two different tables write table-{}.csv", t.file),
+                ));
             }
         }
         Ok(())

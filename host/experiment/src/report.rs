@@ -27,6 +27,10 @@ pub struct Collected {
     pub shards: Vec<PathBuf>,
     /// Jobs left out (missing or damaged shards), as messages.
     pub missing: Vec<String>,
+    /// The plans' titles, each once.
+    pub titles: Vec<String>,
+    /// The tables the plans' protocols report, each once.
+    pub tables: Vec<lethe_reports::TableSpec>,
 }
 
 /// Gather the shards of the plans in `dirs`. Missing or damaged shards are an error unless
@@ -45,6 +49,23 @@ pub fn collect(dirs: &[PathBuf], partial: bool) -> Result<Collected, ExperimentE
             )));
         }
         let plan = Plan::read(&shards.plan_path())?;
+        if !out.titles.contains(&plan.title) {
+            out.titles.push(plan.title.clone());
+        }
+        for t in plan.tables {
+            match out.tables.iter().find(|o| o.file == t.file) {
+                Some(o) if *o != t => {
+                    return Err(ExperimentError::Merge(format!(
+                        "{}: its plan's table '{}' differs from another folder's table of that \
+                         name; report them apart",
+                        dir.display(),
+                        t.file
+                    )));
+                }
+                Some(_) => {}
+                None => out.tables.push(t),
+            }
+        }
         for job in plan.jobs {
             match jobs.iter_mut().find(|(j, _)| j.id == job.id) {
                 Some((_, places)) => places.push(shards.clone()),
@@ -158,6 +179,8 @@ pub type Reading<'a> = &'a dyn Fn(&str, &str) -> Option<bool>;
 pub struct Report {
     /// The leaderboards, as Markdown.
     pub markdown: String,
+    /// What to show first: a protocol's tables, or the leaderboards when the plans have none.
+    pub summary: String,
     /// Files of the report folder: name and bytes.
     pub files: Vec<(String, Vec<u8>)>,
     /// Every plugin failure of the merged jobs.
@@ -318,6 +341,12 @@ pub fn build(collected: &Collected, reading: Reading<'_>) -> Result<Report, Expe
         }
     }
     let mut markdown = String::from("# Lethe leaderboard\n\n");
+    let mut files = Vec::new();
+    let scratch = tempfile_dir()?;
+    let tables = protocol_tables(&df, collected, &scratch, &mut files)?;
+    if let Some(t) = &tables {
+        markdown = format!("{t}\n# All results, by suite\n\n");
+    }
     let mut csv_boards = Vec::new();
     for suite in &suites {
         let records: Vec<&JobRecord> = collected
@@ -348,8 +377,6 @@ pub fn build(collected: &Collected, reading: Reading<'_>) -> Result<Report, Expe
         ));
         csv_boards.push((suite.to_string(), board));
     }
-    let mut files = Vec::new();
-    let scratch = tempfile_dir()?;
     let parquet = scratch.join("results.parquet");
     lethe_reports::write_parquet(&mut df, &parquet)?;
     files.push(("results.parquet".to_owned(), fs_err::read(&parquet)?));
@@ -398,10 +425,124 @@ pub fn build(collected: &Collected, reading: Reading<'_>) -> Result<Report, Expe
         serde_json::to_vec_pretty(&provenance)?,
     ));
     Ok(Report {
+        summary: tables.unwrap_or_else(|| markdown.clone()),
         markdown,
         files,
         failures,
     })
+}
+
+/// The protocols' tables (Markdown, with what produced them), and their files: `tables.md`
+/// and one `table-<file>.csv` each. `None` when the plans carry no tables.
+fn protocol_tables(
+    df: &DataFrame,
+    collected: &Collected,
+    scratch: &Path,
+    files: &mut Vec<(String, Vec<u8>)>,
+) -> Result<Option<String>, ExperimentError> {
+    if collected.tables.is_empty() {
+        return Ok(None);
+    }
+    let mut md = format!(
+        "# {}\n\n{}",
+        collected.titles.join(" + "),
+        provenance(&collected.records)
+    );
+    for spec in &collected.tables {
+        let Some(table) = lethe_reports::render_table(df, spec)? else {
+            continue;
+        };
+        md.push('\n');
+        md.push_str(&table.to_markdown(2));
+        let path = scratch.join(format!("table-{}.csv", spec.file));
+        table.write_csv(&path)?;
+        files.push((format!("table-{}.csv", spec.file), fs_err::read(&path)?));
+    }
+    files.push(("tables.md".to_owned(), md.clone().into_bytes()));
+    Ok(Some(md))
+}
+
+/// What produced a protocol's tables: the model, seeds, unlearning settings, plugins and
+/// the suites with their sizes.
+fn provenance(records: &[JobRecord]) -> String {
+    let mut md = String::new();
+    let Some(first) = records.first() else {
+        return md;
+    };
+    let i = &first.run;
+    let cfg = &i.model_config;
+    let seeds: BTreeSet<u64> = records.iter().map(|r| r.job.seed).collect();
+    let method = records
+        .iter()
+        .find(|r| matches!(r.job.rows, crate::plan::Rows::Method { .. }))
+        .unwrap_or(first);
+    let u = &method.run.unlearn;
+    md.push_str(&format!(
+        "Model: {} parameters ({} layers, hidden {}, {} heads, vocabulary {}){}; seeds {}; \
+         unlearning: {} epochs over the forget split, lr {}, batch {}.\n\n",
+        i.parameters,
+        cfg["num_hidden_layers"],
+        cfg["hidden_size"],
+        cfg["num_attention_heads"],
+        cfg["vocab_size"],
+        first
+            .job
+            .model
+            .as_ref()
+            .map(|m| format!(
+                ", from checkpoint sha256 {}",
+                m.sha256.get(..16).unwrap_or("")
+            ))
+            .unwrap_or_default(),
+        seeds_text(&seeds),
+        u.epochs,
+        u.learning_rate,
+        u.batch_size,
+    ));
+    // Each plugin once, with what it ran with (a method's own learning rate included).
+    let mut plugins: Vec<String> = Vec::new();
+    for r in records {
+        for p in &r.run.plugins {
+            let mut text = format!(
+                "{}@{} ({})",
+                p.name,
+                p.version,
+                p.sha256.get(..12).unwrap_or("")
+            );
+            if !p.config.as_object().is_none_or(|o| o.is_empty()) {
+                text.push_str(&format!(" config {}", p.config));
+            }
+            if matches!(&r.job.rows, crate::plan::Rows::Method { plugin, .. } if plugin.name == p.name)
+                && r.run.unlearn.learning_rate != u.learning_rate
+            {
+                text.push_str(&format!(" lr {}", r.run.unlearn.learning_rate));
+            }
+            if !plugins.contains(&text) {
+                plugins.push(text);
+            }
+        }
+    }
+    md.push_str(&format!("Plugins: {}.\n\n", plugins.join(", ")));
+    md.push_str("| suite | jobs | split sizes |\n|---|---:|---|\n");
+    let mut suites: Vec<(&str, usize, String)> = Vec::new();
+    for r in records {
+        match suites.iter_mut().find(|(s, _, _)| *s == r.run.suite) {
+            Some((_, n, _)) => *n += 1,
+            None => {
+                let sizes: Vec<String> = r
+                    .run
+                    .split_sizes
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect();
+                suites.push((&r.run.suite, 1, sizes.join(", ")));
+            }
+        }
+    }
+    for (s, n, sizes) in suites {
+        md.push_str(&format!("| {s} | {n} | {sizes} |\n"));
+    }
+    md
 }
 
 /// A private scratch folder for polars' file writers.

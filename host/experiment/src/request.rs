@@ -7,7 +7,7 @@ use lethe_manifest::PluginKind;
 use lethe_pipeline::{AttackSpec, LearnSpec, ObserveSettings, UnlearnSpec};
 
 use crate::ExperimentError;
-use crate::plan::{Job, ModelSource, Plan, PluginRef, Rows, SuiteSource};
+use crate::plan::{Job, ModelSource, Plan, PluginRef, Round, Rows, SuiteSource};
 
 /// One axis of a grid over a method's configuration: `graddiff.alpha=0.5,1,2`.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,13 +91,34 @@ pub fn parse_seeds(text: &str) -> Result<Vec<u64>, ExperimentError> {
     Ok(seeds)
 }
 
+/// A suite of a plan, with what its jobs make of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedSuite {
+    /// Where it comes from.
+    pub source: SuiteSource,
+    /// The name results give it, when not its own ([`Job::suite_name`]).
+    pub name: Option<String>,
+    /// The round of sequential unlearning its jobs measure.
+    pub round: Option<Round>,
+}
+
+impl From<SuiteSource> for PlannedSuite {
+    fn from(source: SuiteSource) -> Self {
+        Self {
+            source,
+            name: None,
+            round: None,
+        }
+    }
+}
+
 /// Everything a plan is made from. The CLI fills it from flags; protocols from their data.
 #[derive(Debug, Clone)]
 pub struct PlanRequest {
     /// The plan's title.
     pub title: String,
     /// The suites (an axis).
-    pub suites: Vec<SuiteSource>,
+    pub suites: Vec<PlannedSuite>,
     /// A checkpoint to start from.
     pub model: Option<ModelSource>,
     /// The learn stage; its seed is replaced by each job's.
@@ -124,6 +145,8 @@ pub struct PlanRequest {
     pub judge: Option<PluginRef>,
     /// Seeds (an axis).
     pub seeds: Vec<u64>,
+    /// The tables a protocol reports.
+    pub tables: Vec<lethe_reports::TableSpec>,
 }
 
 /// A short number for a label: 3e-4, 0.5, 2.
@@ -222,7 +245,9 @@ impl PlanRequest {
                     Job {
                         id: String::new(),
                         rows,
-                        suite: suite.clone(),
+                        suite: suite.source.clone(),
+                        suite_name: suite.name.clone(),
+                        round: suite.round,
                         model: self.model.clone(),
                         learn: LearnSpec {
                             seed,
@@ -294,10 +319,33 @@ impl PlanRequest {
         let plan = Plan {
             title: self.title.clone(),
             jobs,
+            tables: self.tables.clone(),
         };
         plan.check()
             .map_err(|(i, why)| ExperimentError::Selection(format!("job {i}: {why}")))?;
         Ok(plan)
+    }
+}
+
+impl Plan {
+    /// Several plans as one (a grid over protocols): their jobs in order, their tables.
+    pub fn concat(title: String, plans: Vec<Plan>) -> Result<Plan, ExperimentError> {
+        let mut out = Plan {
+            title,
+            jobs: Vec::new(),
+            tables: Vec::new(),
+        };
+        for p in plans {
+            out.jobs.extend(p.jobs);
+            for t in p.tables {
+                if !out.tables.contains(&t) {
+                    out.tables.push(t);
+                }
+            }
+        }
+        out.check()
+            .map_err(|(i, why)| ExperimentError::Selection(format!("job {i}: {why}")))?;
+        Ok(out)
     }
 }
 

@@ -58,7 +58,9 @@ fn clean(message: &str) -> String {
     }
 }
 
-fn valid_name(name: &str) -> bool {
+/// Whether a suite or split name is 1 to 64 lowercase letters, digits and '-' (it names a
+/// file, and results name the suite by it).
+pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name

@@ -30,7 +30,8 @@ use crate::{
 use vocabulary::{Direction, Disease, Lab, Sex, Vocabulary, vocabulary};
 
 /// Which finetuned patients are forgotten.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub enum ForgetSpec {
     /// Patient-level: `round(share × patients)` patients drawn by the seed, kept within 5–25 %
     /// of them; `share` itself must lie in [0.05, 0.25].
@@ -44,7 +45,8 @@ pub enum ForgetSpec {
 }
 
 /// Sizes, seed and forget rule of the medical suite.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct MedicalConfig {
     /// Seed of every choice.
     pub seed: u64,

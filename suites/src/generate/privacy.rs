@@ -48,7 +48,8 @@ pub const FORGET_PERCENT: RangeInclusive<u32> = 5..=30;
 pub const MAX_PATIENTS: usize = 2_000;
 
 /// Sizes and seed of the privacy suite.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PrivacyConfig {
     /// Seed of every choice.
     pub seed: u64,

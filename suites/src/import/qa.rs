@@ -17,7 +17,9 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
-use crate::{QaRecord, Records, Split, SplitRole, SplitSpec, Suite, SuiteManifest, TextRecord};
+use crate::{
+    QaRecord, Records, Split, SplitRole, SplitSpec, Suite, SuiteManifest, TextRecord, valid_name,
+};
 
 /// One cell of a table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -423,15 +425,6 @@ fn json_array(text: &str, file: &str) -> Result<Table, Vec<InputProblem>> {
     } else {
         Err(problems)
     }
-}
-
-/// Whether a split or suite name is 1 to 64 lowercase letters, digits and '-' (it names a file).
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 /// The question roles, by the names splits may carry without a mapping.

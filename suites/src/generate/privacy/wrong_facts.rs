@@ -15,7 +15,8 @@ use crate::{Records, Suite, SuiteError};
 /// Sizes and seed of the wrong-facts suite. A fact is one relation of one disease (its
 /// first-line drug, a hallmark symptom, its specialty or its kind), asked as an open and a
 /// closed question.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct WrongFactsConfig {
     /// Seed of every choice.
     pub seed: u64,
