@@ -105,6 +105,10 @@ pub struct BenchArgs {
     /// Seed of the model and data.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// The `bench-calls` component (tests/plugins/bench-calls, built for wasm32-wasip2); by
+    /// default the one this build compiled, which a binary installed elsewhere does not have.
+    #[arg(long, value_name = "FILE.wasm")]
+    pub calls_plugin: Option<std::path::PathBuf>,
 }
 
 /// Plugin subcommands.

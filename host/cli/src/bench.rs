@@ -141,12 +141,18 @@ fn native_graddiff(fx: &Fixture, steps: u32, batch: usize) -> Result<f64, Failur
 /// `lethe bench boundary`.
 pub fn boundary(args: &BenchArgs) -> Result<ExitCode, Failure> {
     let host = PluginHost::new(Limits::default())?;
-    let bytes = lethe_builtin_plugins::BENCH
-        .iter()
-        .find(|(n, _)| *n == "bench-calls")
-        .map(|(_, b)| *b)
-        .context("the bench-calls plugin is not embedded")?;
-    let calls_plugin = host.load("bench-calls", bytes)?;
+    // A test plugin, not shipped in the binary: the file this build compiled, or the user's.
+    let file = args.calls_plugin.clone().unwrap_or_else(|| {
+        std::path::PathBuf::from(lethe_builtin_plugins::artifacts::BENCH_CALLS)
+    });
+    let bytes = fs_err::read(&file).map_err(|e| {
+        Failure::input(anyhow::anyhow!(
+            "--calls-plugin {}: {e}; build tests/plugins/bench-calls for wasm32-wasip2 and \
+             name its .wasm",
+            file.display()
+        ))
+    })?;
+    let calls_plugin = host.load("bench-calls", &bytes)?;
     let gd_bytes = lethe_builtin_plugins::BUILTIN
         .iter()
         .find(|(n, _)| *n == "graddiff")
