@@ -398,6 +398,11 @@ impl Leaderboard {
         out
     }
 
+    /// A note saying what the cells' intervals are over (`None` when no row has a value).
+    pub fn interval_note(&self) -> Option<String> {
+        interval_note(&self.seeds)
+    }
+
     /// What the intervals are over, if the rows agree on it.
     pub fn basis(&self) -> Option<IntervalBasis> {
         match self.seeds.iter().copied().max()? {
@@ -435,6 +440,29 @@ impl Leaderboard {
             .finish(&mut df)?;
         Ok(())
     }
+}
+
+/// What a table's intervals are over, from the seeds behind each of its rows: rows with one
+/// seed have intervals over the split's examples, the others over seeds. `None` when no row
+/// has a value.
+pub fn interval_note(row_seeds: &[usize]) -> Option<String> {
+    let counts: Vec<usize> = row_seeds.iter().copied().filter(|&n| n > 0).collect();
+    let (min, max) = (*counts.iter().min()?, *counts.iter().max()?);
+    let t = "mean ± half width of the 95 % Student-t interval";
+    Some(match (min, max) {
+        (_, 1) => "Cells: value ± half width of the 95 % Student-t interval over the split's \
+                   examples (one seed)."
+            .to_owned(),
+        (a, b) if a == b => format!("Cells: {t} over {a} seeds."),
+        (1, b) => format!(
+            "Cells: {t} over each row's seeds (up to {b}); rows with one seed: over the \
+             split's examples (the CSV's seeds column gives each row's count)."
+        ),
+        (a, b) => format!(
+            "Cells: {t} over each row's seeds ({a} to {b}; the CSV's seeds column gives each \
+             row's count)."
+        ),
+    })
 }
 
 /// The attacks results were measured under, besides "none", in order of appearance.

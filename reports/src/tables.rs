@@ -9,7 +9,7 @@ use polars::prelude::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{ColumnSpec, IntervalBasis, ReportError, leaderboard};
+use crate::{ColumnSpec, ReportError, leaderboard};
 
 /// One column of a protocol table: its header and the metric output it shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -91,10 +91,8 @@ pub struct Table {
     pub rows: Vec<Vec<Cell>>,
     /// Decimals of the printed values.
     pub decimals: usize,
-    /// What the intervals are over, when every block agrees (`None`: mixed or none).
-    pub basis: Option<IntervalBasis>,
-    /// Most seeds behind a row.
-    pub seeds: usize,
+    /// Seeds behind each row (what its intervals are over: seeds, or examples for one).
+    pub seeds: Vec<usize>,
 }
 
 /// The suite value (`NAME@VERSION`) of results whose suite is called `name`.
@@ -123,8 +121,7 @@ pub fn render_table(results: &DataFrame, spec: &TableSpec) -> Result<Option<Tabl
         })
         .collect();
     let mut rows = Vec::new();
-    let mut bases = Vec::new();
-    let mut seeds = 0;
+    let mut seeds = Vec::new();
     for group in &spec.groups {
         let Some(suite) = suite_value(results, &group.suite)? else {
             continue;
@@ -135,9 +132,8 @@ pub fn render_table(results: &DataFrame, spec: &TableSpec) -> Result<Option<Tabl
             .filter(col("suite").eq(lit(suite.as_str())))
             .collect()?;
         let board = leaderboard(&sub, &columns)?;
-        bases.push(board.basis());
         for (i, method) in board.methods.iter().enumerate() {
-            seeds = seeds.max(board.seeds[i]);
+            seeds.push(board.seeds[i]);
             let mut row = vec![
                 Cell::Text(group.label.clone()),
                 Cell::Text(spec.row_names.get(method).unwrap_or(method).clone()),
@@ -154,17 +150,12 @@ pub fn render_table(results: &DataFrame, spec: &TableSpec) -> Result<Option<Tabl
     if rows.is_empty() {
         return Ok(None);
     }
-    let basis = match bases.split_first() {
-        Some((first, rest)) if rest.iter().all(|b| b == first) => *first,
-        _ => None,
-    };
     Ok(Some(Table {
         file: spec.file.clone(),
         title: spec.title.clone(),
         header,
         rows,
         decimals: spec.decimals,
-        basis,
         seeds,
     }))
 }
@@ -208,16 +199,8 @@ impl Table {
             }
             out.push('\n');
         }
-        match self.basis {
-            Some(IntervalBasis::Seeds) => out.push_str(&format!(
-                "\nCells: mean ± half width of the 95 % Student-t interval over {} seeds.\n",
-                self.seeds
-            )),
-            Some(IntervalBasis::Examples) => out.push_str(
-                "\nCells: value ± half width of the 95 % Student-t interval over the split's \
-                 examples (one seed).\n",
-            ),
-            None => {}
+        if let Some(note) = crate::interval_note(&self.seeds) {
+            out.push_str(&format!("\n{note}\n"));
         }
         out
     }
@@ -371,9 +354,13 @@ mod tests {
                 interval: None
             }
         );
-        // Blocks on 2 seeds and on 1 seed: the note cannot name one basis.
-        assert_eq!(t.basis, None);
+        // Rows on 2 seeds and on 1: the note says which intervals are over what.
+        assert_eq!(t.seeds, [2, 2, 1]);
         let md = t.to_markdown(2);
+        assert!(
+            md.contains("rows with one seed: over the split's examples"),
+            "{md}"
+        );
         assert!(
             md.contains("| 10 % | finetuned | 60.0 ± 127.1 | 0.3 ± 1.3 |"),
             "{md}"

@@ -415,3 +415,38 @@ fn a_slurm_array_runs_the_plan_and_its_report_step_merges_the_shards() {
     assert!(o.status.success(), "{}", text(&o));
     same_reports(&whole, &board);
 }
+
+#[test]
+fn exec_keeps_a_folders_plan_and_run_says_when_it_replaces_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = |methods: &str, out: &Path| {
+        lethe()
+            .args(["plan", "--preset", "tiny", "--methods", methods, "--out"])
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    assert!(plan("ga", &a).status.success());
+    assert!(plan("graddiff", &b).status.success());
+    let before = std::fs::read(a.join("plan.jsonl")).unwrap();
+    // Another plan into a's folder would orphan a's shards: refused, a's plan kept.
+    let o = lethe()
+        .arg("exec")
+        .arg(b.join("plan.jsonl"))
+        .arg("--out")
+        .arg(&a)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("keeps another plan"), "{}", text(&o));
+    assert_eq!(std::fs::read(a.join("plan.jsonl")).unwrap(), before);
+    // `plan` (like `run`) makes the folder's plan its own, and says so.
+    let o = plan("graddiff", &a);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("replacing the plan"), "{}", text(&o));
+    assert_eq!(
+        std::fs::read(a.join("plan.jsonl")).unwrap(),
+        std::fs::read(b.join("plan.jsonl")).unwrap()
+    );
+}

@@ -142,9 +142,10 @@ fn native_graddiff(fx: &Fixture, steps: u32, batch: usize) -> Result<f64, Failur
 pub fn boundary(args: &BenchArgs) -> Result<ExitCode, Failure> {
     let host = PluginHost::new(Limits::default())?;
     // A test plugin, not shipped in the binary: the file this build compiled, or the user's.
-    let file = args.calls_plugin.clone().unwrap_or_else(|| {
-        std::path::PathBuf::from(lethe_builtin_plugins::artifacts::BENCH_CALLS)
-    });
+    let file = args
+        .calls_plugin
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from(lethe_builtin_plugins::artifacts::BENCH_CALLS));
     let bytes = fs_err::read(&file).map_err(|e| {
         Failure::input(anyhow::anyhow!(
             "--calls-plugin {}: {e}; build tests/plugins/bench-calls for wasm32-wasip2 and \

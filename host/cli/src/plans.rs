@@ -249,10 +249,25 @@ fn make_plan(args: &RunArgs) -> Result<(Plan, Setup), Failure> {
     Ok((plan, setup))
 }
 
+/// `run` and `plan` make the folder's plan theirs: say so when it replaces another.
+fn replacing(shards: &Shards, plan: &Plan) -> Result<(), Failure> {
+    if let Some(other) = shards.other_plan(plan).map_err(failure)? {
+        eprintln!(
+            "note: replacing the plan in {} ('{}', {} jobs); its shards stay, and jobs the new \
+             plan shares with it are not run again",
+            shards.dir().display(),
+            other.title,
+            other.jobs.len()
+        );
+    }
+    Ok(())
+}
+
 /// `lethe plan`: write OUT/plan.jsonl.
 pub fn plan(args: &RunArgs) -> Result<ExitCode, Failure> {
     let (plan, _) = make_plan(args)?;
     let shards = Shards::new(&args.out);
+    replacing(&shards, &plan)?;
     shards.adopt(&plan).map_err(failure)?;
     println!(
         "wrote {} ({} jobs); run it with `lethe exec {}`",
@@ -425,6 +440,9 @@ fn print_summary(summary: &ExecSummary, shards: &Shards) {
 /// `lethe exec`.
 pub fn exec(args: &ExecArgs, verbose: u8) -> Result<ExitCode, Failure> {
     let (file, out, plan) = plan_and_out(&args.plan, args.out.as_deref())?;
+    Shards::new(&out)
+        .require_same_plan(&plan)
+        .map_err(failure)?;
     let indices = selected(args, &plan)?;
     let mut wanted: Vec<String> = Vec::new();
     for &i in &indices {
@@ -514,6 +532,7 @@ pub fn run(cmd: RunCmd, verbose: u8) -> Result<ExitCode, Failure> {
     let started = Instant::now();
     let (plan, setup) = make_plan(args)?;
     let shards = Shards::new(&args.out);
+    replacing(&shards, &plan)?;
     shards.adopt(&plan).map_err(failure)?;
     let plugins: Vec<&Plugin> = setup.catalog.plugins.iter().chain(&setup.extra).collect();
     let progress = reporter(verbose);
@@ -568,7 +587,9 @@ fn task(
     let board = common.board.clone().unwrap_or_else(|| out.join("board"));
     // The output folder is the plan's before any scheduler file goes into it, so the tasks
     // find it theirs; paths are absolute, as the tasks do not start where this runs.
-    Shards::new(&out).adopt(&plan).map_err(failure)?;
+    let shards = Shards::new(&out);
+    shards.require_same_plan(&plan).map_err(failure)?;
+    shards.adopt(&plan).map_err(failure)?;
     let mut runtime = common.runtime.clone();
     runtime.plugin_dir = runtime.plugin_dir.as_deref().map(absolute);
     runtime.cache_dir = runtime.cache_dir.as_deref().map(absolute);

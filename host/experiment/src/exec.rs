@@ -136,6 +136,39 @@ impl Shards {
         }
     }
 
+    /// The plan the folder keeps, if it is another than `plan`. `exec` and the scheduler
+    /// writers refuse such a folder (replacing its plan would orphan its shards); `run` and
+    /// `plan` replace it, saying so.
+    pub fn other_plan(&self, plan: &Plan) -> Result<Option<Plan>, ExperimentError> {
+        let path = self.plan_path();
+        let text = match fs_err::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        if text == plan.to_jsonl()? {
+            return Ok(None);
+        }
+        // An unreadable plan is another plan too: its title and size as far as they parse.
+        Ok(Some(Plan::parse(&path, &text).unwrap_or(Plan {
+            title: "unreadable".into(),
+            jobs: Vec::new(),
+            tables: Vec::new(),
+        })))
+    }
+
+    /// Refuse a folder that keeps another plan than `plan`.
+    pub fn require_same_plan(&self, plan: &Plan) -> Result<(), ExperimentError> {
+        match self.other_plan(plan)? {
+            None => Ok(()),
+            Some(other) => Err(ExperimentError::OtherPlan {
+                path: self.plan_path(),
+                title: other.title,
+                jobs: other.jobs.len(),
+            }),
+        }
+    }
+
     /// Keep the plan in the folder (the same bytes for the same plan, so concurrent workers
     /// of one plan agree). Refuses a folder that holds something other than Lethe's output.
     pub fn adopt(&self, plan: &Plan) -> Result<(), ExperimentError> {

@@ -59,6 +59,20 @@ pub enum ExperimentError {
     /// The output folder holds something that is not Lethe's.
     #[error("{} exists and is not a Lethe output folder (no plan.jsonl); not writing into it", .0.display())]
     NotOurs(PathBuf),
+    /// The output folder keeps another plan (its shards would no longer be reported).
+    #[error(
+        "{} keeps another plan ('{title}', {jobs} jobs) than this one; give another --out, or \
+         remove that plan.jsonl to replace it",
+        .path.display()
+    )]
+    OtherPlan {
+        /// The plan file.
+        path: PathBuf,
+        /// Its title.
+        title: String,
+        /// Its jobs.
+        jobs: usize,
+    },
     /// Shards disagree or are missing.
     #[error("{0}")]
     Merge(String),
@@ -86,6 +100,7 @@ impl ExperimentError {
                 | Self::Job { .. }
                 | Self::Selection(_)
                 | Self::NotOurs(_)
+                | Self::OtherPlan { .. }
                 | Self::Merge(_)
         )
     }

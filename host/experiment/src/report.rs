@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use lethe_manifest::{AttackLabel, RunFailure};
 use lethe_pipeline::{Attack, LEAK_METRIC};
-use lethe_reports::{ColumnSpec, DataFrame, IntervalBasis};
+use lethe_reports::{ColumnSpec, DataFrame};
 use serde::Serialize;
 
 use crate::ExperimentError;
@@ -209,17 +209,9 @@ fn suite_sections(
     let board = lethe_reports::leaderboard(df, &columns)?;
     let mut md = board.to_markdown(3);
     let ties = lethe_reports::ties(df, &columns, AttackLabel::CLEAN, ALPHA)?;
-    let seeds: BTreeSet<u64> = records.iter().map(|r| r.job.seed).collect();
-    md.push_str(&match board.basis() {
-        Some(IntervalBasis::Seeds) => format!(
-            "\nCells: mean ± half width of the 95 % Student-t interval over {} seeds.\n",
-            seeds.len()
-        ),
-        Some(IntervalBasis::Examples) => "\nCells: value ± half width of the 95 % Student-t \
-             interval over the split's examples (one seed).\n"
-            .to_owned(),
-        None => String::new(),
-    });
+    if let Some(note) = board.interval_note() {
+        md.push_str(&format!("\n{note}\n"));
+    }
     if !ties.is_empty() {
         md.push_str(&format!(
             "\nNot significantly different (Wilcoxon signed-rank test, two-sided, over the \

@@ -126,11 +126,14 @@ pub fn slurm(cmd: &TaskCommand, opts: &SlurmOptions, logs: &Path) -> Vec<(&'stat
     );
     let submit = "#!/bin/bash\n\
          # Written by `lethe slurm`: submit the array, then the report once every task succeeded.\n\
+         # A failed task makes the dependency unsatisfiable: Slurm then cancels the report\n\
+         # (--kill-on-invalid-dep) rather than leave it pending; run `lethe exec` again for the\n\
+         # failed indices (complete shards are skipped) and `lethe report`.\n\
          set -euo pipefail\n\
          cd \"$(dirname \"$0\")\"\n\
          array=$(sbatch --parsable array.sbatch)\n\
          array=${array%%;*}\n\
-         report=$(sbatch --parsable --dependency=afterok:\"$array\" report.sbatch)\n\
+         report=$(sbatch --parsable --dependency=afterok:\"$array\" --kill-on-invalid-dep=yes report.sbatch)\n\
          echo \"array $array\"\n\
          echo \"report ${report%%;*}\"\n"
         .to_owned();
@@ -274,7 +277,11 @@ mod tests {
             "exec '/opt/lethe bin/lethe' exec /data/plan.jsonl --out /data/out --index \"$SLURM_ARRAY_TASK_ID\" --cache-dir /data/cache"
         ), "{array}");
         assert!(files[1].1.contains("report /data/out --out /data/board"));
-        assert!(files[2].1.contains("--dependency=afterok:\"$array\""));
+        assert!(
+            files[2]
+                .1
+                .contains("--dependency=afterok:\"$array\" --kill-on-invalid-dep=yes")
+        );
     }
 
     #[test]
