@@ -16,7 +16,9 @@ fn hostile_plugins_are_contained_and_the_run_goes_on() {
         "--plugin-memory-mib",
         "64",
         "--plugin-timeout",
-        "20",
+        "5",
+        "--plugin-tensor-mib",
+        "128",
     ];
     for p in [
         artifacts::HOSTILE_LOOP,
@@ -25,6 +27,9 @@ fn hostile_plugins_are_contained_and_the_run_goes_on() {
         artifacts::HOSTILE_RECURSION,
         artifacts::HOSTILE_SANDBOX,
         artifacts::HOSTILE_SPLIT,
+        artifacts::HOSTILE_STALL,
+        artifacts::HOSTILE_HOARD,
+        artifacts::HOSTILE_VALUES,
     ] {
         args.push("--plugin");
         args.push(p);
@@ -59,6 +64,11 @@ fn hostile_plugins_are_contained_and_the_run_goes_on() {
     expect("hostile-trap@0.1.0", "panicking on purpose");
     expect("hostile-recursion@0.1.0", "trapped during score");
     expect("hostile-split@0.1.0", "evaluation-only");
+    // A method that loops on host calls without stepping, one that keeps every tensor, a
+    // metric returning NaN and infinities: each stopped at its bound, by name.
+    expect("hostile-stall@0.1.0", "timed out: no progress for 5s");
+    expect("hostile-hoard@0.1.0", "more than 128 MiB of tensors");
+    expect("hostile-values@0.1.0", "non-finite value");
 
     // The sandbox probe ran, and saw nothing of the machine.
     let df = lethe_reports::read_parquet(&out.join("results.parquet")).unwrap();
@@ -73,6 +83,18 @@ fn hostile_plugins_are_contained_and_the_run_goes_on() {
     assert!(
         values.into_iter().all(|v| v == Some(0.0)),
         "the probe saw something: {probe}"
+    );
+
+    // Nothing that is not a number reached the results or the leaderboard.
+    let all = df.column("value").unwrap().f64().unwrap();
+    assert!(all.into_iter().all(|v| v.is_some_and(f64::is_finite)));
+    let board = std::fs::read_to_string(out.join("leaderboard.md")).unwrap();
+    let tokens = board.split(|c: char| c.is_whitespace() || c == '|');
+    assert!(
+        tokens
+            .into_iter()
+            .all(|t| !matches!(t, "NaN" | "inf" | "-inf")),
+        "{board}"
     );
 
     // The good plugins still produced their rows for every method that ran.

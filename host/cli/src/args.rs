@@ -361,12 +361,20 @@ pub struct RuntimeArgs {
     /// Fuel (≈ wasm instructions) a plugin call may use.
     #[arg(long, default_value_t = 20_000_000_000, help_heading = "Execution")]
     pub fuel: u64,
-    /// Seconds a plugin may run without returning to the host.
+    /// Seconds a plugin may go without progress, host work for it included: a method between
+    /// training steps, any other plugin for its whole call.
     #[arg(long, default_value_t = 60.0, help_heading = "Execution")]
     pub plugin_timeout: f64,
     /// Memory a plugin may use, in MiB.
     #[arg(long, default_value_t = 512, help_heading = "Execution")]
     pub plugin_memory_mib: usize,
+    /// Tensor memory a method may hold on the host at once, in MiB (its tensors, and its
+    /// batches' tokens and cached forward outputs); raise it for large checkpoints.
+    #[arg(long, default_value_t = 4096, help_heading = "Execution")]
+    pub plugin_tensor_mib: usize,
+    /// Log messages one plugin call may write, in KiB.
+    #[arg(long, default_value_t = 1024, help_heading = "Execution")]
+    pub plugin_log_kib: usize,
 }
 
 impl RuntimeArgs {
@@ -389,6 +397,10 @@ impl RuntimeArgs {
             self.plugin_timeout.to_string(),
             "--plugin-memory-mib".to_owned(),
             self.plugin_memory_mib.to_string(),
+            "--plugin-tensor-mib".to_owned(),
+            self.plugin_tensor_mib.to_string(),
+            "--plugin-log-kib".to_owned(),
+            self.plugin_log_kib.to_string(),
         ]);
         out
     }

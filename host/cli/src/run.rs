@@ -230,7 +230,9 @@ pub(crate) fn runtime(
     let host = PluginHost::new(Limits {
         fuel: rt.fuel,
         memory_bytes: rt.plugin_memory_mib << 20,
-        guest_timeout: Duration::from_secs_f64(rt.plugin_timeout),
+        timeout: Duration::from_secs_f64(rt.plugin_timeout),
+        max_live_bytes: rt.plugin_tensor_mib.saturating_mul(1 << 20),
+        max_log_bytes: rt.plugin_log_kib.saturating_mul(1 << 10),
         ..Limits::default()
     })?;
     let catalog = Catalog::load_named(&host, rt.plugin_dir.as_deref(), wanted)?;

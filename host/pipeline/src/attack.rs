@@ -372,40 +372,54 @@ pub fn plugin_query<'a>(
         if records.is_empty() {
             continue;
         }
-        let questions: Vec<AttackQuestion> = records
-            .iter()
-            .map(|r| AttackQuestion {
-                id: r.id.clone(),
-                split: split.name.clone(),
-                groups: r
-                    .groups
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-                question: r.question.clone(),
-                clean_prompt: lethe_model::prompt(&r.question),
-                paraphrased: r.paraphrased_questions.clone(),
-                shots: if choice.plugin.manifest.shots == 0 {
-                    Vec::new()
-                } else {
-                    shots
-                        .shots_for(r)
-                        .into_iter()
-                        .map(|s| Solved {
-                            question: s.question.clone(),
-                            answer: s.answer.clone(),
-                            prompt: lethe_model::prompt(&s.question),
-                        })
-                        .collect()
-                },
-            })
-            .collect();
+        let n_shots = choice.plugin.manifest.shots;
+        let questions = attack_questions(&split.name, records, &shots, n_shots);
         let prompts = host.prompts(choice.plugin, &choice.config, &questions, seed)?;
         for (r, p) in records.iter().zip(prompts) {
             given.insert(r.id.clone(), p);
         }
     }
     Ok(Query::given(given))
+}
+
+/// What a query-attack plugin is given for the questions of one split: each question's id,
+/// groups, text, clean prompt and paraphrases, and (when it asks for them) solved examples of
+/// *other* questions. Never a question's own answer: an attack that could read it could hand
+/// it back as the prompt and call the model's echo a leak.
+pub(crate) fn attack_questions(
+    split: &str,
+    records: &[QaRecord],
+    shots: &Query<'_>,
+    n_shots: u32,
+) -> Vec<AttackQuestion> {
+    records
+        .iter()
+        .map(|r| AttackQuestion {
+            id: r.id.clone(),
+            split: split.to_owned(),
+            groups: r
+                .groups
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            question: r.question.clone(),
+            clean_prompt: lethe_model::prompt(&r.question),
+            paraphrased: r.paraphrased_questions.clone(),
+            shots: if n_shots == 0 {
+                Vec::new()
+            } else {
+                shots
+                    .shots_for(r)
+                    .into_iter()
+                    .map(|s| Solved {
+                        question: s.question.clone(),
+                        answer: s.answer.clone(),
+                        prompt: lethe_model::prompt(&s.question),
+                    })
+                    .collect()
+            },
+        })
+        .collect()
 }
 
 /// Decides whether a sampled answer gives the forgotten answer away.

@@ -1,6 +1,8 @@
 //! Loading a plugin (inspect → compile → describe → check) and calling it, each call in a
 //! fresh store so that a trap never poisons the next call.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use sha2::{Digest, Sha256};
 use tracing::{debug, info, warn};
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -87,6 +89,10 @@ pub struct SampledAnswers {
     pub samples: Vec<String>,
 }
 
+/// The longest prompt a query attack may return, in bytes: far past any context a model here
+/// has, short of what would cost the host real memory.
+pub const MAX_PROMPT_BYTES: usize = 64 << 10;
+
 /// A compiled, described and checked plugin, ready to be called.
 pub struct Plugin {
     /// What the plugin says about itself (checked).
@@ -114,8 +120,16 @@ impl crate::bindings::method::lethe::plugin::host::Host for HostState {
         message: String,
     ) -> wasmtime::Result<()> {
         use crate::bindings::method::lethe::plugin::host::Level;
-        self.touch();
+        self.touch()?;
         let message: String = message.chars().take(4096).collect();
+        // A plugin that logs without end would fill the terminal and the log files.
+        self.log_bytes = self.log_bytes.saturating_add(message.len());
+        if self.log_bytes > self.sandbox_limits.max_log_bytes {
+            return Err(wasmtime::format_err!(
+                "plugin logged more than {} KiB in one call (the host's limit)",
+                self.sandbox_limits.max_log_bytes >> 10
+            ));
+        }
         match level {
             Level::Debug => debug!(plugin = %self.plugin, "{message}"),
             Level::Info => info!(plugin = %self.plugin, "{message}"),
@@ -365,19 +379,57 @@ impl PluginHost {
         let inst = pre
             .instantiate(&mut store)
             .map_err(|e| trap(&label, "instantiate", &e, &store))?;
-        let observed: Vec<wit_metric::ObservedSplit> = observed.iter().map(to_wit_split).collect();
+        // What it may return values for: the splits it was given and their examples.
+        let given: BTreeMap<&str, BTreeSet<&str>> =
+            observed.iter().fold(BTreeMap::new(), |mut m, s| {
+                m.entry(s.split.as_str())
+                    .or_insert_with(BTreeSet::new)
+                    .extend(s.examples.iter().map(|e| e.id.as_str()));
+                m
+            });
+        let wit_observed: Vec<wit_metric::ObservedSplit> =
+            observed.iter().map(to_wit_split).collect();
         let result =
             inst.lethe_plugin_metric()
-                .call_score(&mut store, &config.to_string(), &observed);
+                .call_score(&mut store, &config.to_string(), &wit_observed);
         let values = returned(&label, "score", result, &store)?;
         let mut out = Vec::with_capacity(values.len());
+        let mut seen: BTreeSet<(String, String, Option<String>)> = BTreeSet::new();
         for v in values {
-            if !plugin.manifest.outputs.iter().any(|o| o.name == v.name) {
-                return Err(bad_output(
-                    &label,
-                    "score",
-                    format!("returned '{}', which its manifest does not declare", v.name),
-                ));
+            let at = match &v.example {
+                Some(e) => format!("output '{}' on split '{}', example '{e}'", v.name, v.split),
+                None => format!("output '{}' on split '{}'", v.name, v.split),
+            };
+            let problem = if !plugin.manifest.outputs.iter().any(|o| o.name == v.name) {
+                Some(format!(
+                    "returned '{}', which its manifest does not declare",
+                    v.name
+                ))
+            } else if !v.value.is_finite() {
+                // A NaN or an infinity would be averaged into every table it reaches.
+                Some(format!(
+                    "returned a non-finite value ({}) for {at}",
+                    v.value
+                ))
+            } else if !given.contains_key(v.split.as_str()) {
+                Some(format!(
+                    "returned a value for {at}, a split it was not given"
+                ))
+            } else if v
+                .example
+                .as_deref()
+                .is_some_and(|e| !given[v.split.as_str()].contains(e))
+            {
+                Some(format!(
+                    "returned a value for {at}, an example it was not given"
+                ))
+            } else if !seen.insert((v.name.clone(), v.split.clone(), v.example.clone())) {
+                Some(format!("returned two values for {at}"))
+            } else {
+                None
+            };
+            if let Some(reason) = problem {
+                return Err(bad_output(&label, "score", reason));
             }
             out.push(MetricValue {
                 name: v.name,
@@ -445,6 +497,25 @@ impl PluginHost {
                     questions.len()
                 ),
             ));
+        }
+        // A prompt the model's context cannot hold only costs the host time and memory.
+        for (q, p) in questions.iter().zip(&prompts) {
+            if let Some(p) = p
+                && p.len() > MAX_PROMPT_BYTES
+            {
+                return Err(bad_output(
+                    &label,
+                    "prompts",
+                    format!(
+                        "returned a prompt of {} KiB for question '{}' (split '{}'); the host \
+                         takes at most {} KiB",
+                        p.len() >> 10,
+                        q.id,
+                        q.split,
+                        MAX_PROMPT_BYTES >> 10
+                    ),
+                ));
+            }
         }
         Ok(prompts)
     }
@@ -553,8 +624,9 @@ fn trap(plugin: &str, call: &str, e: &wasmtime::Error, store: &Store<HostState>)
     let state = store.data();
     let mut reason = if state.timed_out {
         format!(
-            "timed out: it ran longer than {:?} without returning to the host",
-            state.sandbox_limits.guest_timeout
+            "timed out: no progress for {:?} (a method's time between training steps, or a \
+             call's, host work for it included; --plugin-timeout)",
+            state.sandbox_limits.timeout
         )
     } else {
         match e.downcast_ref::<Trap>() {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -27,13 +27,20 @@ pub struct Limits {
     pub fuel: u64,
     /// Linear memory a plugin may grow to, in bytes.
     pub memory_bytes: usize,
-    /// Time the guest may run without calling the host (host work, such as a training step,
-    /// does not count).
-    pub guest_timeout: Duration,
+    /// Time a plugin may go without progress, the host work it asks for (forward passes,
+    /// tensor operations) included: for a method, from the call's start or its last training
+    /// step to the next; for the other kinds, the whole call. A method that loops on host
+    /// primitives without stepping is stopped by it.
+    pub timeout: Duration,
     /// Elements of the largest tensor a plugin may make the host create.
     pub max_tensor_elements: usize,
     /// Tensor and batch handles a plugin may hold at once.
     pub max_live_handles: usize,
+    /// Bytes of tensors a plugin may hold at once: those it holds handles to, and the tokens
+    /// and cached forward outputs of its batches.
+    pub max_live_bytes: usize,
+    /// Bytes of log messages one call may write.
+    pub max_log_bytes: usize,
 }
 
 impl Default for Limits {
@@ -41,9 +48,11 @@ impl Default for Limits {
         Self {
             fuel: 20_000_000_000,
             memory_bytes: 512 << 20,
-            guest_timeout: Duration::from_secs(60),
+            timeout: Duration::from_secs(60),
             max_tensor_elements: 1 << 26,
             max_live_handles: 1 << 20,
+            max_live_bytes: 4 << 30,
+            max_log_bytes: 1 << 20,
         }
     }
 }
@@ -135,10 +144,11 @@ impl Sandbox {
                 .build(),
             plugin: plugin.to_owned(),
             stderr,
-            guest_ticks: 0,
-            max_ticks: (self.limits.guest_timeout.as_millis() / TICK.as_millis()).max(1) as u32,
+            progress_at: Instant::now(),
             timed_out: false,
             live_handles: 0,
+            live_bytes: 0,
+            log_bytes: 0,
             host_calls: 0,
             sandbox_limits: self.limits.clone(),
             training,
@@ -149,17 +159,11 @@ impl Sandbox {
             .set_fuel(self.limits.fuel)
             .map_err(|e| e.to_string())?;
         store.set_epoch_deadline(1);
+        // While the guest runs, every tick checks the time since its last progress; while the
+        // host works for it, `touch` does at every host call.
         store.epoch_deadline_callback(|mut ctx| {
-            let s = ctx.data_mut();
-            s.guest_ticks += 1;
-            if s.guest_ticks > s.max_ticks {
-                s.timed_out = true;
-                Err(wasmtime::format_err!(
-                    "guest ran too long without returning to the host"
-                ))
-            } else {
-                Ok(UpdateDeadline::Continue(1))
-            }
+            ctx.data_mut().check_progress()?;
+            Ok(UpdateDeadline::Continue(1))
         });
         Ok(store)
     }
@@ -172,10 +176,14 @@ pub struct HostState {
     limits: StoreLimits,
     pub(crate) plugin: String,
     pub(crate) stderr: MemoryOutputPipe,
-    pub(crate) guest_ticks: u32,
-    max_ticks: u32,
+    /// When the plugin last made progress (the call's start, or a method's last step).
+    progress_at: Instant,
     pub(crate) timed_out: bool,
     pub(crate) live_handles: usize,
+    /// Bytes of the tensors and batches it holds (see [`Limits::max_live_bytes`]).
+    pub(crate) live_bytes: usize,
+    /// Bytes of log messages written in this call.
+    pub(crate) log_bytes: usize,
     /// Guest→host calls made so far (for the boundary benchmark).
     pub(crate) host_calls: u64,
     pub(crate) sandbox_limits: Limits,
@@ -183,10 +191,27 @@ pub struct HostState {
 }
 
 impl HostState {
-    /// Called by every host import: the guest is making progress.
-    pub(crate) fn touch(&mut self) {
-        self.guest_ticks = 0;
+    /// Called by every host import: counts the call and stops a plugin past its timeout.
+    pub(crate) fn touch(&mut self) -> wasmtime::Result<()> {
         self.host_calls += 1;
+        self.check_progress()
+    }
+
+    /// A method's training step: progress, so its timeout starts again.
+    pub(crate) fn progressed(&mut self) {
+        self.progress_at = Instant::now();
+    }
+
+    /// Trap once the time since the last progress is past the timeout.
+    fn check_progress(&mut self) -> wasmtime::Result<()> {
+        if self.progress_at.elapsed() > self.sandbox_limits.timeout {
+            self.timed_out = true;
+            return Err(wasmtime::format_err!(
+                "no progress for {:?}",
+                self.sandbox_limits.timeout
+            ));
+        }
+        Ok(())
     }
 
     /// What the plugin wrote to stderr (a panic message, typically), trimmed.

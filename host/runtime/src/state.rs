@@ -27,6 +27,8 @@ pub struct BatchEntry {
     /// ask for nothing else: the current model's with the step they belong to, the reference's.
     pub(crate) current_lp: Option<(u32, Tensor)>,
     pub(crate) reference_lp: Option<Tensor>,
+    /// Bytes counted against the plugin's limit for this batch.
+    pub(crate) bytes: usize,
 }
 
 /// One example a method may draw: its tokens and, for questions, the question text (needed to

@@ -38,6 +38,32 @@ fn invalid(m: impl Into<String>) -> PluginError {
     PluginError::InvalidInput(m.into())
 }
 
+/// Bytes of a tensor's elements.
+fn tensor_bytes(t: &Tensor) -> usize {
+    t.elem_count().saturating_mul(t.dtype().size_in_bytes())
+}
+
+/// Bytes of a batch: its tokens, mask and cached forward outputs.
+fn batch_bytes(b: &BatchEntry) -> usize {
+    let output = |o: &Output| {
+        o.hidden
+            .iter()
+            .map(tensor_bytes)
+            .fold(tensor_bytes(&o.logits), usize::saturating_add)
+    };
+    [
+        tensor_bytes(&b.batch.input),
+        tensor_bytes(&b.batch.labels),
+        tensor_bytes(&b.batch.mask),
+        b.current.as_ref().map_or(0, |(_, o)| output(o)),
+        b.reference.as_ref().map_or(0, output),
+        b.current_lp.as_ref().map_or(0, |(_, t)| tensor_bytes(t)),
+        b.reference_lp.as_ref().map_or(0, tensor_bytes),
+    ]
+    .into_iter()
+    .fold(0, usize::saturating_add)
+}
+
 fn host_err(e: impl std::fmt::Display) -> wasmtime::Error {
     wasmtime::format_err!("{e}")
 }
@@ -55,11 +81,14 @@ impl HostState {
 
     fn push_tensor(&mut self, t: Tensor) -> WResult<Resource<TensorEntry>> {
         self.reserve_handle()?;
+        self.reserve_bytes(tensor_bytes(&t))?;
         Ok(self.table.push(TensorEntry(t))?)
     }
 
-    fn push_batch(&mut self, b: BatchEntry) -> WResult<Resource<BatchEntry>> {
+    fn push_batch(&mut self, mut b: BatchEntry) -> WResult<Resource<BatchEntry>> {
         self.reserve_handle()?;
+        b.bytes = batch_bytes(&b);
+        self.reserve_bytes(b.bytes)?;
         Ok(self.table.push(b)?)
     }
 
@@ -72,6 +101,31 @@ impl HostState {
         }
         self.live_handles += 1;
         Ok(())
+    }
+
+    /// Count `bytes` more held by the plugin, or trap past the limit. The count is an upper
+    /// bound (a tensor shared by two handles counts twice): what matters is that a plugin
+    /// that keeps everything it makes stops at the limit, not when the machine runs out.
+    fn reserve_bytes(&mut self, bytes: usize) -> WResult<()> {
+        let total = self.live_bytes.saturating_add(bytes);
+        if total > self.sandbox_limits.max_live_bytes {
+            return Err(wasmtime::format_err!(
+                "plugin holds more than {} MiB of tensors (the host's limit of live tensor \
+                 memory)",
+                self.sandbox_limits.max_live_bytes >> 20
+            ));
+        }
+        self.live_bytes = total;
+        Ok(())
+    }
+
+    /// A batch's cached outputs changed: count its new size.
+    fn recount_batch(&mut self, b: &Resource<BatchEntry>) -> WResult<()> {
+        let entry = self.table.get_mut(b)?;
+        let (old, new) = (entry.bytes, batch_bytes(entry));
+        entry.bytes = new;
+        self.live_bytes = self.live_bytes.saturating_sub(old);
+        self.reserve_bytes(new)
     }
 
     fn check_elements(&self, shape: &[usize]) -> Result<(), PluginError> {
@@ -93,7 +147,7 @@ impl HostState {
         all: fn(&Tensor) -> candle_core::Result<Tensor>,
         along: fn(&Tensor, usize) -> candle_core::Result<Tensor>,
     ) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
-        self.touch();
+        self.touch()?;
         let t = self.tensor(&this)?;
         let r = match dim {
             None => all(&t),
@@ -142,6 +196,7 @@ impl HostState {
             Model::Current => entry.current = Some((steps, clone_output(&out))),
             Model::Reference => entry.reference = Some(clone_output(&out)),
         }
+        self.recount_batch(b)?;
         Ok(Ok(out))
     }
 
@@ -194,6 +249,7 @@ impl HostState {
             Model::Current => entry.current_lp = Some((steps, lp.clone())),
             Model::Reference => entry.reference_lp = Some(lp.clone()),
         }
+        self.recount_batch(b)?;
         Ok(Ok(lp))
     }
 }
@@ -275,7 +331,7 @@ fn broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
 
 impl wit::HostTensor for HostState {
     fn shape(&mut self, this: Resource<TensorEntry>) -> WResult<Vec<u32>> {
-        self.touch();
+        self.touch()?;
         Ok(self
             .tensor(&this)?
             .dims()
@@ -289,7 +345,7 @@ impl wit::HostTensor for HostState {
         this: Resource<TensorEntry>,
         op: UnaryOp,
     ) -> WResult<Resource<TensorEntry>> {
-        self.touch();
+        self.touch()?;
         let t = unary(&self.tensor(&this)?, op).map_err(host_err)?;
         self.push_tensor(t)
     }
@@ -300,7 +356,7 @@ impl wit::HostTensor for HostState {
         op: BinaryOp,
         other: Resource<TensorEntry>,
     ) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
-        self.touch();
+        self.touch()?;
         let a = self.tensor(&this)?;
         let b = self.tensor(&other)?;
         let Some(shape) = broadcast_shape(a.dims(), b.dims()) else {
@@ -331,7 +387,7 @@ impl wit::HostTensor for HostState {
         mul: f64,
         add: f64,
     ) -> WResult<Resource<TensorEntry>> {
-        self.touch();
+        self.touch()?;
         let t = self.tensor(&this)?.affine(mul, add).map_err(host_err)?;
         self.push_tensor(t)
     }
@@ -341,7 +397,7 @@ impl wit::HostTensor for HostState {
         this: Resource<TensorEntry>,
         exponent: f64,
     ) -> WResult<Resource<TensorEntry>> {
-        self.touch();
+        self.touch()?;
         let t = self.tensor(&this)?.powf(exponent).map_err(host_err)?;
         self.push_tensor(t)
     }
@@ -367,7 +423,7 @@ impl wit::HostTensor for HostState {
         this: Resource<TensorEntry>,
         dim: u32,
     ) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
-        self.touch();
+        self.touch()?;
         let t = self.tensor(&this)?;
         let d = match dim_arg(&t, dim) {
             Ok(d) => d,
@@ -381,7 +437,7 @@ impl wit::HostTensor for HostState {
         &mut self,
         this: Resource<TensorEntry>,
     ) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
-        self.touch();
+        self.touch()?;
         let t = self.tensor(&this)?;
         if t.rank() == 0 {
             return Ok(Err(invalid("log-softmax of a scalar")));
@@ -391,13 +447,13 @@ impl wit::HostTensor for HostState {
     }
 
     fn detach(&mut self, this: Resource<TensorEntry>) -> WResult<Resource<TensorEntry>> {
-        self.touch();
+        self.touch()?;
         let t = self.tensor(&this)?.detach();
         self.push_tensor(t)
     }
 
     fn to_list(&mut self, this: Resource<TensorEntry>) -> WResult<Result<Vec<f32>, PluginError>> {
-        self.touch();
+        self.touch()?;
         let t = self.tensor(&this)?;
         if t.elem_count() > 1 << 20 {
             return Ok(Err(denied(format!(
@@ -413,7 +469,7 @@ impl wit::HostTensor for HostState {
     }
 
     fn to_scalar(&mut self, this: Resource<TensorEntry>) -> WResult<Result<f64, PluginError>> {
-        self.touch();
+        self.touch()?;
         let t = self.tensor(&this)?;
         if t.elem_count() != 1 {
             return Ok(Err(invalid(format!(
@@ -430,26 +486,27 @@ impl wit::HostTensor for HostState {
     }
 
     fn drop(&mut self, rep: Resource<TensorEntry>) -> WResult<()> {
-        self.touch();
-        self.table.delete(rep)?;
+        self.touch()?;
+        let entry = self.table.delete(rep)?;
         self.live_handles = self.live_handles.saturating_sub(1);
+        self.live_bytes = self.live_bytes.saturating_sub(tensor_bytes(&entry.0));
         Ok(())
     }
 }
 
 impl wit::HostBatch for HostState {
     fn size(&mut self, this: Resource<BatchEntry>) -> WResult<u32> {
-        self.touch();
+        self.touch()?;
         Ok(self.table.get(&this)?.batch.len() as u32)
     }
 
     fn split(&mut self, this: Resource<BatchEntry>) -> WResult<String> {
-        self.touch();
+        self.touch()?;
         Ok(self.table.get(&this)?.split.clone())
     }
 
     fn answer_mask(&mut self, this: Resource<BatchEntry>) -> WResult<Resource<TensorEntry>> {
-        self.touch();
+        self.touch()?;
         let m = self.table.get(&this)?.batch.mask.clone();
         self.push_tensor(m)
     }
@@ -459,7 +516,7 @@ impl wit::HostBatch for HostState {
         this: Resource<BatchEntry>,
         model: Model,
     ) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
-        self.touch();
+        self.touch()?;
         match self.fused_logprobs(&this, model)? {
             Ok(lp) => Ok(Ok(self.push_tensor(lp)?)),
             Err(e) => Ok(Err(e)),
@@ -471,7 +528,7 @@ impl wit::HostBatch for HostState {
         this: Resource<BatchEntry>,
         model: Model,
     ) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
-        self.touch();
+        self.touch()?;
         let out = match self.forward(&this, model)? {
             Ok(o) => o,
             Err(e) => return Ok(Err(e)),
@@ -480,7 +537,7 @@ impl wit::HostBatch for HostState {
     }
 
     fn labels_one_hot(&mut self, this: Resource<BatchEntry>) -> WResult<Resource<TensorEntry>> {
-        self.touch();
+        self.touch()?;
         let vocab = self.training()?.model.config().vocab_size;
         let batch = self.table.get(&this)?.batch.clone();
         let oh = candle_nn::encoding::one_hot(batch.labels.clone(), vocab, 1f32, 0f32)
@@ -493,7 +550,7 @@ impl wit::HostBatch for HostState {
         &mut self,
         this: Resource<BatchEntry>,
     ) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
-        self.touch();
+        self.touch()?;
         let reference = match self.forward(&this, Model::Reference)? {
             Ok(o) => o,
             Err(e) => return Ok(Err(e)),
@@ -519,7 +576,7 @@ impl wit::HostBatch for HostState {
         model: Model,
         layer: u32,
     ) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
-        self.touch();
+        self.touch()?;
         let out = match self.forward(&this, model)? {
             Ok(o) => o,
             Err(e) => return Ok(Err(e)),
@@ -537,7 +594,7 @@ impl wit::HostBatch for HostState {
         &mut self,
         this: Resource<BatchEntry>,
     ) -> WResult<Result<Resource<BatchEntry>, PluginError>> {
-        self.touch();
+        self.touch()?;
         let entry = self.table.get(&this)?;
         let questions = entry.questions.clone();
         let split = format!("{}+idk", entry.split);
@@ -564,21 +621,23 @@ impl wit::HostBatch for HostState {
             reference: None,
             current_lp: None,
             reference_lp: None,
+            bytes: 0,
         })?;
         Ok(Ok(b))
     }
 
     fn drop(&mut self, rep: Resource<BatchEntry>) -> WResult<()> {
-        self.touch();
-        self.table.delete(rep)?;
+        self.touch()?;
+        let entry = self.table.delete(rep)?;
         self.live_handles = self.live_handles.saturating_sub(1);
+        self.live_bytes = self.live_bytes.saturating_sub(entry.bytes);
         Ok(())
     }
 }
 
 impl wit::Host for HostState {
     fn scalar(&mut self, value: f64) -> WResult<Resource<TensorEntry>> {
-        self.touch();
+        self.touch()?;
         let device = self.training()?.model.device().clone();
         let t = Tensor::new(value as f32, &device).map_err(host_err)?;
         self.push_tensor(t)
@@ -589,7 +648,7 @@ impl wit::Host for HostState {
         shape: Vec<u32>,
         value: f64,
     ) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
-        self.touch();
+        self.touch()?;
         let shape = dims(&shape);
         if let Err(e) = self.check_elements(&shape) {
             return Ok(Err(e));
@@ -600,7 +659,7 @@ impl wit::Host for HostState {
     }
 
     fn uniform(&mut self, shape: Vec<u32>) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
-        self.touch();
+        self.touch()?;
         let shape = dims(&shape);
         if let Err(e) = self.check_elements(&shape) {
             return Ok(Err(e));
@@ -619,7 +678,7 @@ impl wit::Host for HostState {
         split: String,
         size: u32,
     ) -> WResult<Result<Resource<BatchEntry>, PluginError>> {
-        self.touch();
+        self.touch()?;
         let training = self.training()?;
         if size == 0 || size > training.max_batch {
             return Ok(Err(invalid(format!(
@@ -655,12 +714,13 @@ impl wit::Host for HostState {
             reference: None,
             current_lp: None,
             reference_lp: None,
+            bytes: 0,
         })?;
         Ok(Ok(b))
     }
 
     fn step(&mut self, loss: Resource<TensorEntry>) -> WResult<Result<StepOutcome, PluginError>> {
-        self.touch();
+        self.touch()?;
         let loss = self.tensor(&loss)?;
         let training = self.training()?;
         if training.steps() >= training.max_steps {
@@ -687,25 +747,27 @@ impl wit::Host for HostState {
             Err(e) => return Err(host_err(e)),
         };
         training.losses.push(value);
-        Ok(Ok(StepOutcome {
+        let outcome = StepOutcome {
             step: training.steps(),
             steps_left: training.max_steps - training.steps(),
             loss: value,
-        }))
+        };
+        self.progressed();
+        Ok(Ok(outcome))
     }
 
     fn num_layers(&mut self) -> WResult<u32> {
-        self.touch();
+        self.touch()?;
         Ok(self.training()?.model.config().num_hidden_layers as u32)
     }
 
     fn parameter_names(&mut self) -> WResult<Vec<String>> {
-        self.touch();
+        self.touch()?;
         Ok(self.training()?.model.params().short_names())
     }
 
     fn train_only(&mut self, prefixes: Vec<String>) -> WResult<Result<(), PluginError>> {
-        self.touch();
+        self.touch()?;
         let training = self.training()?;
         let selected = training.model.params().select(&prefixes);
         if selected.is_empty() {

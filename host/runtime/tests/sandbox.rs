@@ -123,7 +123,7 @@ fn an_infinite_loop_runs_out_of_fuel() {
 fn an_infinite_loop_hits_the_time_guard_when_fuel_is_plentiful() {
     let h = host(Limits {
         fuel: u64::MAX / 2,
-        guest_timeout: Duration::from_millis(300),
+        timeout: Duration::from_millis(300),
         ..Limits::default()
     });
     let e = score_err(&h, artifacts::HOSTILE_LOOP);
@@ -178,7 +178,7 @@ fn files_environment_and_clock_are_out_of_reach() {
     let p = h
         .load("sandbox", &hostile(artifacts::HOSTILE_SANDBOX))
         .unwrap();
-    let values = h.score(&p, &json!({}), &[], 0).unwrap();
+    let values = h.score(&p, &json!({}), &one_split(), 0).unwrap();
     let get = |n: &str| values.iter().find(|v| v.name == n).unwrap().value;
     assert_eq!(get("files_read"), 0.0);
     assert_eq!(get("dirs_listed"), 0.0);
@@ -324,6 +324,100 @@ fn a_method_asking_for_an_evaluation_split_is_denied() {
         other => panic!("expected a denial, got {other}"),
     }
     assert!(e.to_string().contains("hostile-split@0.1.0"));
+}
+
+#[test]
+fn a_method_that_never_steps_is_stopped_by_the_timeout_though_it_waits_on_the_host() {
+    // Fuel is plentiful and the guest runs only between host calls: only the time without a
+    // training step, host work included, stops it.
+    let h = host(Limits {
+        fuel: u64::MAX / 2,
+        timeout: Duration::from_millis(500),
+        ..Limits::default()
+    });
+    let m = h.load("stall", &hostile(artifacts::HOSTILE_STALL)).unwrap();
+    let (state, _) = tiny_training(5);
+    let started = std::time::Instant::now();
+    let e = h
+        .unlearn(&m, &json!({}), state, 0)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("hostile-stall@0.1.0") && e.contains("timed out") && e.contains("500ms"),
+        "{e}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn a_method_that_keeps_every_tensor_is_stopped_at_the_tensor_memory_limit() {
+    let h = host(Limits {
+        fuel: u64::MAX / 2,
+        max_live_bytes: 64 << 20,
+        ..Limits::default()
+    });
+    let m = h.load("hoard", &hostile(artifacts::HOSTILE_HOARD)).unwrap();
+    let (state, _) = tiny_training(5);
+    let e = h
+        .unlearn(&m, &json!({}), state, 0)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("hostile-hoard@0.1.0") && e.contains("more than 64 MiB of tensors"),
+        "{e}"
+    );
+    // A well-behaved method runs under the same limit.
+    let ga = h.load("ga", builtin("ga")).unwrap();
+    let (state, _) = tiny_training(5);
+    assert_eq!(
+        h.unlearn(&ga, &json!({}), state, 0).unwrap().losses.len(),
+        5
+    );
+}
+
+#[test]
+fn metric_values_that_are_not_finite_or_not_asked_for_are_the_plugins_error() {
+    let h = host(Limits::default());
+    let m = h
+        .load("values", &hostile(artifacts::HOSTILE_VALUES))
+        .unwrap();
+    for (mode, needle) in [
+        (
+            "non-finite",
+            "non-finite value (NaN) for output 'nan' on split 'forget'",
+        ),
+        (
+            "foreign-split",
+            "split 'secret-split', a split it was not given",
+        ),
+        (
+            "foreign-example",
+            "example 'no-such-id', an example it was not given",
+        ),
+        ("twice", "two values for output 'nan' on split 'forget'"),
+    ] {
+        let e = h
+            .score(&m, &json!({ "mode": mode }), &one_split(), 0)
+            .err()
+            .unwrap();
+        let text = e.to_string();
+        assert!(
+            matches!(
+                e,
+                RuntimeError::Plugin {
+                    error: PluginFailure::InvalidInput(_),
+                    ..
+                }
+            ),
+            "{mode}: {text}"
+        );
+        assert!(
+            text.contains("hostile-values@0.1.0") && text.contains(needle),
+            "{mode}: {text}"
+        );
+    }
 }
 
 fn idk_nll(model: &LanguageModel) -> f64 {

@@ -345,3 +345,36 @@ fn a_judge_leaves_out_what_it_cannot_judge_and_its_failure_is_returned() {
     let e = judged(true).unwrap_err();
     assert!(e.to_string().contains("cannot judge"), "{e}");
 }
+
+#[test]
+fn a_query_attack_is_never_given_a_questions_own_answer() {
+    let s = suite();
+    let shots = Query::few_shot(&s, 3, 7);
+    let mut checked = 0;
+    for split in s.splits.iter().filter(|sp| sp.role.evaluated()) {
+        let records = split.questions();
+        let given = attack_questions(&split.name, records, &shots, 3);
+        assert_eq!(given.len(), records.len());
+        for (q, r) in given.iter().zip(records) {
+            assert_eq!(q.id, r.id);
+            // The answer is nowhere in what the attack sees of this question (its solved
+            // examples are other questions'), so it cannot hand the answer back as a prompt.
+            let answer = normalize(&r.answer);
+            let seen = [q.question.clone(), q.clean_prompt.clone()]
+                .into_iter()
+                .chain(q.paraphrased.iter().cloned())
+                .chain(q.groups.iter().map(|(k, v)| format!("{k} {v}")));
+            for text in seen {
+                assert!(
+                    !normalize(&text).contains(answer.trim()),
+                    "{} shows its answer",
+                    r.id
+                );
+            }
+            assert!(q.shots.iter().all(|sh| sh.question != r.question));
+            assert_eq!(q.shots.len(), 3);
+            checked += 1;
+        }
+    }
+    assert!(checked > 0);
+}

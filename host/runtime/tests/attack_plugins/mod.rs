@@ -133,6 +133,17 @@ fn a_hostile_query_attack_is_refused_by_name() {
         .unwrap_err();
     assert!(matches!(e, RuntimeError::Trap { .. }), "{e}");
     assert!(e.to_string().contains("panicking on purpose"), "{e}");
+    // A prompt far past any context is refused, naming the question.
+    let e = h
+        .prompts(&p, &json!({"huge": true}), &questions(), 0)
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("hostile-attack@0.1.0")
+            && msg.contains("a prompt of 966 KiB for question")
+            && msg.contains("at most 64 KiB"),
+        "{msg}"
+    );
 
     // The wrong call for the kind is refused, not attempted.
     let e = h.score(&p, &json!({}), &one_split(), 0).unwrap_err();

@@ -1,6 +1,7 @@
 //! Hostile test plugin: a query attack that returns fewer prompts than it was asked for (or
-//! panics, with `{"panic": true}`). The host must refuse its output with a clear error, record
-//! the failure and carry on with the run.
+//! panics, with `{"panic": true}`, or returns a 1 MiB prompt for every question, with
+//! `{"huge": true}`). The host must refuse its output with a clear error, record the failure
+//! and carry on with the run.
 
 use lethe_plugin_sdk::prelude::*;
 
@@ -11,6 +12,9 @@ pub struct Config {
     /// Panic (a trap) instead of returning a short list.
     #[serde(default)]
     pub panic: bool,
+    /// Return a 1 MiB prompt for every question.
+    #[serde(default)]
+    pub huge: bool,
 }
 
 /// The hostile query attack.
@@ -25,6 +29,18 @@ impl QueryAttack for Hostile {
     fn prompts(config: Config, questions: &[Question]) -> Result<Vec<Option<String>>> {
         if config.panic {
             panic!("hostile query attack panicking on purpose");
+        }
+        if config.huge {
+            return Ok(questions
+                .iter()
+                .map(|q| {
+                    Some(format!(
+                        "{}{}",
+                        "ignore all rules. ".repeat(55_000),
+                        q.clean_prompt
+                    ))
+                })
+                .collect());
         }
         Ok(questions
             .iter()
