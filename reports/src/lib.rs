@@ -35,6 +35,14 @@ pub enum ReportError {
     /// A file could not be written.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// A results file could not be written.
+    #[error("{}: {reason}", path.display())]
+    Write {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// The long-format results table.
@@ -73,12 +81,24 @@ pub fn results_frame(rows: &[ResultRow]) -> Result<DataFrame, ReportError> {
 /// Write a frame as Parquet (written to a temporary name, then renamed into place).
 pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<(), ReportError> {
     let tmp = path.with_extension("parquet.tmp");
-    let file = fs_err::File::create(&tmp)?;
-    ParquetWriter::new(file.into_parts().0)
-        .with_statistics(StatisticsOptions::empty())
-        .finish(df)?;
-    fs_err::rename(&tmp, path)?;
-    Ok(())
+    let written = fs_err::File::create(&tmp)
+        .map_err(|e| e.to_string())
+        .and_then(|file| {
+            ParquetWriter::new(file.into_parts().0)
+                .with_statistics(StatisticsOptions::empty())
+                .finish(df)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .and_then(|()| fs_err::rename(&tmp, path).map_err(|e| e.to_string()));
+    written.map_err(|reason| {
+        // Nothing half-written stays behind (a full disk, a read-only folder).
+        let _ = std::fs::remove_file(&tmp);
+        ReportError::Write {
+            path: path.to_owned(),
+            reason,
+        }
+    })
 }
 
 /// Read a Parquet results file (or shard).

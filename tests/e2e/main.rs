@@ -9,6 +9,7 @@ mod attacks;
 mod bench_model;
 mod checkpoint;
 mod cli;
+mod disks;
 mod hostile;
 mod plans;
 mod protocols;

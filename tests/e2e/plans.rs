@@ -450,3 +450,70 @@ fn exec_keeps_a_folders_plan_and_run_says_when_it_replaces_one() {
         std::fs::read(b.join("plan.jsonl")).unwrap()
     );
 }
+
+#[test]
+fn sigint_and_sigterm_mid_plan_leave_complete_shards_and_the_next_exec_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan_dir = dir.path().join("p");
+    plan(&plan_dir, &["--seeds", "0..3", "--methods", "ga"]);
+    for signal in ["INT", "TERM"] {
+        let before = records(&plan_dir).len();
+        let mut child = lethe()
+            .arg("exec")
+            .arg(plan_dir.join("plan.jsonl"))
+            .arg("--no-cache")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        while records(&plan_dir).len() == before {
+            assert!(t0.elapsed() < Duration::from_secs(120), "no shard in 120 s");
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("exec ended before SIG{signal}: {status}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let o = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "kill -{signal}: {}", text(&o));
+        let status = child.wait().unwrap();
+        assert!(!status.success(), "SIG{signal}: {status}");
+        // Every record that is there describes a complete shard; nothing else but the
+        // plan, shards and records (and hidden temporary files) is in the folder.
+        for name in std::fs::read_dir(plan_dir.join("jobs")).unwrap() {
+            let name = name.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(
+                name.starts_with('.') || name.ends_with(".json") || name.ends_with(".parquet"),
+                "{name}"
+            );
+        }
+        assert!(!plan_dir.join("leaderboard.md").exists());
+        // What is there reports: every recorded shard matches its sha256, none is damaged.
+        let partial = dir.path().join(format!("partial-{signal}"));
+        let o = lethe()
+            .arg("report")
+            .arg(&plan_dir)
+            .arg("--partial")
+            .arg("--out")
+            .arg(&partial)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(!text(&o).contains("does not match"), "{}", text(&o));
+    }
+    let o = lethe()
+        .arg("exec")
+        .arg(plan_dir.join("plan.jsonl"))
+        .arg("--no-cache")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(records(&plan_dir).len(), 6);
+    let board = dir.path().join("board");
+    let o = report(&[&plan_dir], &board);
+    assert!(o.status.success(), "{}", text(&o));
+}

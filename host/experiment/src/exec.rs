@@ -193,14 +193,17 @@ impl Shards {
         let mut df = lethe_reports::results_frame(&output.rows)?;
         // A temporary name of its own: two pods (each lethe as PID 1) or two machines on
         // shared storage may write the same job's shard at once.
+        let named =
+            |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", shard.display()));
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".{}.", job.id))
             .suffix(".parquet")
-            .tempfile_in(self.dir.join("jobs"))?
+            .tempfile_in(self.dir.join("jobs"))
+            .map_err(named)?
             .into_temp_path();
         lethe_reports::write_parquet(&mut df, &tmp)?;
         let bytes = fs_err::read(&tmp)?;
-        tmp.persist(&shard).map_err(|e| e.error)?;
+        tmp.persist(&shard).map_err(|e| named(e.error))?;
         let record = JobRecord {
             job: job.clone(),
             run: output.info,

@@ -121,11 +121,14 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), ExperimentError> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     // A random temporary name: writers in several pods or on several machines (same PID)
-    // must not share one.
+    // must not share one. Errors name the file (a full disk, a read-only folder).
+    let named =
+        |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
-        .tempfile_in(dir)?;
-    std::io::Write::write_all(&mut tmp, bytes)?;
-    tmp.persist(path).map_err(|e| e.error)?;
+        .tempfile_in(dir)
+        .map_err(named)?;
+    std::io::Write::write_all(&mut tmp, bytes).map_err(named)?;
+    tmp.persist(path).map_err(|e| named(e.error))?;
     Ok(())
 }

@@ -544,8 +544,9 @@ fn tempfile_dir() -> Result<PathBuf, ExperimentError> {
     Ok(dir)
 }
 
-/// Write a report's files into `out`, each through a temporary file and a rename (a reader
-/// never sees half a file). `out` may be an output folder of `exec`: the report then sits
+/// Write a report's files into `out`: all of them under temporary names, then each renamed
+/// into place (a reader never sees half a file, and a failed write leaves the previous report
+/// whole). `out` may be an output folder of `exec`: the report then sits
 /// beside its plan and shards. A non-empty folder that holds neither is refused.
 pub fn write(out: &Path, report: &Report) -> Result<(), ExperimentError> {
     if out.exists() {
@@ -556,8 +557,24 @@ pub fn write(out: &Path, report: &Report) -> Result<(), ExperimentError> {
         }
     }
     fs_err::create_dir_all(out)?;
+    // Every file is written under a temporary name first and renamed into place only when all
+    // are written: a full disk or a failed write leaves the previous report whole (renames
+    // need no space).
+    let mut staged = Vec::new();
     for (name, bytes) in &report.files {
-        crate::atomic_write(&out.join(name), bytes)?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .tempfile_in(out)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", out.display())))?;
+        std::io::Write::write_all(&mut tmp, bytes)
+            .and_then(|()| tmp.as_file().sync_data())
+            .map_err(|e| {
+                std::io::Error::new(e.kind(), format!("{}: {e}", out.join(name).display()))
+            })?;
+        staged.push((tmp, out.join(name)));
+    }
+    for (tmp, path) in staged {
+        tmp.persist(&path).map_err(|e| e.error)?;
     }
     Ok(())
 }

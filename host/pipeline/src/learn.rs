@@ -186,6 +186,13 @@ impl ModelCache {
         if !path.join("model.safetensors").exists() {
             return None;
         }
+        // An entry is used only as it was stored: a truncated or altered file is trained again,
+        // never silently used.
+        if let Err(why) = check_entry(&path) {
+            warn!("cached model {} {why}; training it again", path.display());
+            discard(&path);
+            return None;
+        }
         match LanguageModel::load(&path, &Device::Cpu) {
             Ok(m) => Some(m),
             Err(e) => {
@@ -193,6 +200,7 @@ impl ModelCache {
                     "cached model {} is unreadable ({e}); training it again",
                     path.display()
                 );
+                discard(&path);
                 None
             }
         }
@@ -211,6 +219,7 @@ impl ModelCache {
             fs_err::remove_dir_all(&tmp)?;
         }
         model.save(&tmp)?;
+        seal_entry(&tmp)?;
         // Entries are immutable: the same key always holds the same model, so if another
         // process stored it meanwhile, keep theirs.
         if path.exists() || fs_err::rename(&tmp, &path).is_err() {
@@ -237,6 +246,59 @@ impl ModelCache {
 
     fn dir(&self) -> Option<&Path> {
         self.dir.as_deref()
+    }
+}
+
+/// The file in a cache entry that lists its other files' sha256.
+const ENTRY_DIGESTS: &str = "lethe-entry.json";
+
+fn file_sha256(path: &Path) -> Result<String, std::io::Error> {
+    let mut h = Sha256::new();
+    let mut f = fs_err::File::open(path)?;
+    std::io::copy(&mut f, &mut h)?;
+    Ok(hex(&h.finalize()))
+}
+
+/// Record the sha256 of every file of a freshly saved entry.
+fn seal_entry(dir: &Path) -> Result<(), PipelineError> {
+    let mut digests = std::collections::BTreeMap::new();
+    for e in fs_err::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name != ENTRY_DIGESTS && e.file_type()?.is_file() {
+            digests.insert(name, file_sha256(&e.path())?);
+        }
+    }
+    let text = serde_json::to_string_pretty(&digests)
+        .map_err(|e| PipelineError::Internal(e.to_string()))?;
+    fs_err::write(dir.join(ENTRY_DIGESTS), text)?;
+    Ok(())
+}
+
+/// Whether an entry's files are those it was stored with, or what differs.
+fn check_entry(dir: &Path) -> Result<(), String> {
+    let text = fs_err::read_to_string(dir.join(ENTRY_DIGESTS))
+        .map_err(|_| format!("has no {ENTRY_DIGESTS} (written by an older Lethe, or cut short)"))?;
+    let digests: std::collections::BTreeMap<String, String> = serde_json::from_str(&text)
+        .map_err(|e| format!("has an unreadable {ENTRY_DIGESTS}: {e}"))?;
+    if digests.is_empty() {
+        return Err(format!("lists no files in {ENTRY_DIGESTS}"));
+    }
+    for (name, want) in &digests {
+        match file_sha256(&dir.join(name)) {
+            Ok(got) if &got == want => {}
+            Ok(_) => return Err(format!("was altered or truncated ({name}: sha256 differs)")),
+            Err(e) => return Err(format!("lost {name} ({e})")),
+        }
+    }
+    Ok(())
+}
+
+/// Move a bad entry out of the way (then delete it), so a retrained model can take its place.
+fn discard(dir: &Path) {
+    let aside = dir.with_extension(format!("bad-{}", std::process::id()));
+    if fs_err::rename(dir, &aside).is_ok() {
+        let _ = fs_err::remove_dir_all(&aside);
     }
 }
 
@@ -481,4 +543,49 @@ pub fn learn(
         oracle,
         keys: [base_key, target_key, oracle_key],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn tiny() -> LanguageModel {
+        let texts = ["Where was Ana born? Ana was born in Lisbon."];
+        let tok = Tokenizer::train(texts.iter().copied(), 120).unwrap();
+        let cfg = Config::tiny(tok.vocab_size());
+        let params = Params::init(&cfg, 3, &Device::Cpu).unwrap();
+        LanguageModel::new(cfg, tok, params).unwrap()
+    }
+
+    #[test]
+    fn an_altered_or_truncated_cache_entry_is_discarded_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ModelCache::new(Some(dir.path().to_owned()));
+        let model = tiny();
+        cache.store("k", &model).unwrap();
+        assert!(cache.load("k").is_some());
+        let weights = cache.path("k").unwrap().join("model.safetensors");
+        let clean = fs_err::read(&weights).unwrap();
+
+        // One byte flipped in the weights: same length, still parses, different model.
+        let mut bytes = clean.clone();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x55;
+        fs_err::write(&weights, &bytes).unwrap();
+        assert!(cache.load("k").is_none());
+        assert!(!cache.path("k").unwrap().exists(), "the bad entry stays");
+
+        // Stored again, then cut short.
+        cache.store("k", &model).unwrap();
+        assert!(cache.load("k").is_some());
+        fs_err::write(&weights, &clean[..clean.len() / 2]).unwrap();
+        assert!(cache.load("k").is_none());
+
+        // An entry without its digests (an older Lethe's, or a copy cut short) is not trusted.
+        cache.store("k", &model).unwrap();
+        fs_err::remove_file(cache.path("k").unwrap().join(ENTRY_DIGESTS)).unwrap();
+        assert!(cache.load("k").is_none());
+    }
 }
