@@ -644,7 +644,9 @@ fn trap(plugin: &str, call: &str, e: &wasmtime::Error, store: &Store<HostState>)
                         state.sandbox_limits.memory_bytes >> 20
                     )
                 } else {
-                    text
+                    // A host import's own error (a limit it hit): its message, not the wasm
+                    // backtrace wrapped around it.
+                    e.root_cause().to_string()
                 }
             }
         }

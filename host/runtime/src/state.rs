@@ -14,7 +14,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 /// A host tensor behind a plugin's handle.
-pub struct TensorEntry(pub(crate) Tensor);
+pub struct TensorEntry(pub(crate) Tensor, pub(crate) usize);
 
 /// A host batch behind a plugin's handle.
 pub struct BatchEntry {

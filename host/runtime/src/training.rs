@@ -80,9 +80,52 @@ impl HostState {
     }
 
     fn push_tensor(&mut self, t: Tensor) -> WResult<Resource<TensorEntry>> {
+        let bytes = tensor_bytes(&t);
+        self.push_counted(t, bytes)
+    }
+
+    /// Push a tensor counted as `bytes` (more than its own elements when it keeps a forward
+    /// pass's graph alive).
+    fn push_counted(&mut self, t: Tensor, bytes: usize) -> WResult<Resource<TensorEntry>> {
         self.reserve_handle()?;
-        self.reserve_bytes(tensor_bytes(&t))?;
-        Ok(self.table.push(TensorEntry(t))?)
+        self.reserve_bytes(bytes)?;
+        Ok(self.table.push(TensorEntry(t, bytes))?)
+    }
+
+    /// What a tensor taken from a forward pass of batch `b` under `model` keeps alive: its
+    /// own elements, and for the current model (trained, so its graph is kept for the backward
+    /// pass) an estimate of the activations the graph holds. A plugin that keeps the logits of
+    /// many batches keeps all their graphs.
+    fn forward_bytes(
+        &mut self,
+        b: &Resource<BatchEntry>,
+        model: Model,
+        t: &Tensor,
+    ) -> WResult<usize> {
+        let own = tensor_bytes(t);
+        if !matches!(model, Model::Current) {
+            return Ok(own);
+        }
+        let (batch, tokens) = self.table.get(b)?.batch.input.dims2().map_err(host_err)?;
+        let cfg = self.training()?.model.config();
+        let (d, f, h) = (
+            cfg.hidden_size,
+            cfg.intermediate_size,
+            cfg.num_attention_heads,
+        );
+        // Per layer: two norm inputs, q, k, v and the attention output (6·D), the attention
+        // probabilities (H·T), the MLP's gate, up and product (3·F) and its output (D); then
+        // the embeddings and the final norm (2·D) and the logits (V). f32 throughout.
+        let per_token = cfg
+            .num_hidden_layers
+            .saturating_mul(7 * d + 3 * f + h * tokens)
+            .saturating_add(2 * d + cfg.vocab_size);
+        Ok(own.saturating_add(
+            batch
+                .saturating_mul(tokens)
+                .saturating_mul(per_token)
+                .saturating_mul(4),
+        ))
     }
 
     fn push_batch(&mut self, mut b: BatchEntry) -> WResult<Resource<BatchEntry>> {
@@ -111,7 +154,7 @@ impl HostState {
         if total > self.sandbox_limits.max_live_bytes {
             return Err(wasmtime::format_err!(
                 "plugin holds more than {} MiB of tensors (the host's limit of live tensor \
-                 memory)",
+                 memory, --plugin-tensor-mib)",
                 self.sandbox_limits.max_live_bytes >> 20
             ));
         }
@@ -489,7 +532,7 @@ impl wit::HostTensor for HostState {
         self.touch()?;
         let entry = self.table.delete(rep)?;
         self.live_handles = self.live_handles.saturating_sub(1);
-        self.live_bytes = self.live_bytes.saturating_sub(tensor_bytes(&entry.0));
+        self.live_bytes = self.live_bytes.saturating_sub(entry.1);
         Ok(())
     }
 }
@@ -518,7 +561,10 @@ impl wit::HostBatch for HostState {
     ) -> WResult<Result<Resource<TensorEntry>, PluginError>> {
         self.touch()?;
         match self.fused_logprobs(&this, model)? {
-            Ok(lp) => Ok(Ok(self.push_tensor(lp)?)),
+            Ok(lp) => {
+                let bytes = self.forward_bytes(&this, model, &lp)?;
+                Ok(Ok(self.push_counted(lp, bytes)?))
+            }
             Err(e) => Ok(Err(e)),
         }
     }
@@ -533,7 +579,8 @@ impl wit::HostBatch for HostState {
             Ok(o) => o,
             Err(e) => return Ok(Err(e)),
         };
-        Ok(Ok(self.push_tensor(out.logits)?))
+        let bytes = self.forward_bytes(&this, model, &out.logits)?;
+        Ok(Ok(self.push_counted(out.logits, bytes)?))
     }
 
     fn labels_one_hot(&mut self, this: Resource<BatchEntry>) -> WResult<Resource<TensorEntry>> {
@@ -582,7 +629,10 @@ impl wit::HostBatch for HostState {
             Err(e) => return Ok(Err(e)),
         };
         match out.hidden.get(layer as usize) {
-            Some(h) => Ok(Ok(self.push_tensor(h.clone())?)),
+            Some(h) => {
+                let bytes = self.forward_bytes(&this, model, h)?;
+                Ok(Ok(self.push_counted(h.clone(), bytes)?))
+            }
             None => Ok(Err(invalid(format!(
                 "layer {layer} out of range: the model has {} layers",
                 out.hidden.len()
