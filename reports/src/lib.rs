@@ -452,14 +452,18 @@ impl Leaderboard {
 
     /// Write the leaderboard as CSV.
     pub fn write_csv(&self, path: &Path) -> Result<(), ReportError> {
-        let mut df = self.to_frame()?;
-        let file = fs_err::File::create(path)?;
-        CsvWriter::new(file.into_parts().0)
-            .include_header(true)
-            .with_float_precision(Some(6))
-            .finish(&mut df)?;
-        Ok(())
+        write_csv(&mut self.to_frame()?, path)
     }
+}
+
+/// Write a frame as CSV with a header and six decimals (boards and tables alike).
+pub(crate) fn write_csv(df: &mut DataFrame, path: &Path) -> Result<(), ReportError> {
+    let file = fs_err::File::create(path)?;
+    CsvWriter::new(file.into_parts().0)
+        .include_header(true)
+        .with_float_precision(Some(6))
+        .finish(df)?;
+    Ok(())
 }
 
 /// What a table's intervals are over, from the seeds behind each of its rows: rows with one

@@ -238,13 +238,7 @@ impl Table {
 
     /// Write the table as CSV.
     pub fn write_csv(&self, path: &Path) -> Result<(), ReportError> {
-        let mut df = self.to_frame()?;
-        let file = fs_err::File::create(path)?;
-        CsvWriter::new(file.into_parts().0)
-            .include_header(true)
-            .with_float_precision(Some(6))
-            .finish(&mut df)?;
-        Ok(())
+        crate::write_csv(&mut self.to_frame()?, path)
     }
 }
 

@@ -125,13 +125,11 @@ fn a_plan_run_in_pieces_reports_what_one_run_reports() {
     same_reports(&whole, &board);
 }
 
-#[test]
-fn a_plan_killed_mid_way_resumes_without_losing_or_repeating_a_job() {
-    let dir = tempfile::tempdir().unwrap();
-    let plan_dir = dir.path().join("p");
-    // No cache: each baselines job trains its models, so the kill lands in the middle.
-    let args = ["--seeds", "0..3", "--methods", "ga"];
-    plan(&plan_dir, &args);
+/// Start `lethe exec` of a folder's plan without a cache (each baselines job trains its
+/// models, so a signal lands in the middle of a job) and return once it has written one more
+/// shard than the folder had.
+fn exec_until_a_new_shard(plan_dir: &Path) -> std::process::Child {
+    let before = records(plan_dir).len();
     let mut child = lethe()
         .arg("exec")
         .arg(plan_dir.join("plan.jsonl"))
@@ -141,13 +139,24 @@ fn a_plan_killed_mid_way_resumes_without_losing_or_repeating_a_job() {
         .spawn()
         .unwrap();
     let t0 = Instant::now();
-    while records(&plan_dir).is_empty() {
+    while records(plan_dir).len() == before {
         assert!(t0.elapsed() < Duration::from_secs(120), "no shard in 120 s");
         if let Some(status) = child.try_wait().unwrap() {
-            panic!("exec ended before it was killed: {status}");
+            panic!("exec ended before it was interrupted: {status}");
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+    child
+}
+
+#[test]
+fn a_plan_killed_mid_way_resumes_without_losing_or_repeating_a_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan_dir = dir.path().join("p");
+    // No cache: each baselines job trains its models, so the kill lands in the middle.
+    let args = ["--seeds", "0..3", "--methods", "ga"];
+    plan(&plan_dir, &args);
+    let mut child = exec_until_a_new_shard(&plan_dir);
     // SIGKILL: no chance to clean up.
     child.kill().unwrap();
     child.wait().unwrap();
@@ -457,23 +466,7 @@ fn sigint_and_sigterm_mid_plan_leave_complete_shards_and_the_next_exec_finishes(
     let plan_dir = dir.path().join("p");
     plan(&plan_dir, &["--seeds", "0..3", "--methods", "ga"]);
     for signal in ["INT", "TERM"] {
-        let before = records(&plan_dir).len();
-        let mut child = lethe()
-            .arg("exec")
-            .arg(plan_dir.join("plan.jsonl"))
-            .arg("--no-cache")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let t0 = Instant::now();
-        while records(&plan_dir).len() == before {
-            assert!(t0.elapsed() < Duration::from_secs(120), "no shard in 120 s");
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!("exec ended before SIG{signal}: {status}");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let mut child = exec_until_a_new_shard(&plan_dir);
         let o = std::process::Command::new("kill")
             .arg(format!("-{signal}"))
             .arg(child.id().to_string())

@@ -47,6 +47,41 @@ fn tk_err(e: impl std::fmt::Display) -> ModelError {
     ModelError::Tokenizer(e.to_string())
 }
 
+/// Parse a `tokenizer.json`. The tokenizers crate (0.23) panics instead of failing on some
+/// damaged files (a `decoder` that is not an object with a `type`: `expect("Helper")` in its
+/// decoder deserializer), so the text's JSON is checked first and the parse runs under
+/// `catch_unwind`: a damaged file is an error naming it, never a crash.
+fn read_hf(path: &Path) -> Result<HfTokenizer, ModelError> {
+    let bad = |why: String| ModelError::Tokenizer(format!("{}: {why}", path.display()));
+    let text = fs_err::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    if let Some(decoder) = value.get("decoder") {
+        check_decoder(decoder).map_err(bad)?;
+    }
+    match std::panic::catch_unwind(|| text.parse::<HfTokenizer>()) {
+        Ok(parsed) => parsed.map_err(|e| bad(e.to_string())),
+        Err(_) => Err(bad("the tokenizers library could not read it".into())),
+    }
+}
+
+/// A decoder must be null or an object with a string `type`; a `Sequence`'s decoders too.
+fn check_decoder(d: &serde_json::Value) -> Result<(), String> {
+    if d.is_null() {
+        return Ok(());
+    }
+    if !d.get("type").is_some_and(serde_json::Value::is_string) {
+        return Err("decoder: not an object with a string \"type\"".into());
+    }
+    if let Some(inner) = d.get("decoders") {
+        let list = inner.as_array().ok_or("decoder.decoders: not a list")?;
+        for x in list {
+            check_decoder(x)?;
+        }
+    }
+    Ok(())
+}
+
 impl Tokenizer {
     /// Train a byte-level BPE of at most `vocab_size` tokens on `texts`. Deterministic.
     pub fn train<'a>(
@@ -84,9 +119,7 @@ impl Tokenizer {
 
     /// Read a `tokenizer.json` trained here (with `<pad>`, `<bos>` and `<eos>`).
     pub fn load(path: &Path) -> Result<Self, ModelError> {
-        let inner = HfTokenizer::from_file(path)
-            .map_err(|e| ModelError::Tokenizer(format!("{}: {e}", path.display())))?;
-        Self::from_hf(inner)
+        Self::from_hf(read_hf(path)?)
     }
 
     /// Read the `tokenizer.json` of a checkpoint. Tokenizers trained here name their special
@@ -94,8 +127,7 @@ impl Tokenizer {
     /// `<|endoftext|>` …) gets its special ids from the checkpoint's `config.json`, `ids` =
     /// (bos, eos, pad), which must exist in the tokenizer's vocabulary.
     pub fn load_pretrained(path: &Path, ids: (u32, u32, u32)) -> Result<Self, ModelError> {
-        let inner = HfTokenizer::from_file(path)
-            .map_err(|e| ModelError::Tokenizer(format!("{}: {e}", path.display())))?;
+        let inner = read_hf(path)?;
         if SPECIAL.iter().all(|t| inner.token_to_id(t).is_some()) {
             return Self::from_hf(inner);
         }
@@ -167,6 +199,41 @@ impl Tokenizer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the parser tests (tests/e2e/parsers.rs): the tokenizers crate panicked on
+    /// these.
+    #[test]
+    fn a_damaged_tokenizer_json_is_an_error_not_a_panic() -> Result<(), ModelError> {
+        let t = Tokenizer::train(["Where was Ana born? In Lisbon."].iter().copied(), 120)?;
+        let json = t.to_json()?;
+        let dir = std::env::temp_dir().join(format!("lethe-tok-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+        let path = dir.join("tokenizer.json");
+        let mut value: serde_json::Value =
+            serde_json::from_str(&json).map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+        value["decoder"] = serde_json::json!(5);
+        let decoder_not_an_object = value.to_string();
+        value["decoder"] = serde_json::json!({"type": "Sequence", "decoders": [{"kind": 1}]});
+        let nested_without_type = value.to_string();
+        let cut = json[..json.len() / 2].to_owned();
+        for (what, text) in [
+            ("decoder 5", decoder_not_an_object),
+            ("nested decoder", nested_without_type),
+            ("cut in half", cut),
+        ] {
+            std::fs::write(&path, text).map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+            let e = Tokenizer::load(&path).err();
+            assert!(
+                e.as_ref()
+                    .is_some_and(|e| e.to_string().contains("tokenizer.json")),
+                "{what}: {e:?}"
+            );
+        }
+        std::fs::write(&path, &json).map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+        assert_eq!(Tokenizer::load(&path)?.to_json()?, json);
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
 
     #[test]
     fn trains_deterministically_and_round_trips() -> Result<(), ModelError> {
