@@ -142,15 +142,6 @@ fn headers(columns: &[ColumnSpec]) -> Vec<String> {
         .collect()
 }
 
-/// What a leaderboard's intervals are over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IntervalBasis {
-    /// Split-level values of several seeds.
-    Seeds,
-    /// One seed: the per-example values of the split.
-    Examples,
-}
-
 /// A leaderboard: one row per method, one column per [`ColumnSpec`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Leaderboard {
@@ -423,15 +414,6 @@ impl Leaderboard {
         interval_note(&self.seeds)
     }
 
-    /// What the intervals are over, if the rows agree on it.
-    pub fn basis(&self) -> Option<IntervalBasis> {
-        match self.seeds.iter().copied().max()? {
-            0 => None,
-            1 => Some(IntervalBasis::Examples),
-            _ => Some(IntervalBasis::Seeds),
-        }
-    }
-
     /// The leaderboard as a polars frame: a `method` column and one column per spec.
     pub fn to_frame(&self) -> Result<DataFrame, ReportError> {
         let mut cols = vec![
@@ -506,15 +488,6 @@ pub fn for_suite(results: &DataFrame, suite: &str) -> Result<DataFrame, ReportEr
         .clone()
         .lazy()
         .filter(col("suite").eq(lit(suite)))
-        .collect()?)
-}
-
-/// The rows of one run (one job of a protocol).
-pub fn for_run(results: &DataFrame, run: &str) -> Result<DataFrame, ReportError> {
-    Ok(results
-        .clone()
-        .lazy()
-        .filter(col("run").eq(lit(run)))
         .collect()?)
 }
 
