@@ -1,0 +1,1 @@
+//! ROC AUC of scores separating two groups.
