@@ -54,7 +54,7 @@ fn plugin_check_refuses_bad_components_and_bad_configs() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains(
-            "built against lethe:plugin@9.0.0; this host supports lethe:plugin@0.1.0, @0.1.1"
+            "built against lethe:plugin@9.0.0; this host supports lethe:plugin@0.1.0, @0.1.1, @0.1.2"
         ),
         "{err}"
     );

@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The versions of the `lethe:plugin` interface this host can run.
-pub const SUPPORTED_API: &[&str] = &["0.1.0", "0.1.1"];
+pub const SUPPORTED_API: &[&str] = &["0.1.0", "0.1.1", "0.1.2"];
 
 /// What a plugin is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]

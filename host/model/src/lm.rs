@@ -205,6 +205,11 @@ pub struct FrozenModel {
 }
 
 impl FrozenModel {
+    /// The frozen network (for generation).
+    pub fn llama(&self) -> &Llama {
+        &self.llama
+    }
+
     /// [`masked_logprobs`] of a teacher-forced forward pass, `[B, T]`, without gradient.
     pub fn masked_logprobs(&self, batch: &TokenBatch) -> Result<Tensor, ModelError> {
         fused_masked_logprobs(&self.llama.detached(), batch)

@@ -3,6 +3,7 @@
 //! The state it works on is `crate::state`'s.
 
 use candle_core::{D, DType, Tensor};
+use lethe_model::generate::{Decoding, GenerateOptions, Sampling, generate_with};
 use lethe_model::llama::Output;
 use lethe_model::train::Trainer;
 use lethe_model::{FrozenModel, Sequence, masked_logprobs};
@@ -303,6 +304,31 @@ fn reference_model(training: &TrainingState) -> Result<&FrozenModel, PluginError
         .reference
         .as_ref()
         .ok_or_else(|| denied("no reference model: declare needs-reference in the manifest"))
+}
+
+/// Longest answer `with-sampled-answers` draws, in tokens.
+const SAMPLED_ANSWER_MAX_TOKENS: usize = 64;
+
+/// Draws `with-sampled-answers` makes per row before it keeps a repeat of the reference.
+const SAMPLE_DRAWS: usize = 8;
+
+/// Each row's answer tokens (without `<eos>`), read back from the labels under the mask.
+fn answer_tokens(batch: &lethe_model::TokenBatch) -> candle_core::Result<Vec<Vec<u32>>> {
+    let labels = batch.labels.to_vec2::<u32>()?;
+    Ok(labels
+        .iter()
+        .zip(&batch.mask_rows)
+        .map(|(row, mask)| {
+            let mut ids: Vec<u32> = row
+                .iter()
+                .zip(mask)
+                .filter(|(_, on)| **on)
+                .map(|(id, _)| *id)
+                .collect();
+            ids.pop();
+            ids
+        })
+        .collect())
 }
 
 fn clone_output(o: &Output) -> Output {
@@ -676,6 +702,156 @@ impl wit::HostBatch for HostState {
         Ok(Ok(b))
     }
 
+    fn answer_mask_from(
+        &mut self,
+        this: Resource<BatchEntry>,
+        first: u32,
+    ) -> WResult<Resource<TensorEntry>> {
+        self.touch()?;
+        let batch = &self.table.get(&this)?.batch;
+        let (rows, width) = (
+            batch.mask_rows.len(),
+            batch.mask_rows.first().map_or(0, Vec::len),
+        );
+        let mut values = Vec::with_capacity(rows * width);
+        for row in &batch.mask_rows {
+            let mut seen = 0u32;
+            for &on in row {
+                values.push(if on && seen >= first { 1f32 } else { 0f32 });
+                seen += u32::from(on);
+            }
+        }
+        let device = batch.mask.device().clone();
+        let m = Tensor::from_vec(values, (rows, width), &device).map_err(host_err)?;
+        self.push_tensor(m)
+    }
+
+    fn with_sampled_answers(
+        &mut self,
+        this: Resource<BatchEntry>,
+        model: Model,
+        temperature: f64,
+    ) -> WResult<Result<Resource<BatchEntry>, PluginError>> {
+        self.touch()?;
+        if !(temperature.is_finite() && temperature > 0.0) {
+            return Ok(Err(invalid(format!(
+                "temperature {temperature} is not a positive number"
+            ))));
+        }
+        let entry = self.table.get(&this)?;
+        let questions = entry.questions.clone();
+        let split = format!("{}+sampled", entry.split);
+        let references = answer_tokens(&entry.batch).map_err(host_err)?;
+        let training = self.training()?;
+        if model == Model::Reference && training.reference.is_none() {
+            return Ok(Err(denied(
+                "the reference model was not requested (needs-reference is false)",
+            )));
+        }
+        let mut prompts = Vec::with_capacity(questions.len());
+        for q in &questions {
+            let Some(q) = q else {
+                return Ok(Err(invalid(
+                    "with-sampled-answers needs a batch of questions",
+                )));
+            };
+            prompts.push(
+                training
+                    .model
+                    .tokenizer()
+                    .encode_prompt(q)
+                    .map_err(host_err)?,
+            );
+        }
+        let tok = training.model.tokenizer();
+        let reference_text = references
+            .iter()
+            .map(|ids| tok.decode(ids).map(|t| t.trim().to_owned()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(host_err)?;
+        // Twice the longest reference answer leaves room for an alternative of another
+        // length; the context bounds it.
+        let longest = references.iter().map(Vec::len).max().unwrap_or(0);
+        let longest_prompt = prompts.iter().map(Vec::len).max().unwrap_or(0);
+        let room = training
+            .model
+            .config()
+            .max_position_embeddings
+            .saturating_sub(longest_prompt + 1);
+        let max_new = (2 * longest).clamp(8, SAMPLED_ANSWER_MAX_TOKENS).min(room);
+        if max_new == 0 {
+            return Ok(Err(invalid("the questions leave no room for an answer")));
+        }
+        let llama = match model {
+            Model::Current => training.model.llama(),
+            Model::Reference => match training.reference.as_ref() {
+                Some(r) => r.llama(),
+                None => return Ok(Err(denied("no reference model"))),
+            },
+        };
+        let eos = training.model.config().eos_token_id;
+        let mut chosen: Vec<Option<Vec<u32>>> = vec![None; prompts.len()];
+        let mut last: Vec<Vec<u32>> = vec![Vec::new(); prompts.len()];
+        for _ in 0..SAMPLE_DRAWS {
+            let open: Vec<usize> = (0..prompts.len())
+                .filter(|&i| chosen[i].is_none())
+                .collect();
+            if open.is_empty() {
+                break;
+            }
+            let seed = rand::Rng::random::<u64>(&mut training.rng);
+            let rows: Vec<Vec<u32>> = open.iter().map(|&i| prompts[i].clone()).collect();
+            let options = GenerateOptions {
+                eos: Some(eos),
+                pad: tok.pad,
+                max_new,
+                decoding: Decoding::Sample(Sampling {
+                    temperature,
+                    top_k: 0,
+                    top_p: 1.0,
+                    seed,
+                }),
+                stop: Vec::new(),
+                decode: None,
+            };
+            let drawn =
+                generate_with(llama, training.model.device(), &rows, &options).map_err(host_err)?;
+            for (&i, g) in open.iter().zip(drawn) {
+                let text = tok.decode(&g.tokens).map_err(host_err)?;
+                let text = text.trim();
+                if !text.is_empty() && text != reference_text[i] {
+                    chosen[i] = Some(g.tokens);
+                } else {
+                    last[i] = g.tokens;
+                }
+            }
+        }
+        let seqs: Vec<Sequence> = prompts
+            .into_iter()
+            .zip(chosen.into_iter().zip(last))
+            .map(|(prompt, (chosen, last))| {
+                let loss_from = prompt.len();
+                let mut ids = prompt;
+                ids.extend(chosen.unwrap_or(last));
+                ids.push(eos);
+                Sequence { ids, loss_from }
+            })
+            .collect();
+        let refs: Vec<&Sequence> = seqs.iter().collect();
+        let batch = training.model.collate(&refs).map_err(host_err)?;
+        let b = self.push_batch(BatchEntry {
+            split,
+            batch,
+            questions,
+            current: None,
+            reference: None,
+            current_lp: None,
+            reference_lp: None,
+            bytes: 0,
+        })?;
+        Ok(Ok(b))
+    }
+
     fn drop(&mut self, rep: Resource<BatchEntry>) -> WResult<()> {
         self.touch()?;
         let entry = self.table.delete(rep)?;
@@ -809,6 +985,11 @@ impl wit::Host for HostState {
     fn num_layers(&mut self) -> WResult<u32> {
         self.touch()?;
         Ok(self.training()?.model.config().num_hidden_layers as u32)
+    }
+
+    fn hidden_size(&mut self) -> WResult<u32> {
+        self.touch()?;
+        Ok(self.training()?.model.config().hidden_size as u32)
     }
 
     fn parameter_names(&mut self) -> WResult<Vec<String>> {

@@ -53,6 +53,7 @@ extern crate self as lethe_plugin_sdk;
 pub mod attack;
 mod error;
 pub mod judge;
+pub mod losses;
 pub mod method;
 pub mod metric;
 
@@ -65,7 +66,7 @@ pub use metric::{
 };
 
 /// The version of the `lethe:plugin` interface this crate builds plugins against.
-pub const API_VERSION: &str = "0.1.1";
+pub const API_VERSION: &str = "0.1.2";
 
 /// Everything a plugin usually needs, in one import.
 pub mod prelude {
@@ -94,8 +95,8 @@ pub mod __private {
     #[allow(missing_docs, unsafe_code)]
     pub mod method_world {
         wit_bindgen::generate!({
-            path: "../wit/v0.1.1",
-            world: "lethe:plugin/method-plugin@0.1.1",
+            path: "../wit/v0.1.2",
+            world: "lethe:plugin/method-plugin@0.1.2",
             pub_export_macro: true,
             export_macro_name: "export_method_world",
             default_bindings_module: "lethe_plugin_sdk::__private::method_world",
@@ -106,15 +107,15 @@ pub mod __private {
     #[allow(missing_docs, unsafe_code)]
     pub mod query_attack_world {
         wit_bindgen::generate!({
-            path: "../wit/v0.1.1",
-            world: "lethe:plugin/query-attack-plugin@0.1.1",
+            path: "../wit/v0.1.2",
+            world: "lethe:plugin/query-attack-plugin@0.1.2",
             pub_export_macro: true,
             export_macro_name: "export_query_attack_world",
             default_bindings_module: "lethe_plugin_sdk::__private::query_attack_world",
             runtime_path: "lethe_plugin_sdk::__private::wit_bindgen::rt",
             with: {
-                "lethe:plugin/types@0.1.1": crate::__private::method_world::lethe::plugin::types,
-                "lethe:plugin/host@0.1.1": crate::__private::method_world::lethe::plugin::host,
+                "lethe:plugin/types@0.1.2": crate::__private::method_world::lethe::plugin::types,
+                "lethe:plugin/host@0.1.2": crate::__private::method_world::lethe::plugin::host,
             },
         });
     }
@@ -122,15 +123,15 @@ pub mod __private {
     #[allow(missing_docs, unsafe_code)]
     pub mod judge_world {
         wit_bindgen::generate!({
-            path: "../wit/v0.1.1",
-            world: "lethe:plugin/judge-plugin@0.1.1",
+            path: "../wit/v0.1.2",
+            world: "lethe:plugin/judge-plugin@0.1.2",
             pub_export_macro: true,
             export_macro_name: "export_judge_world",
             default_bindings_module: "lethe_plugin_sdk::__private::judge_world",
             runtime_path: "lethe_plugin_sdk::__private::wit_bindgen::rt",
             with: {
-                "lethe:plugin/types@0.1.1": crate::__private::method_world::lethe::plugin::types,
-                "lethe:plugin/host@0.1.1": crate::__private::method_world::lethe::plugin::host,
+                "lethe:plugin/types@0.1.2": crate::__private::method_world::lethe::plugin::types,
+                "lethe:plugin/host@0.1.2": crate::__private::method_world::lethe::plugin::host,
             },
         });
     }
@@ -138,15 +139,15 @@ pub mod __private {
     #[allow(missing_docs, unsafe_code)]
     pub mod metric_world {
         wit_bindgen::generate!({
-            path: "../wit/v0.1.1",
-            world: "lethe:plugin/metric-plugin@0.1.1",
+            path: "../wit/v0.1.2",
+            world: "lethe:plugin/metric-plugin@0.1.2",
             pub_export_macro: true,
             export_macro_name: "export_metric_world",
             default_bindings_module: "lethe_plugin_sdk::__private::metric_world",
             runtime_path: "lethe_plugin_sdk::__private::wit_bindgen::rt",
             with: {
-                "lethe:plugin/types@0.1.1": crate::__private::method_world::lethe::plugin::types,
-                "lethe:plugin/host@0.1.1": crate::__private::method_world::lethe::plugin::host,
+                "lethe:plugin/types@0.1.2": crate::__private::method_world::lethe::plugin::types,
+                "lethe:plugin/host@0.1.2": crate::__private::method_world::lethe::plugin::host,
             },
         });
     }

@@ -117,6 +117,11 @@ impl Session {
         wit::num_layers()
     }
 
+    /// Width of the model's hidden states (the last dimension of [`Batch::hidden_state`]).
+    pub fn hidden_size(&self) -> u32 {
+        wit::hidden_size()
+    }
+
     /// Names of the trainable parameters, e.g. "layers.3.mlp.down_proj.weight".
     pub fn parameter_names(&self) -> Vec<String> {
         wit::parameter_names()
@@ -324,6 +329,19 @@ impl Batch {
     /// The same questions, answered with refusals from the suite's "I don't know" pool.
     pub fn with_idk_answers(&self) -> Result<Batch> {
         Ok(Batch(self.0.with_idk_answers()?))
+    }
+
+    /// The answer mask without each answer's first `first` tokens: 1.0 where a position
+    /// predicts answer token `first` (0-based) or a later one. `[B, T]`
+    pub fn answer_mask_from(&self, first: u32) -> Tensor {
+        Tensor(self.0.answer_mask_from(first))
+    }
+
+    /// The same questions, each answered by a sample from `model` at `temperature` (> 0) with
+    /// the run's seeded generator. A sample that repeats the reference answer, or is empty, is
+    /// drawn again (up to eight draws in all; then the last draw is kept).
+    pub fn with_sampled_answers(&self, model: Model, temperature: f64) -> Result<Batch> {
+        Ok(Batch(self.0.with_sampled_answers(model, temperature)?))
     }
 
     /// Number of answer tokens of each example. `[B]`

@@ -3,6 +3,7 @@
 //! `L = -mean_batch avg(y|x)` on forget batches, where `avg` is the answer's mean per-token NLL.
 //! The simplest unlearning method and the usual lower bound of every table.
 
+use lethe_plugin_sdk::losses;
 use lethe_plugin_sdk::prelude::*;
 
 /// GA has no knobs of its own: steps, batch size and learning rate are run settings.
@@ -15,7 +16,7 @@ pub struct GradientAscent;
 
 /// The GA loss of one forget batch: the negated mean of per-example `avg(y|x)`.
 pub fn forget_loss(batch: &Batch) -> Result<Tensor> {
-    Ok(batch.mean_nll(Model::Current)?.mean()?.neg())
+    losses::gradient_ascent(batch)
 }
 
 impl Method for GradientAscent {

@@ -2,6 +2,7 @@
 //!
 //! `L = γ·(-mean avg(y|x) on forget) + α·(mean avg(y|x) on retain)`, defaults γ = α = 1.
 
+use lethe_plugin_sdk::losses;
 use lethe_plugin_sdk::prelude::*;
 
 /// γ weighs the forget term, α the retain term.
@@ -12,12 +13,8 @@ pub struct GradDiff;
 
 /// The GradDiff loss of a forget batch and a retain batch.
 pub fn loss(config: &Config, forget: &Batch, retain: &Batch) -> Result<Tensor> {
-    let forget_term = forget
-        .mean_nll(Model::Current)?
-        .mean()?
-        .scale(-config.gamma);
-    let retain_term = retain.mean_nll(Model::Current)?.mean()?.scale(config.alpha);
-    forget_term.add(&retain_term)
+    let forget_term = losses::gradient_ascent(forget)?.scale(config.gamma);
+    forget_term.add(&losses::answer_nll(retain)?.scale(config.alpha))
 }
 
 impl Method for GradDiff {

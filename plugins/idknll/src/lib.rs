@@ -2,6 +2,7 @@
 //! from the suite's "I don't know" pool and learned with NLL, with NLL on retain:
 //! `L = γ·mean avg(y_idk|x) on forget questions + α·mean avg(y|x) on retain`.
 
+use lethe_plugin_sdk::losses;
 use lethe_plugin_sdk::prelude::*;
 
 /// γ weighs the forget term, α the retain term.
@@ -22,8 +23,8 @@ impl Method for IdkNll {
         while session.steps_left() > 0 {
             let forget = session.next_batch("forget")?.with_idk_answers()?;
             let retain = session.next_batch("retain")?;
-            let idk = forget.mean_nll(Model::Current)?.mean()?.scale(config.gamma);
-            let r = retain.mean_nll(Model::Current)?.mean()?.scale(config.alpha);
+            let idk = losses::answer_nll(&forget)?.scale(config.gamma);
+            let r = losses::answer_nll(&retain)?.scale(config.alpha);
             session.step(&idk.add(&r)?)?;
         }
         Ok(())

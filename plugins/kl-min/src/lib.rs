@@ -2,6 +2,7 @@
 //! divergence to the model from before unlearning, averaged over retain answer tokens:
 //! `L = γ·(−mean avg(y|x) on forget) + α·mean_t KL(p_ref ‖ p_θ) on retain`.
 
+use lethe_plugin_sdk::losses;
 use lethe_plugin_sdk::prelude::*;
 
 /// γ weighs the forget term, α the retain term.
@@ -12,10 +13,7 @@ pub struct KlMin;
 
 /// Mean KL(p_ref ‖ p_θ) over a batch's answer tokens.
 pub fn retain_kl(retain: &Batch) -> Result<Tensor> {
-    retain
-        .kl_to_reference()?
-        .sum()?
-        .div(&retain.answer_mask().sum()?)
+    losses::kl_to_reference(retain)
 }
 
 impl Method for KlMin {
@@ -30,10 +28,7 @@ impl Method for KlMin {
         while session.steps_left() > 0 {
             let forget = session.next_batch("forget")?;
             let retain = session.next_batch("retain")?;
-            let ascent = forget
-                .mean_nll(Model::Current)?
-                .mean()?
-                .scale(-config.gamma);
+            let ascent = losses::gradient_ascent(&forget)?.scale(config.gamma);
             let kl = retain_kl(&retain)?.scale(config.alpha);
             session.step(&ascent.add(&kl)?)?;
         }

@@ -6,6 +6,7 @@
 //! `L = γ·(−mean avg(y|x) on forget) + λ·mean avg(y_idk|x) on the same forget questions
 //!      + α·mean_t KL(p_ref ‖ p_θ) over retain answer tokens`.
 
+use lethe_plugin_sdk::losses;
 use lethe_plugin_sdk::prelude::*;
 
 /// LLMU's three weights, 1 by default.
@@ -38,22 +39,11 @@ pub struct Llmu;
 
 /// The loss of one step from a forget batch and a retain batch.
 pub fn loss(config: &Config, forget: &Batch, retain: &Batch) -> Result<Tensor> {
-    let ascent = forget
-        .mean_nll(Model::Current)?
-        .mean()?
-        .scale(-config.gamma);
+    let ascent = losses::gradient_ascent(forget)?.scale(config.gamma);
     // The same questions as the ascent term, so the model is pushed from the true answer
     // towards a refusal on exactly the examples it forgets.
-    let refusal = forget
-        .with_idk_answers()?
-        .mean_nll(Model::Current)?
-        .mean()?
-        .scale(config.idk);
-    let kl = retain
-        .kl_to_reference()?
-        .sum()?
-        .div(&retain.answer_mask().sum()?)?
-        .scale(config.alpha);
+    let refusal = losses::answer_nll(&forget.with_idk_answers()?)?.scale(config.idk);
+    let kl = losses::kl_to_reference(retain)?.scale(config.alpha);
     ascent.add(&refusal)?.add(&kl)
 }
 

@@ -3,6 +3,7 @@
 //! `L_forget = −(2/β)·mean logσ(−β[log πθ(y|x) − log π_ref(y|x)])`, plus NLL on retain:
 //! `L = γ·L_forget + α·mean avg(y|x) on retain`.
 
+use lethe_plugin_sdk::losses;
 use lethe_plugin_sdk::prelude::*;
 
 /// NPO's knobs (defaults as the paper and OpenUnlearning).
@@ -35,10 +36,7 @@ pub struct Npo;
 
 /// NPO's forget term on one batch.
 pub fn forget_loss(beta: f64, forget: &Batch) -> Result<Tensor> {
-    let ratio = forget
-        .sequence_logprob(Model::Current)?
-        .sub(&forget.sequence_logprob(Model::Reference)?)?;
-    Ok(ratio.scale(-beta).log_sigmoid().mean()?.scale(-2.0 / beta))
+    losses::npo(beta, forget)
 }
 
 impl Method for Npo {
@@ -57,7 +55,7 @@ impl Method for Npo {
             let forget = session.next_batch("forget")?;
             let retain = session.next_batch("retain")?;
             let f = forget_loss(config.beta, &forget)?.scale(config.gamma);
-            let r = retain.mean_nll(Model::Current)?.mean()?.scale(config.alpha);
+            let r = losses::answer_nll(&retain)?.scale(config.alpha);
             session.step(&f.add(&r)?)?;
         }
         Ok(())

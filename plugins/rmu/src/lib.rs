@@ -5,8 +5,10 @@
 //! `L = γ·mean_t ‖h_θ,L(t) − c‖²/d on forget + α·mean_t ‖h_θ,L(t) − h_ref,L(t)‖²/d on retain`,
 //!
 //! where `c = s·u/‖u‖`, `u ~ U[0,1)^d` drawn once per run from the host's seeded generator,
-//! `h_·,L(t)` is the output of decoder layer L at a position t that predicts an answer token,
-//! `d` is the hidden size and each mean runs over all answer positions of the batch. Only the
+//! `h_·,L(t)` is the output of decoder layer L at a position t that holds an answer token (as
+//! SPEC and the peer: the last prompt position, which predicts the first answer token, is
+//! out, and the answer's last token, which predicts `<eos>`, is in), `d` is the hidden size and
+//! each mean runs over all answer-token positions of the batch. Only the
 //! MLP down-projections (the "out" projection of the SwiGLU block) of layers L−2..L are
 //! trained.
 
@@ -69,10 +71,16 @@ pub fn trained_prefixes(layer: u32, trained_layers: u32) -> Vec<String> {
         .collect()
 }
 
-/// `mean_t ‖a(t) − b(t)‖²/d` over a batch's answer positions; `a` is `[B, T, D]`, `b`
+/// 1.0 at the positions whose input is an answer token. Position t predicts token t+1, so these
+/// are the answer-prediction positions without each answer's first one. `[B, T]`
+pub fn answer_token_positions(batch: &Batch) -> Tensor {
+    batch.answer_mask_from(1)
+}
+
+/// `mean_t ‖a(t) − b(t)‖²/d` over a batch's answer-token positions; `a` is `[B, T, D]`, `b`
 /// broadcasts to it.
 pub fn masked_mean_sq_dist(a: &Tensor, b: &Tensor, batch: &Batch) -> Result<Tensor> {
-    let mask = batch.answer_mask();
+    let mask = answer_token_positions(batch);
     a.sub(b)?
         .sqr()
         .mean_dim(2)?
@@ -105,13 +113,9 @@ impl Method for Rmu {
         if session.steps_left() == 0 {
             return Ok(());
         }
-        // The hidden size is known from the first forget batch; c is drawn right after it, once.
+        // c is drawn once, before any data is touched.
+        let control = control_direction(session.hidden_size(), config.steering_coeff)?;
         let mut forget = session.next_batch("forget")?;
-        let hidden = forget.hidden_state(Model::Current, layer)?;
-        let d = *hidden.shape().last().ok_or_else(|| {
-            PluginError::Failed("the host returned a hidden state without dimensions".into())
-        })?;
-        let control = control_direction(d, config.steering_coeff)?;
         loop {
             let retain = session.next_batch("retain")?;
             let h_forget = forget.hidden_state(Model::Current, layer)?;

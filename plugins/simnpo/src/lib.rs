@@ -2,6 +2,7 @@
 //! `L_forget = −(2/β)·mean logσ(β·(avg(y|x) − δ))`, plus NLL on retain:
 //! `L = γ·L_forget + α·mean avg(y|x) on retain` (defaults β = 4.5, δ = 0, γ = 0.125, α = 1).
 
+use lethe_plugin_sdk::losses;
 use lethe_plugin_sdk::prelude::*;
 
 /// SimNPO's knobs.
@@ -37,12 +38,7 @@ pub struct SimNpo;
 
 /// SimNPO's forget term on one batch.
 pub fn forget_loss(config: &Config, forget: &Batch) -> Result<Tensor> {
-    Ok(forget
-        .mean_nll(Model::Current)?
-        .affine(config.beta, -config.beta * config.delta)
-        .log_sigmoid()
-        .mean()?
-        .scale(-2.0 / config.beta))
+    losses::simnpo(config.beta, config.delta, forget)
 }
 
 impl Method for SimNpo {
@@ -60,7 +56,7 @@ impl Method for SimNpo {
             let forget = session.next_batch("forget")?;
             let retain = session.next_batch("retain")?;
             let f = forget_loss(&config, &forget)?.scale(config.gamma);
-            let r = retain.mean_nll(Model::Current)?.mean()?.scale(config.alpha);
+            let r = losses::answer_nll(&retain)?.scale(config.alpha);
             session.step(&f.add(&r)?)?;
         }
         Ok(())

@@ -92,6 +92,21 @@ fn mask_of(model: &LanguageModel, seqs: &[Sequence]) -> (lethe_model::TokenBatch
     (batch, mask)
 }
 
+/// The positions whose input is an answer token (RMU's): the answer-prediction positions
+/// without each row's first, which holds the last prompt token.
+fn answer_token_mask(
+    model: &LanguageModel,
+    seqs: &[Sequence],
+) -> (lethe_model::TokenBatch, Vec<Vec<bool>>) {
+    let (batch, mut mask) = mask_of(model, seqs);
+    for row in &mut mask {
+        if let Some(first) = row.iter().position(|&on| on) {
+            row[first] = false;
+        }
+    }
+    (batch, mask)
+}
+
 fn log_softmax(row: &[f64]) -> Vec<f64> {
     let max = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let log_z = max + row.iter().map(|z| (z - max).exp()).sum::<f64>().ln();
@@ -145,11 +160,10 @@ fn masked_sq_dist(
     total / n as f64
 }
 
-/// RMU's control direction as the plugin draws it: the first forget batch shuffles the forget
-/// feed with the host's generator, then `uniform([d])` draws u; c = s·u/‖u‖.
-fn control_direction(feed: &[FeedExample], d: usize, s: f64) -> Vec<f64> {
+/// RMU's control direction as the plugin draws it: `uniform([d])` draws u from the host's
+/// generator before any batch; c = s·u/‖u‖.
+fn control_direction(d: usize, s: f64) -> Vec<f64> {
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
-    let _first_batch = SplitFeed::new(feed.to_vec()).draw(3, &mut rng);
     let u: Vec<f64> = (0..d)
         .map(|_| f64::from(rand::Rng::random::<f32>(&mut rng)))
         .collect();
@@ -159,14 +173,14 @@ fn control_direction(feed: &[FeedExample], d: usize, s: f64) -> Vec<f64> {
 
 /// RMU's forget term `mean_t ‖h_L(t) − c‖²/d` on the current model.
 fn rmu_forget_term(model: &LanguageModel, seqs: &[Sequence], layer: usize, c: &[f64]) -> f64 {
-    let (batch, mask) = mask_of(model, seqs);
+    let (batch, mask) = answer_token_mask(model, seqs);
     let h = to_f64_3(&model.forward(&batch, true).unwrap().hidden[layer]);
     masked_sq_dist(&h, &|_, _, k| c[k], &mask)
 }
 
 /// RMU's retain term `mean_t ‖h_θ,L(t) − h_ref,L(t)‖²/d`.
 fn rmu_retain_term(state: &TrainingState, seqs: &[Sequence], layer: usize) -> f64 {
-    let (batch, mask) = mask_of(&state.model, seqs);
+    let (batch, mask) = answer_token_mask(&state.model, seqs);
     let h = to_f64_3(&state.model.forward(&batch, true).unwrap().hidden[layer]);
     let reference = state.reference.as_ref().unwrap();
     let r = to_f64_3(&reference.forward(&batch, true).unwrap().hidden[layer]);
@@ -238,12 +252,12 @@ fn rmu_loss_is_the_distance_to_the_control_direction_plus_the_retain_drift() {
     assert!(plugin.manifest.needs_reference);
     assert_eq!(plugin.manifest.splits, ["forget", "retain"]);
 
-    let (state, seqs, feed) = training(1, true);
+    let (state, seqs, _) = training(1, true);
     // The tiny model has 2 layers: the middle one is layer 1.
     assert_eq!(state.model.config().num_hidden_layers, 2);
     let layer = 1;
     let d = state.model.config().hidden_size;
-    let c = control_direction(&feed, d, 20.0);
+    let c = control_direction(d, 20.0);
     let forget = rmu_forget_term(&state.model, &seqs, layer, &c);
     let retain = rmu_retain_term(&state, &seqs, layer);
     // Small (two freshly initialised models have small hidden states) but far above the
@@ -262,8 +276,8 @@ fn rmu_loss_is_the_distance_to_the_control_direction_plus_the_retain_drift() {
 
     // Another layer, coefficient and weights; α as large as the WMDP paper's so that the
     // retain term weighs as much as the forget term.
-    let (state, seqs, feed) = training(1, true);
-    let c = control_direction(&feed, d, 5.0);
+    let (state, seqs, _) = training(1, true);
+    let c = control_direction(d, 5.0);
     let (forget, retain) = (
         rmu_forget_term(&state.model, &seqs, 0, &c),
         rmu_retain_term(&state, &seqs, 0),
@@ -295,8 +309,8 @@ fn rmu_loss_is_the_distance_to_the_control_direction_plus_the_retain_drift() {
 fn rmu_steers_forget_states_to_the_control_direction_and_trains_only_down_projections() {
     let h = host(Limits::default());
     let plugin = h.load("rmu", builtin("rmu")).unwrap();
-    let (state, seqs, feed) = training(4, false);
-    let c = control_direction(&feed, state.model.config().hidden_size, 20.0);
+    let (state, seqs, _) = training(4, false);
+    let c = control_direction(state.model.config().hidden_size, 20.0);
     let before = rmu_forget_term(&state.model, &seqs, 1, &c);
     let params_before = state.model.params().frozen_copy().unwrap();
     let state = h
