@@ -3,4 +3,6 @@
 //! plugin crate: both would export the metric interface).
 
 pub mod auc;
+pub mod bleu;
 pub mod ks;
+pub mod rouge;
