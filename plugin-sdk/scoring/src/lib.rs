@@ -6,3 +6,4 @@ pub mod auc;
 pub mod bleu;
 pub mod ks;
 pub mod rouge;
+pub mod truth_ratio;
