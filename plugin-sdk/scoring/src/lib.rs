@@ -5,5 +5,8 @@
 pub mod auc;
 pub mod bleu;
 pub mod ks;
+pub mod memorization;
+pub mod mia;
 pub mod rouge;
 pub mod truth_ratio;
+pub mod zlib;
