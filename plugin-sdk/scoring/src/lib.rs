@@ -3,4 +3,10 @@
 //! plugin crate: both would export the metric interface).
 
 pub mod auc;
+pub mod bleu;
 pub mod ks;
+pub mod memorization;
+pub mod mia;
+pub mod rouge;
+pub mod truth_ratio;
+pub mod zlib;

@@ -2,10 +2,9 @@
 //! sentence BLEU per example (13a tokenizer, exponential smoothing, effective order) averaged
 //! per split, and corpus BLEU per split. MLLMU-Med reports BLEU beside ROUGE.
 
-pub mod sacrebleu;
-
 use lethe_plugin_sdk::metric::{example_value, mean, missing, split_value};
 use lethe_plugin_sdk::prelude::*;
+use lethe_scoring::bleu;
 
 /// BLEU has no knobs.
 #[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
@@ -47,14 +46,14 @@ impl Metric for BleuMetric {
                     .generated
                     .as_deref()
                     .ok_or_else(|| missing("generated answer", example))?;
-                let b = sacrebleu::sentence_bleu(generated, &example.answer).score;
+                let b = bleu::sentence_bleu(generated, &example.answer).score;
                 values.push(example_value("bleu", &split.split, &example.id, b));
                 column.push(b);
                 pairs.push((generated, example.answer.as_str()));
             }
             if let Some(m) = mean(&column) {
                 values.push(split_value("bleu", &split.split, m));
-                let corpus = sacrebleu::corpus_bleu(&pairs).score;
+                let corpus = bleu::corpus_bleu(&pairs).score;
                 values.push(split_value("corpus_bleu", &split.split, corpus));
             }
         }

@@ -16,18 +16,11 @@
 //!
 //! Per example: `utility` and `erosion` (target − subject) of every tagged example.
 
-/// The `rouge` plugin's port of NLTK's Porter stemmer, compiled into this component: a plugin
-/// crate cannot link another plugin crate, as both would export the metric interface.
-#[path = "../../rouge/src/porter.rs"]
-pub mod porter;
-/// The `rouge` plugin's port of `rouge_score` 0.1.2 (see [`porter`] for why it is included).
-#[path = "../../rouge/src/score.rs"]
-pub mod score;
-
 use std::collections::BTreeMap;
 
 use lethe_plugin_sdk::metric::{example_value, mean, missing, split_value};
 use lethe_plugin_sdk::prelude::*;
+use lethe_scoring::rouge;
 
 /// Which group key and values mark same-disease and other-disease examples.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize, schemars::JsonSchema)]
@@ -53,7 +46,7 @@ impl Default for Config {
 
 /// ROUGE-L recall of one answer against its reference: the utility of one example.
 pub fn utility(prediction: &str, reference: &str) -> f64 {
-    score::rouge_l(&score::tokenize(prediction), &score::tokenize(reference)).recall
+    rouge::rouge_l(&rouge::tokenize(prediction), &rouge::tokenize(reference)).recall
 }
 
 /// Subject and target utility of one example.

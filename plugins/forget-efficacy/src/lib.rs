@@ -8,18 +8,12 @@
 //! **missing**: the values here are the harmonic mean of the ROUGE-L part alone, i.e.
 //! `1 − ROUGE-L recall` and `ROUGE-L recall`. Their names say so (`…_rougeL`), and they are
 //! not comparable with AMNESIA's full figures. ROUGE-L is computed exactly as the `rouge`
-//! plugin computes it (`rouge_score` 0.1.2 with Porter stemming).
-
-/// The `rouge` plugin's port of NLTK's Porter stemmer, compiled into this component: a plugin
-/// crate cannot link another plugin crate, as both would export the metric interface.
-#[path = "../../rouge/src/porter.rs"]
-pub mod porter;
-/// The `rouge` plugin's port of `rouge_score` 0.1.2 (see [`porter`] for why it is included).
-#[path = "../../rouge/src/score.rs"]
-pub mod score;
+//! plugin computes it (`lethe_scoring::rouge`, a port of `rouge_score` 0.1.2 with Porter
+//! stemming).
 
 use lethe_plugin_sdk::metric::{example_value, mean, missing, split_value};
 use lethe_plugin_sdk::prelude::*;
+use lethe_scoring::rouge;
 
 /// Which splits get which value.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize, schemars::JsonSchema)]
@@ -55,7 +49,7 @@ pub fn harmonic_mean(parts: &[f64]) -> Option<f64> {
 
 /// ROUGE-L recall of one answer against its reference.
 pub fn rouge_l_recall(prediction: &str, reference: &str) -> f64 {
-    score::rouge_l(&score::tokenize(prediction), &score::tokenize(reference)).recall
+    rouge::rouge_l(&rouge::tokenize(prediction), &rouge::tokenize(reference)).recall
 }
 
 /// Forget efficacy from the parts available today: HM(1 − ROUGE-L recall).

@@ -2,11 +2,9 @@
 //! (0.1.2, Porter stemming) computes them: precision, recall and F1, per example and averaged
 //! per split. TOFU reports ROUGE-L recall, MUSE ROUGE-L F1, MLLMU-Med ROUGE-1.
 
-pub mod porter;
-pub mod score;
-
 use lethe_plugin_sdk::metric::{example_value, mean, missing, split_value};
 use lethe_plugin_sdk::prelude::*;
+use lethe_scoring::rouge;
 
 /// ROUGE has no knobs: every variant is reported.
 #[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
@@ -37,10 +35,10 @@ const OUTPUTS: [(&str, &str); 6] = [
 
 /// The six ROUGE values of one prediction against one reference, in `OUTPUTS` order.
 pub fn rouge_values(prediction: &str, reference: &str) -> [f64; 6] {
-    let pred = score::tokenize(prediction);
-    let refr = score::tokenize(reference);
-    let r1 = score::rouge_n(&pred, &refr, 1);
-    let rl = score::rouge_l(&pred, &refr);
+    let pred = rouge::tokenize(prediction);
+    let refr = rouge::tokenize(reference);
+    let r1 = rouge::rouge_n(&pred, &refr, 1);
+    let rl = rouge::rouge_l(&pred, &refr);
     [
         rl.recall,
         rl.precision,

@@ -9,18 +9,12 @@
 //! Knowing retain and test and not knowing forget raises it; losing retain or test knowledge
 //! the finetuned model had, or knowing forget better than the finetuned model, is paid for a
 //! second time. ROUGE-1 is computed here from the greedy answers of both models exactly as the
-//! `rouge` plugin computes it (`rouge_score` 0.1.2 with Porter stemming).
-
-/// The `rouge` plugin's port of NLTK's Porter stemmer, compiled into this component: a plugin
-/// crate cannot link another plugin crate, as both would export the metric interface.
-#[path = "../../rouge/src/porter.rs"]
-pub mod porter;
-/// The `rouge` plugin's port of `rouge_score` 0.1.2 (see [`porter`] for why it is included).
-#[path = "../../rouge/src/score.rs"]
-pub mod score;
+//! `rouge` plugin computes it (`lethe_scoring::rouge`, a port of `rouge_score` 0.1.2 with Porter
+//! stemming).
 
 use lethe_plugin_sdk::metric::{mean, missing, split_value};
 use lethe_plugin_sdk::prelude::*;
+use lethe_scoring::rouge;
 
 /// Which splits play forget, retain and test, and which ROUGE-1 figure is used.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize, schemars::JsonSchema)]
@@ -84,7 +78,7 @@ pub fn ues(unlearned: SplitScores, finetuned: SplitScores) -> (f64, f64) {
 
 /// ROUGE-1 of one answer against its reference, as a fraction.
 pub fn rouge1(prediction: &str, reference: &str, figure: RougeFigure) -> f64 {
-    let s = score::rouge_n(&score::tokenize(prediction), &score::tokenize(reference), 1);
+    let s = rouge::rouge_n(&rouge::tokenize(prediction), &rouge::tokenize(reference), 1);
     match figure {
         RougeFigure::F1 => s.fmeasure,
         RougeFigure::Recall => s.recall,

@@ -474,12 +474,11 @@ fn seed_benchmark_plugins_validate_their_config() {
             json!({"steering_coeff": "high"}),
             "/steering_coeff",
         ),
-        // An empty schema's refusal names the unexpected value rather than its key.
         (
             "accuracy",
-            json!({}),
             json!({"mode": "generated"}),
-            "generated",
+            json!({"mode": "sampled"}),
+            "/mode",
         ),
         (
             "ues",

@@ -4,12 +4,12 @@
 //!
 //! Unlearning benchmarks (TOFU, MUSE, OpenUnlearning) report ROUGE computed by that Python
 //! package, and Lethe's numbers are compared with theirs, so this must agree token for token
-//! and bit for bit: the same tokens (see [`crate::porter`] for the stemmer), the same clipped
+//! and bit for bit: the same tokens (see [`porter`] for the stemmer), the same clipped
 //! counts, and the same floating-point operations in the same order.
 
-use std::collections::HashMap;
+pub mod porter;
 
-use crate::porter;
+use std::collections::HashMap;
 
 /// Tokenizes `text` as `rouge_score` 0.1.2's `tokenize.tokenize(text, PorterStemmer())` does.
 ///
