@@ -491,7 +491,9 @@ pub fn for_suite(results: &DataFrame, suite: &str) -> Result<DataFrame, ReportEr
         .collect()?)
 }
 
-/// How much of each model's forgetting survives each attack, on one forget-split column.
+/// How much of each model's forgetting survives each attack, on one forget-split column: a
+/// summary of Lethe's own, not SPEC's robustness (`R` with the relearned oracle, `Q` under
+/// quantization and their harmonic mean), which belongs to the metric meta-evaluation.
 ///
 /// With `t` and `u` the target's and a row's clean values, and `t_A` and `a` their values
 /// under an attack, the share of forgetting kept is `(t_A − a) / (t − u)` (the same formula
@@ -501,7 +503,7 @@ pub fn for_suite(results: &DataFrame, suite: &str) -> Result<DataFrame, ReportEr
 /// changes how well the target answers; when the target was not measured under the attack, its
 /// clean value stands in. Rows that forgot nothing (|t − u| below `min_gap`) have no share.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Robustness {
+pub struct ForgettingKept {
     /// The column the shares are computed on.
     pub column: ColumnSpec,
     /// The attacks, in column order.
@@ -514,9 +516,9 @@ pub struct Robustness {
     pub kept: Vec<Vec<Option<f64>>>,
 }
 
-/// Compute [`Robustness`] from results. `target` labels the finetuned model's row; rows in
+/// Compute [`ForgettingKept`] from results. `target` labels the finetuned model's row; rows in
 /// `skip` (a base model that never learned the forget set) are left out.
-pub fn robustness(
+pub fn forgetting_kept(
     results: &DataFrame,
     column: &ColumnSpec,
     higher_knows: bool,
@@ -524,7 +526,7 @@ pub fn robustness(
     target: &str,
     skip: &[&str],
     min_gap: f64,
-) -> Result<Robustness, ReportError> {
+) -> Result<ForgettingKept, ReportError> {
     let cols = std::slice::from_ref(column);
     let clean = leaderboard_under(results, cols, "none")?;
     let value = |b: &Leaderboard, m: &str| -> Option<f64> {
@@ -563,7 +565,7 @@ pub fn robustness(
                 .collect(),
         );
     }
-    Ok(Robustness {
+    Ok(ForgettingKept {
         column: column.clone(),
         attacks: attacks.to_vec(),
         methods,
@@ -572,7 +574,119 @@ pub fn robustness(
     })
 }
 
-impl Robustness {
+/// Each row's recovery under the relearning attack beside the oracle's under the same attack,
+/// on one forget-split column, with how far the attack moved the row's weights. SPEC: a model
+/// that recovers more than the retain-only oracle (which never saw the forget set) was not
+/// unlearned; a row whose weights barely moved says nothing either way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RelearnGain {
+    /// The column the gains are computed on.
+    pub column: ColumnSpec,
+    /// Row labels (every row except the oracle).
+    pub methods: Vec<String>,
+    /// `sign·(relearned − clean)` per row, sign +1 when higher means the model knows more.
+    pub gain: Vec<Option<f64>>,
+    /// The oracle's gain under the same attack.
+    pub oracle_gain: Option<f64>,
+    /// `‖θ' − θ‖/‖θ‖` of each row's relearning.
+    pub weight_change: Vec<Option<f64>>,
+    /// The weight change below which a row is flagged.
+    pub min_change: f64,
+}
+
+/// What a row's relearning shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelearnVerdict {
+    /// The attack moved the weights less than the threshold: it shows nothing.
+    TooWeak,
+    /// The row recovered more than the oracle: the forget set was not unlearned.
+    AboveOracle,
+    /// The row recovered no more than the oracle.
+    WithinOracle,
+    /// A value is missing.
+    Unknown,
+}
+
+/// Compute [`RelearnGain`]: `column` under attacks "none" and `attack`, the weight change
+/// from `weight_column` under `attack`.
+pub fn relearn_gain(
+    results: &DataFrame,
+    column: &ColumnSpec,
+    higher_knows: bool,
+    attack: &str,
+    oracle: &str,
+    weight_column: &ColumnSpec,
+    min_change: f64,
+) -> Result<RelearnGain, ReportError> {
+    let cols = std::slice::from_ref(column);
+    let clean = leaderboard_under(results, cols, "none")?;
+    let after = leaderboard_under(results, cols, attack)?;
+    let moved = leaderboard_under(results, std::slice::from_ref(weight_column), attack)?;
+    let value = |b: &Leaderboard, m: &str| -> Option<f64> {
+        b.methods
+            .iter()
+            .position(|x| x == m)
+            .and_then(|i| b.values[i][0])
+    };
+    let sign = if higher_knows { 1.0 } else { -1.0 };
+    let gain = |m: &str| match (value(&clean, m), value(&after, m)) {
+        (Some(c), Some(a)) => Some(sign * (a - c)),
+        _ => None,
+    };
+    let methods: Vec<String> = clean
+        .methods
+        .iter()
+        .filter(|m| m.as_str() != oracle)
+        .cloned()
+        .collect();
+    Ok(RelearnGain {
+        column: column.clone(),
+        gain: methods.iter().map(|m| gain(m)).collect(),
+        weight_change: methods.iter().map(|m| value(&moved, m)).collect(),
+        oracle_gain: gain(oracle),
+        methods,
+        min_change,
+    })
+}
+
+impl RelearnGain {
+    /// The verdict on row `i`.
+    pub fn verdict(&self, i: usize) -> RelearnVerdict {
+        match (self.weight_change[i], self.gain[i], self.oracle_gain) {
+            (Some(w), _, _) if w < self.min_change => RelearnVerdict::TooWeak,
+            (_, Some(g), Some(o)) if g > o => RelearnVerdict::AboveOracle,
+            (_, Some(_), Some(_)) => RelearnVerdict::WithinOracle,
+            _ => RelearnVerdict::Unknown,
+        }
+    }
+
+    /// A Markdown table: a row per model, its gain, the oracle's, the weight change and the
+    /// verdict.
+    pub fn to_markdown(&self, decimals: usize) -> String {
+        let cell = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.decimals$}"));
+        let mut out = format!(
+            "| method | gain on {} | oracle's gain | weight change | verdict |\n|---|---:|---:|---:|---|\n",
+            self.column.header(true)
+        );
+        for (i, m) in self.methods.iter().enumerate() {
+            let verdict = match self.verdict(i) {
+                RelearnVerdict::TooWeak => "attack too weak",
+                RelearnVerdict::AboveOracle => "recovers more than the oracle: not unlearned",
+                RelearnVerdict::WithinOracle => "within the oracle's",
+                RelearnVerdict::Unknown => "–",
+            };
+            out.push_str(&format!(
+                "| {m} | {} | {} | {} | {verdict} |\n",
+                cell(self.gain[i]),
+                cell(self.oracle_gain),
+                self.weight_change[i].map_or("–".to_owned(), |w| format!("{w:.1e}")),
+            ));
+        }
+        out
+    }
+}
+
+impl ForgettingKept {
     /// A Markdown table: a row per model, its clean value, and the share kept per attack.
     pub fn to_markdown(&self, decimals: usize) -> String {
         let mut out = format!("| method | {} (clean) |", self.column.header(true));
@@ -619,7 +733,7 @@ mod tests {
     }
 
     #[test]
-    fn robustness_is_the_share_of_forgetting_an_attack_leaves() {
+    fn forgetting_kept_is_the_share_of_forgetting_an_attack_leaves() {
         let under = |method: &str, attack: &str, value: f64| ResultRow {
             attack: attack.into(),
             ..row(method, "forget", None, value, 1)
@@ -648,7 +762,7 @@ mod tests {
             "quant4".to_owned(),
             "few-shot".to_owned(),
         ];
-        let r = robustness(&df, &col, true, &attacks, "target", &[], 1e-9).unwrap();
+        let r = forgetting_kept(&df, &col, true, &attacks, "target", &[], 1e-9).unwrap();
         assert_eq!(r.methods, vec!["oracle", "ga", "kept-all"]);
         let kept = |i: usize, j: usize| r.kept[i][j].unwrap();
         // Few-shot lowers the target to 0.5 too: GA's gap to it, 0.2, is a quarter of 0.8.
@@ -672,8 +786,79 @@ mod tests {
             })
             .collect();
         let df = results_frame(&lower).unwrap();
-        let r2 = robustness(&df, &col, false, &attacks, "target", &[], 1e-9).unwrap();
+        let r2 = forgetting_kept(&df, &col, false, &attacks, "target", &[], 1e-9).unwrap();
         assert_eq!(r2.kept, r.kept);
+    }
+
+    #[test]
+    fn relearning_gains_are_read_against_the_oracles_and_weak_attacks_are_flagged() {
+        let at = |method: &str, attack: &str, value: f64| ResultRow {
+            attack: attack.into(),
+            ..row(method, "forget", None, value, 1)
+        };
+        let moved = |method: &str, change: f64| ResultRow {
+            attack: "relearn".into(),
+            metric: "weight-change".into(),
+            output: "relative_l2".into(),
+            ..row(method, "weights", None, change, 1)
+        };
+        let rows = vec![
+            at("target", "none", 0.9),
+            at("oracle", "none", 0.3),
+            at("ga", "none", 0.2),
+            at("npo", "none", 0.25),
+            at("idle", "none", 0.2),
+            at("target", "relearn", 0.95),
+            at("oracle", "relearn", 0.4),
+            at("ga", "relearn", 0.7),
+            at("npo", "relearn", 0.3),
+            at("idle", "relearn", 0.2),
+            moved("target", 1e-2),
+            moved("oracle", 1e-2),
+            moved("ga", 1e-2),
+            moved("npo", 1e-2),
+            moved("idle", 1e-6),
+        ];
+        let df = results_frame(&rows).unwrap();
+        let col = ColumnSpec {
+            metric: "rouge".into(),
+            output: "rougeL_recall".into(),
+            split: "forget".into(),
+        };
+        let weights = ColumnSpec {
+            metric: "weight-change".into(),
+            output: "relative_l2".into(),
+            split: "weights".into(),
+        };
+        let g = relearn_gain(&df, &col, true, "relearn", "oracle", &weights, 1e-4).unwrap();
+        assert_eq!(g.methods, ["target", "ga", "npo", "idle"]);
+        assert!((g.oracle_gain.unwrap() - 0.1).abs() < 1e-12);
+        // GA regains 0.5 (more than the oracle's 0.1); NPO 0.05.
+        assert!((g.gain[1].unwrap() - 0.5).abs() < 1e-12);
+        assert_eq!(g.verdict(1), RelearnVerdict::AboveOracle);
+        assert_eq!(g.verdict(2), RelearnVerdict::WithinOracle);
+        assert_eq!(g.verdict(3), RelearnVerdict::TooWeak);
+        let md = g.to_markdown(2);
+        assert!(
+            md.contains("| ga | 0.50 | 0.10 | 1.0e-2 | recovers more than the oracle"),
+            "{md}"
+        );
+
+        // A column where lower means the model knows more reads the other way round.
+        let lower: Vec<ResultRow> = rows
+            .iter()
+            .map(|r| ResultRow {
+                value: if r.metric == "rouge" {
+                    -r.value
+                } else {
+                    r.value
+                },
+                ..r.clone()
+            })
+            .collect();
+        let df = results_frame(&lower).unwrap();
+        let l = relearn_gain(&df, &col, false, "relearn", "oracle", &weights, 1e-4).unwrap();
+        assert_eq!(l.gain, g.gain);
     }
 
     #[test]

@@ -34,10 +34,6 @@ fn every_attack_is_measured_beside_the_clean_scores() {
         &[
             "--attack",
             "relearn,quant8,quant4,nf4,paraphrase,few-shot,jailbreak,sample",
-            "--relearn-lr",
-            "1e-3",
-            "--relearn-epochs",
-            "3",
             "--samples",
             "4",
         ],
@@ -53,7 +49,8 @@ fn every_attack_is_measured_beside_the_clean_scores() {
         "## Under attack: few-shot",
         "## Under attack: jailbreak",
         "## Under attack: sample (4 answers per question at temperature 1)",
-        "## Robustness: share of forgetting kept",
+        "## Relearning against the oracle",
+        "## Forgetting kept under attack",
     ] {
         assert!(board.contains(section), "{section} missing:\n{board}");
     }
@@ -73,7 +70,12 @@ fn every_attack_is_measured_beside_the_clean_scores() {
             "sample"
         ]
     );
+    assert!(!board.contains("Robustness"), "{board}");
     for method in ["target", "oracle", "ga", "graddiff"] {
+        // Relearning at its default settings (scaled to the preset's finetuning rate) moves
+        // every model measurably and past the flag's threshold.
+        let moved = value(&df, method, "relearn", "relative_l2", "weights");
+        assert!(moved > 1e-3, "{method}: weights moved by {moved:e}");
         // Relearning on the forget set makes every model likelier to give the forget answers.
         let clean = value(&df, method, "none", "probability", "forget");
         let relearned = value(&df, method, "relearn", "probability", "forget");

@@ -605,12 +605,16 @@ pub struct RunArgs {
     /// Relearning: share of the source examples trained on, in (0, 1].
     #[arg(long, default_value_t = 0.5)]
     pub relearn_share: f64,
-    /// Relearning: passes over them.
+    /// Relearning: passes over them (at least; see --relearn-min-steps).
     #[arg(long, default_value_t = 1)]
     pub relearn_epochs: usize,
-    /// Relearning: learning rate (the peer protocol's 2e-5 by default).
-    #[arg(long, default_value_t = 2e-5)]
-    pub relearn_lr: f64,
+    /// Relearning: the fewest optimiser steps (more passes are made until they are taken).
+    #[arg(long, default_value_t = lethe_pipeline::attack::RELEARN_MIN_STEPS)]
+    pub relearn_min_steps: usize,
+    /// Relearning: learning rate [default: the preset's finetuning rate, the rate the model
+    /// learnt at; the peer's 2e-5 suits a 1B model finetuned at 1e-5].
+    #[arg(long)]
+    pub relearn_lr: Option<f64>,
     /// Relearning: train on part of the forget set ("forget"), or on retained examples that
     /// share a group value with forgotten ones ("group:KEY", e.g. group:disease), optionally
     /// from one retain split only ("group:KEY@SPLIT", e.g. group:disease@knowledge for the

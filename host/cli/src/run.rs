@@ -122,7 +122,11 @@ pub(crate) fn attack_spec(
             source,
             share: args.relearn_share,
             epochs: args.relearn_epochs,
-            learning_rate: args.relearn_lr,
+            min_steps: args.relearn_min_steps,
+            learning_rate: args.relearn_lr.unwrap_or(
+                lethe_pipeline::attack::RELEARN_LR_PER_FINETUNE_LR
+                    * settings.learn.finetune.learning_rate,
+            ),
             batch_size: settings.unlearn.batch_size as usize,
         },
         few_shot: args.few_shot,

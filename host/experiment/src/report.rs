@@ -7,7 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use lethe_manifest::{AttackLabel, RunFailure};
-use lethe_pipeline::{Attack, LEAK_METRIC};
+use lethe_pipeline::attack::RELEARN_MIN_CHANGE;
+use lethe_pipeline::{
+    Attack, LEAK_METRIC, WEIGHT_CHANGE_METRIC, WEIGHT_CHANGE_OUTPUT, WEIGHTS_SPLIT,
+};
 use lethe_reports::{ColumnSpec, DataFrame};
 use serde::Serialize;
 
@@ -293,8 +296,37 @@ fn suite_sections(
     });
     let primary = columns.iter().find(|c| Some(&c.split) == forget.as_ref());
     let higher = primary.and_then(|c| reading(&c.metric, &c.output));
+    if let (Some(column), Some(higher), true) = (
+        primary,
+        higher,
+        board_attacks.iter().any(|a| a == Attack::Relearn.name()),
+    ) {
+        let weights = ColumnSpec {
+            metric: WEIGHT_CHANGE_METRIC.to_owned(),
+            output: WEIGHT_CHANGE_OUTPUT.to_owned(),
+            split: WEIGHTS_SPLIT.to_owned(),
+        };
+        let g = lethe_reports::relearn_gain(
+            df,
+            column,
+            higher,
+            Attack::Relearn.name(),
+            "oracle",
+            &weights,
+            RELEARN_MIN_CHANGE,
+        )?;
+        md.push_str(&format!(
+            "\n## Relearning against the oracle\n\nGain under relearning on {}, beside the \
+             retain-only oracle's under the same attack: a model that recovers more than the \
+             oracle (which never saw the forget set) was not unlearned. A weight change below \
+             {RELEARN_MIN_CHANGE:.0e} of the weights' norm flags an attack too weak to show \
+             anything.\n\n{}",
+            column.header(true),
+            g.to_markdown(2)
+        ));
+    }
     if let (Some(column), Some(higher), false) = (primary, higher, board_attacks.is_empty()) {
-        let r = lethe_reports::robustness(
+        let r = lethe_reports::forgetting_kept(
             df,
             column,
             higher,
@@ -304,9 +336,11 @@ fn suite_sections(
             1e-6,
         )?;
         md.push_str(&format!(
-            "\n## Robustness: share of forgetting kept\n\n(target under attack − row under \
-             attack) / (target − row), clean, on {}: 1 = the row stays as far from the target \
-             as it was, 0 = the attack brings it level with the target attacked alike.\n\n{}",
+            "\n## Forgetting kept under attack\n\n(target under attack − row under attack) / \
+             (target − row), clean, on {}: 1 = the row stays as far from the target as it was, \
+             0 = the attack brings it level with the target attacked alike. (A summary of \
+             Lethe's own; the robustness of a metric — relearning R against the oracle, \
+             quantization Q, their harmonic mean — is the meta-evaluation's.)\n\n{}",
             column.header(true),
             r.to_markdown(2)
         ));

@@ -126,8 +126,12 @@ pub struct RelearnSettings {
     pub source: RelearnSource,
     /// Share of the source examples used, in (0, 1].
     pub share: f64,
-    /// Passes over them.
+    /// Passes over them (at least; see `min_steps`).
     pub epochs: usize,
+    /// The fewest optimiser steps: more passes are made until this many steps are taken, so
+    /// a small forget set is not relearned in one or two steps.
+    #[serde(default)]
+    pub min_steps: usize,
     /// Peak learning rate.
     pub learning_rate: f64,
     /// Examples per step.
@@ -160,6 +164,7 @@ impl Default for AttackSpec {
                 source: RelearnSource::Forget,
                 share: 0.5,
                 epochs: 1,
+                min_steps: RELEARN_MIN_STEPS,
                 learning_rate: 2e-5,
                 batch_size: 8,
             },
@@ -291,6 +296,51 @@ pub fn relearn_records<'a>(
     Ok(chosen.into_iter().map(|i| pool[i]).collect())
 }
 
+/// The default fewest steps of relearning. The peer protocol takes one pass over half the
+/// forget set (25 steps on TOFU forget10, 2 on the embedded suite's 12 forget questions);
+/// 10 steps at least keeps "a few steps" true on small suites.
+pub const RELEARN_MIN_STEPS: usize = 10;
+
+/// The default relearning learning rate as a multiple of the finetuning one: relearning runs
+/// at the rate the model learnt at, so the attack scales with the model rather than carrying
+/// a 1B model's 2e-5 to every model. (The peer relearns at twice TOFU's finetuning rate;
+/// on the embedded ~1M-parameter model that ratio over 10 steps rebuilds nearly the whole
+/// finetune, so the model's own rate is the default.)
+pub const RELEARN_LR_PER_FINETUNE_LR: f64 = 1.0;
+
+/// Below this relative weight change `‖θ' − θ‖/‖θ‖` a relearning attack is flagged as too weak
+/// to mean anything. The peer's setting (2e-5, one pass over half the forget set) moved the
+/// embedded tiny model's weights by 4e-4 of their norm and changed no score; the defaults
+/// above move them by about 1e-1.
+pub const RELEARN_MIN_CHANGE: f64 = 1e-3;
+
+/// `‖θ' − θ‖₂ / ‖θ‖₂` over every parameter of two models of the same shape.
+pub fn weight_change(before: &LanguageModel, after: &LanguageModel) -> Result<f64, PipelineError> {
+    let (a, b) = (before.params().tensors(), after.params().tensors());
+    let (mut diff, mut norm) = (0f64, 0f64);
+    for (name, x) in &a {
+        let y = b.get(name).ok_or_else(|| {
+            PipelineError::Internal(format!("relearned model has no parameter {name}"))
+        })?;
+        let sq = |t: &candle_core::Tensor| -> Result<f64, PipelineError> {
+            let v = t
+                .to_dtype(candle_core::DType::F64)
+                .and_then(|t| t.sqr())
+                .and_then(|t| t.sum_all())
+                .and_then(|t| t.to_scalar::<f64>())
+                .map_err(|e| PipelineError::Internal(e.to_string()))?;
+            Ok(v)
+        };
+        norm += sq(x)?;
+        diff += sq(&(y - x).map_err(|e| PipelineError::Internal(e.to_string()))?)?;
+    }
+    Ok(if norm > 0.0 {
+        (diff / norm).sqrt()
+    } else {
+        0.0
+    })
+}
+
 /// Relearn: finetune a copy of `model` on the attack's examples.
 pub fn relearn(
     model: &LanguageModel,
@@ -307,8 +357,9 @@ pub fn relearn(
         .map(|r| prompted_sequence(tok, &lethe_model::prompt(&r.question), &r.answer, max_len))
         .collect::<Result<Vec<_>, _>>()?;
     let copy = model.deep_copy()?;
+    let per_epoch = data.len().div_ceil(settings.batch_size.max(1)).max(1);
     let fit_settings = FitSettings {
-        epochs: settings.epochs,
+        epochs: settings.epochs.max(settings.min_steps.div_ceil(per_epoch)),
         batch_size: settings.batch_size,
         optim: OptimSettings {
             learning_rate: settings.learning_rate,

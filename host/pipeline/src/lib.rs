@@ -286,6 +286,8 @@ struct Row {
     sha256: String,
     observed: Vec<(String, Vec<ObservedSplit>)>,
     leaks: Vec<LeakValue>,
+    /// How far relearning moved the weights, ‖θ' − θ‖/‖θ‖, when it ran.
+    relearn_change: Option<f64>,
     /// Attack plugins that failed on this row.
     failures: Vec<RunFailure>,
 }
@@ -298,6 +300,14 @@ impl Row {
 
 /// The name of a row's judged leak@k values in results.
 pub const LEAK_METRIC: &str = "leak-at-k";
+
+/// The name of a row's relearning weight change in results (attack "relearn", output
+/// [`WEIGHT_CHANGE_OUTPUT`], split [`WEIGHTS_SPLIT`]): how far the attack moved the weights.
+pub const WEIGHT_CHANGE_METRIC: &str = "weight-change";
+/// The output of [`WEIGHT_CHANGE_METRIC`]: `‖θ' − θ‖₂ / ‖θ‖₂` over every parameter.
+pub const WEIGHT_CHANGE_OUTPUT: &str = "relative_l2";
+/// The pseudo-split [`WEIGHT_CHANGE_METRIC`] is filed under: it belongs to no split.
+pub const WEIGHTS_SPLIT: &str = "weights";
 
 fn relabel(observed: &[ObservedSplit], role: ModelRole) -> Vec<ObservedSplit> {
     observed
@@ -433,6 +443,7 @@ impl Stages<'_, '_> {
             self.observe_one(&label, model, &Query::clean())?,
         )];
         let mut leaks = Vec::new();
+        let mut relearn_change = None;
         let mut failures = Vec::new();
         for &attack in &spec.attacks.attacks {
             let name = format!("{label} [{attack}]");
@@ -448,6 +459,14 @@ impl Stages<'_, '_> {
                         reporter,
                     )?;
                     reporter.finish();
+                    let change = attack::weight_change(model, &m)?;
+                    if change < attack::RELEARN_MIN_CHANGE {
+                        reporter.warn(&format!(
+                            "relearning moved {label}'s weights by {change:.2e} of their norm,                              below {:.0e}: too weak an attack to show what the model still                              knows (raise --relearn-lr or --relearn-min-steps)",
+                            attack::RELEARN_MIN_CHANGE
+                        ));
+                    }
+                    relearn_change = Some(change);
                     self.observe_one(&name, &m, &Query::clean())?
                 }
                 Attack::Quant8 | Attack::Quant4 | Attack::Nf4 => {
@@ -536,6 +555,7 @@ impl Stages<'_, '_> {
             sha256,
             observed,
             leaks,
+            relearn_change,
             failures,
         })
     }
@@ -556,6 +576,22 @@ impl Stages<'_, '_> {
         self.reporter
             .stage("score", (variants * spec.metrics.len()) as u64);
         for row in rows {
+            if let Some(change) = row.relearn_change {
+                out.push(ResultRow {
+                    run: run_id.clone(),
+                    suite: suite_label.to_owned(),
+                    method: row.label.clone(),
+                    method_sha256: row.sha256.clone(),
+                    attack: Attack::Relearn.name().to_owned(),
+                    metric: WEIGHT_CHANGE_METRIC.to_owned(),
+                    metric_sha256: String::new(),
+                    output: WEIGHT_CHANGE_OUTPUT.to_owned(),
+                    split: WEIGHTS_SPLIT.to_owned(),
+                    example: None,
+                    value: change,
+                    seed: spec.seed,
+                });
+            }
             for v in &row.leaks {
                 out.push(ResultRow {
                     run: run_id.clone(),

@@ -236,6 +236,7 @@ fn relearning_lowers_the_forget_loss_and_leaves_the_model_alone() {
         source: RelearnSource::Forget,
         share: 1.0,
         epochs: 5,
+        min_steps: 0,
         learning_rate: 3e-3,
         batch_size: 4,
     };
