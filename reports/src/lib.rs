@@ -540,6 +540,15 @@ pub fn forgetting_kept(
         .iter()
         .map(|a| leaderboard_under(results, cols, a))
         .collect::<Result<_, _>>()?;
+    // An attack that left questions out is compared with the clean values on the questions
+    // it kept (`none@ATTACK`), where results carry them.
+    let baselines: Vec<Option<Leaderboard>> = attacks
+        .iter()
+        .map(|a| {
+            let b = leaderboard_under(results, cols, &format!("none@{a}"))?;
+            Ok::<_, ReportError>((!b.methods.is_empty()).then_some(b))
+        })
+        .collect::<Result<_, _>>()?;
     let methods: Vec<String> = clean
         .methods
         .iter()
@@ -555,7 +564,15 @@ pub fn forgetting_kept(
         kept.push(
             under
                 .iter()
-                .map(|b| match (t, u, value(b, m)) {
+                .zip(&baselines)
+                .map(|(b, base)| {
+                    let (t, u) = match base {
+                        Some(base) => (value(base, target), value(base, m)),
+                        None => (t, u),
+                    };
+                    (b, t, u)
+                })
+                .map(|(b, t, u)| match (t, u, value(b, m)) {
                     (Some(t), Some(u), Some(a)) if sign * (t - u) > min_gap => {
                         let t_attacked = value(b, target).unwrap_or(t);
                         Some((t_attacked - a) / (t - u))
@@ -788,6 +805,35 @@ mod tests {
         let df = results_frame(&lower).unwrap();
         let r2 = forgetting_kept(&df, &col, false, &attacks, "target", &[], 1e-9).unwrap();
         assert_eq!(r2.kept, r.kept);
+    }
+
+    #[test]
+    fn an_attack_that_left_questions_out_is_compared_on_the_questions_it_kept() {
+        let at = |method: &str, attack: &str, value: f64| ResultRow {
+            attack: attack.into(),
+            ..row(method, "forget", None, value, 1)
+        };
+        // Over all questions the target has 1.0 and GA 0.2; on the paraphrased ones only,
+        // 0.8 and 0.4. Paraphrased, the target keeps 0.8 and GA rises to 0.6.
+        let rows = vec![
+            at("target", "none", 1.0),
+            at("ga", "none", 0.2),
+            at("target", "none@paraphrase", 0.8),
+            at("ga", "none@paraphrase", 0.4),
+            at("target", "paraphrase", 0.8),
+            at("ga", "paraphrase", 0.6),
+        ];
+        let df = results_frame(&rows).unwrap();
+        let col = ColumnSpec {
+            metric: "rouge".into(),
+            output: "rougeL_recall".into(),
+            split: "forget".into(),
+        };
+        let attacks = vec!["paraphrase".to_owned()];
+        let r = forgetting_kept(&df, &col, true, &attacks, "target", &[], 1e-9).unwrap();
+        // (0.8 − 0.6) / (0.8 − 0.4) = 0.5; against all questions it would read 0.25.
+        assert!((r.kept[0][0].unwrap() - 0.5).abs() < 1e-12, "{:?}", r.kept);
+        assert_eq!(r.clean[0], Some(0.2));
     }
 
     #[test]

@@ -225,6 +225,8 @@ fn suite_sections(
     // The attacks, in the order results list them.
     let attacks: Vec<String> = {
         let mut v = lethe_reports::attacks(df)?;
+        // The clean baselines of attacks that left questions out go with their attack.
+        v.retain(|x| !matches!(AttackLabel::parse(x), AttackLabel::CleanOn(_)));
         // Attacks written as plugins first (as they appear), then the built-ins in their
         // fixed order.
         v.sort_by_key(|x| match AttackLabel::parse(x) {
@@ -280,6 +282,15 @@ fn suite_sections(
             "\n## Under attack: {attack}\n\n{}",
             b.to_markdown(3)
         ));
+        let base = AttackLabel::CleanOn(Box::new(AttackLabel::parse(attack))).to_string();
+        let same = lethe_reports::leaderboard_under(df, &columns, &base)?;
+        if !same.methods.is_empty() {
+            md.push_str(&format!(
+                "\nThe attack leaves out questions it cannot put differently; unattacked, on \
+                 the same questions (the baseline it is compared with):\n\n{}",
+                same.to_markdown(3)
+            ));
+        }
         board_attacks.push(attack.clone());
     }
     // The share of forgetting kept, on the first metric's forget column.

@@ -255,6 +255,9 @@ pub enum AttackLabel {
     Method(String),
     /// A query-attack plugin: `query:NAME`.
     Query(String),
+    /// The clean model on exactly the questions a query attack put (it leaves out those it
+    /// cannot rephrase): `none@ATTACK`, the baseline that attack is compared with.
+    CleanOn(Box<AttackLabel>),
 }
 
 impl AttackLabel {
@@ -265,6 +268,8 @@ impl AttackLabel {
     pub fn parse(text: &str) -> Self {
         if text == Self::CLEAN {
             Self::Clean
+        } else if let Some(inner) = text.strip_prefix("none@") {
+            Self::CleanOn(Box::new(Self::parse(inner)))
         } else if let Some(name) = text.strip_prefix("method:") {
             Self::Method(name.to_owned())
         } else if let Some(name) = text.strip_prefix("query:") {
@@ -287,6 +292,7 @@ impl std::fmt::Display for AttackLabel {
             Self::Builtin(name) => f.write_str(name),
             Self::Method(name) => write!(f, "method:{name}"),
             Self::Query(name) => write!(f, "query:{name}"),
+            Self::CleanOn(attack) => write!(f, "none@{attack}"),
         }
     }
 }

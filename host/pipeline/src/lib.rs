@@ -298,6 +298,43 @@ impl Row {
     }
 }
 
+/// The clean observations cut to the examples an attacked observation kept, when the attack
+/// left some out (a paraphrase attack skips questions without a paraphrase): the attack is
+/// compared with the clean model on the same questions, not on all of them.
+fn clean_on_subset(
+    clean: &[ObservedSplit],
+    attacked: &[ObservedSplit],
+) -> Option<Vec<ObservedSplit>> {
+    let kept = |split: &str| -> std::collections::BTreeSet<&str> {
+        attacked
+            .iter()
+            .filter(|s| s.split == split)
+            .flat_map(|s| s.examples.iter().map(|e| e.id.as_str()))
+            .collect()
+    };
+    let mut smaller = false;
+    let subset: Vec<ObservedSplit> = clean
+        .iter()
+        .map(|s| {
+            let ids = kept(&s.split);
+            let examples: Vec<_> = s
+                .examples
+                .iter()
+                .filter(|e| ids.contains(e.id.as_str()))
+                .cloned()
+                .collect();
+            smaller |= examples.len() < s.examples.len();
+            ObservedSplit {
+                model: s.model,
+                split: s.split.clone(),
+                examples,
+            }
+        })
+        .filter(|s| !s.examples.is_empty())
+        .collect();
+    smaller.then_some(subset)
+}
+
 /// The name of a row's judged leak@k values in results.
 pub const LEAK_METRIC: &str = "leak-at-k";
 
@@ -512,11 +549,20 @@ impl Stages<'_, '_> {
                     continue;
                 }
             };
+            if let Some(subset) = clean_on_subset(&observed[0].1, &o) {
+                let base =
+                    AttackLabel::CleanOn(Box::new(AttackLabel::Builtin(attack.name().to_owned())));
+                observed.push((base.to_string(), subset));
+            }
             observed.push((attack.name().to_owned(), o));
         }
         for (name, query) in &self.queries {
             let _span = info_span!("attack", attack = %name, row = %label).entered();
             let o = self.observe_one(&format!("{label} [{name}]"), model, query)?;
+            if let Some(subset) = clean_on_subset(&observed[0].1, &o) {
+                let base = AttackLabel::CleanOn(Box::new(AttackLabel::parse(name)));
+                observed.push((base.to_string(), subset));
+            }
             observed.push((name.clone(), o));
         }
         for (j, choice) in spec.attack_methods.iter().enumerate() {
@@ -917,4 +963,46 @@ pub fn run_learned(
         losses,
         models,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use lethe_manifest::ObservedExample;
+
+    use super::*;
+
+    fn split(name: &str, ids: &[&str]) -> ObservedSplit {
+        ObservedSplit {
+            model: ModelRole::Subject,
+            split: name.into(),
+            examples: ids
+                .iter()
+                .map(|id| ObservedExample {
+                    id: (*id).into(),
+                    ..Default::default()
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_clean_baseline_of_an_attack_holds_the_questions_it_kept() {
+        let clean = [split("forget", &["a", "b", "c"]), split("retain", &["r"])];
+        let attacked = [split("forget", &["a", "c"]), split("retain", &["r"])];
+        let subset = clean_on_subset(&clean, &attacked).unwrap();
+        let ids = |s: &ObservedSplit| s.examples.iter().map(|e| e.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&subset[0]), ["a", "c"]);
+        assert_eq!(ids(&subset[1]), ["r"]);
+        // An attack that kept every question needs no baseline of its own.
+        assert!(clean_on_subset(&clean, &clean).is_none());
+        assert_eq!(
+            AttackLabel::parse("none@paraphrase"),
+            AttackLabel::CleanOn(Box::new(AttackLabel::Builtin("paraphrase".into())))
+        );
+        assert_eq!(
+            AttackLabel::parse("none@query:role-play").to_string(),
+            "none@query:role-play"
+        );
+    }
 }
