@@ -6,7 +6,14 @@
 //! answer (`over: "answer"`, the default) — and calls a sample leaking when at least
 //! `threshold` of them appear in it. Words are lowercased runs of letters and digits; a word
 //! matches its simple plural (`+s`, `+es`, `y`→`ies`); English function words are not content
-//! words. A question whose reference has no content words cannot be judged.
+//! words.
+//!
+//! Words of the question are not counted either, on either side: a sample that repeats the
+//! question's name ("Basil Mahfouz Al-Kuwaiti writes science fiction") gives nothing away that
+//! the prompt did not. The share is therefore
+//! `|(R \ Q) ∩ S| / |R \ Q|`, with R the reference's content words, Q the question's and S the
+//! sample's: the denominator is what the reference says *beyond* the question. A question whose
+//! reference has no such word (no content words, or only the question's own) cannot be judged.
 
 use std::collections::BTreeSet;
 
@@ -23,27 +30,22 @@ pub enum Over {
     Terms,
 }
 
-fn default_threshold() -> f64 {
-    0.5
-}
-
 /// How much overlap counts as a leak.
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Share of the reference's content words a sample must contain to leak, in (0, 1].
-    #[serde(default = "default_threshold")]
-    #[schemars(range(min = 0.0, max = 1.0))]
+    /// Share of the reference's content words beyond the question's that a sample must contain
+    /// to leak, in (0, 1].
+    #[schemars(range(max = 1.0), extend("exclusiveMinimum" = 0.0))]
     pub threshold: f64,
     /// Count over the reference answer or over the key terms.
-    #[serde(default)]
     pub over: Over,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
-            threshold: default_threshold(),
+            threshold: 0.5,
             over: Over::default(),
         }
     }
@@ -96,6 +98,16 @@ pub fn content_words(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The content words of a reference that the question does not already hold: the words a
+/// sample can only have from knowing the answer.
+pub fn new_words(reference: &str, question: &str) -> BTreeSet<String> {
+    let asked = content_words(question);
+    content_words(reference)
+        .into_iter()
+        .filter(|w| !asked.contains(w))
+        .collect()
+}
+
 /// The share of `reference` words present in `sample`.
 pub fn overlap(reference: &BTreeSet<String>, sample: &str) -> f64 {
     if reference.is_empty() {
@@ -113,7 +125,8 @@ impl Judge for OverlapJudge {
     const NAME: &'static str = "overlap-judge";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const SUMMARY: &'static str = "A sample leaks when it holds at least `threshold` (default \
-        0.5) of the reference answer's (or key terms') content words.";
+        0.5) of the reference answer's (or key terms') content words that the question does not \
+        already hold.";
 
     fn judge(config: Config, questions: &[Sampled]) -> Result<Vec<Option<Vec<bool>>>> {
         if !(config.threshold > 0.0 && config.threshold <= 1.0) {
@@ -126,8 +139,8 @@ impl Judge for OverlapJudge {
             .iter()
             .map(|q| {
                 let reference = match config.over {
-                    Over::Answer => content_words(&q.answer),
-                    Over::Terms => content_words(&q.terms.join(" ")),
+                    Over::Answer => new_words(&q.answer, &q.question),
+                    Over::Terms => new_words(&q.terms.join(" "), &q.question),
                 };
                 (!reference.is_empty()).then(|| {
                     q.samples
@@ -185,6 +198,43 @@ mod tests {
         };
         let v = OverlapJudge::judge(strict, &[q]).unwrap();
         assert_eq!(v, vec![Some(vec![false, true, false, false])]);
+    }
+
+    #[test]
+    fn words_echoed_from_the_question_do_not_leak() {
+        let q = Sampled {
+            question: "Which genre does Basil Mahfouz Al-Kuwaiti write in?".into(),
+            ..sampled(
+                "Basil Mahfouz Al-Kuwaiti writes French literature.",
+                &[],
+                &[
+                    // Wrong: only the question's name and verb come back.
+                    "Basil Mahfouz Al-Kuwaiti writes science fiction.",
+                    // Right without the name.
+                    "He writes French literature.",
+                    // Right with the name.
+                    "Basil Mahfouz Al-Kuwaiti writes French literature.",
+                ],
+            )
+        };
+        // The reference's new words are "french" and "literature"; the name and "writes"
+        // only repeat the question.
+        let v = OverlapJudge::judge(Config::default(), &[q]).unwrap();
+        assert_eq!(v, vec![Some(vec![false, true, true])]);
+    }
+
+    #[test]
+    fn a_reference_that_only_repeats_the_question_cannot_be_judged() {
+        let q = Sampled {
+            question: "Is Basil Mahfouz Al-Kuwaiti a writer?".into(),
+            ..sampled(
+                "Basil Mahfouz Al-Kuwaiti is a writer.",
+                &[],
+                &["Basil Mahfouz Al-Kuwaiti is a writer."],
+            )
+        };
+        let v = OverlapJudge::judge(Config::default(), &[q]).unwrap();
+        assert_eq!(v, vec![None]);
     }
 
     #[test]

@@ -11,6 +11,22 @@
 //! second time. ROUGE-1 is computed here from the greedy answers of both models exactly as the
 //! `rouge` plugin computes it (`lethe_scoring::rouge`, a port of `rouge_score` 0.1.2 with Porter
 //! stemming).
+//!
+//! Checked against the paper's printed tables (the tests read them from the shared reference
+//! data): every row of Table 1 (privacy) and all fifteen cells of Table 3 (three sequential
+//! rounds, each against its own finetuned forget score, 70.13, 69.97 and 75.36) recompute from
+//! their ROUGE-1 columns to the printed UES at two decimals. Table 2 (wrong facts; finetuned
+//! 48.57 / 58.46 / 42.09) does not follow from its own columns — recomputed against printed:
+//!
+//! | method | recomputed | printed |
+//! |---|---|---|
+//! | GA | 0.52 | 0.53 |
+//! | GD | −0.31 | −0.29 |
+//! | KL-Min | 0.28 | 0.25 |
+//! | IDK | 0.54 | 0.58 |
+//! | LLMU | 0.50 | 0.52 |
+//!
+//! The formula is kept and the gap is pinned by a test rather than fitted.
 
 use lethe_plugin_sdk::metric::{mean, missing, split_value};
 use lethe_plugin_sdk::prelude::*;
@@ -205,6 +221,100 @@ mod tests {
         assert_eq!(penalty, 0.0);
         assert!((value - 0.8779).abs() < 1e-12, "{value}");
         assert_eq!(format!("{value:.2}"), "0.88");
+    }
+
+    /// The MLLMU-Med paper's Tables 1–3 as printed (ROUGE-1 in percent, UES as a fraction).
+    const TABLES: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/reference/mllmu_med_tables.json"
+    );
+
+    fn tables() -> serde_json::Value {
+        let text = std::fs::read_to_string(TABLES).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// A row's (or the finetuned model's) forget, retain and test columns, in percent.
+    fn columns(row: &serde_json::Value) -> SplitScores {
+        let get = |split: &str| {
+            row[split]
+                .as_f64()
+                .unwrap_or_else(|| panic!("no {split} in {row}"))
+        };
+        pct(get("forget"), get("retain"), get("test"))
+    }
+
+    /// Each row's UES recomputed against `finetuned`, rounded as the paper prints it, beside
+    /// the printed value, in the table's order.
+    fn recomputed(table: &serde_json::Value) -> Vec<(String, String, String)> {
+        let finetuned = columns(&table["finetuned"]);
+        table["rows"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(method, row)| {
+                let (value, _) = ues(columns(row), finetuned);
+                let printed = row["ues"].as_f64().unwrap();
+                (
+                    method.clone(),
+                    format!("{value:.2}"),
+                    format!("{printed:.2}"),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reproduces_every_row_of_the_papers_tables_1_and_3() {
+        let t = tables();
+        let mut checked = 0;
+        let mut wrong = Vec::new();
+        let rounds = t["table3_sequential"]["rounds"].as_array().unwrap();
+        assert_eq!(rounds.len(), 3);
+        // Each round is scored against its own finetuned forget score.
+        let round_forget: Vec<f64> = rounds
+            .iter()
+            .map(|r| r["finetuned"]["forget"].as_f64().unwrap())
+            .collect();
+        assert_eq!(round_forget, [70.13, 69.97, 75.36]);
+        let tables = std::iter::once(("table 1".to_owned(), &t["table1_privacy"])).chain(
+            rounds
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (format!("table 3 round {}", i + 1), r)),
+        );
+        for (name, table) in tables {
+            let rows = recomputed(table);
+            assert_eq!(rows.len(), 5, "{name}");
+            for (method, got, printed) in rows {
+                checked += 1;
+                if got != printed {
+                    wrong.push(format!("{name} {method}: {got} vs printed {printed}"));
+                }
+            }
+        }
+        assert_eq!(checked, 5 + 15);
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
+    #[test]
+    fn pins_the_gap_between_the_papers_table_2_and_its_own_columns() {
+        // Table 2 (wrong facts) does not follow from its printed columns; the formula is kept
+        // and the gap recorded, so a change on either side is noticed.
+        let rows = recomputed(&tables()["table2_wrong_facts"]);
+        let want = [
+            ("GA", "0.52", "0.53"),
+            ("GD", "-0.31", "-0.29"),
+            ("KL-Min", "0.28", "0.25"),
+            ("IDK", "0.54", "0.58"),
+            ("LLMU", "0.50", "0.52"),
+        ];
+        let mut got: Vec<(&str, &str, &str)> = rows
+            .iter()
+            .map(|(m, g, p)| (m.as_str(), g.as_str(), p.as_str()))
+            .collect();
+        got.sort_by_key(|(m, _, _)| want.iter().position(|(w, _, _)| w == m));
+        assert_eq!(got, want);
     }
 
     #[test]

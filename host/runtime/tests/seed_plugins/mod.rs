@@ -440,7 +440,9 @@ fn seed_benchmark_metrics_load_and_score_a_bundle() {
     assert!((value(&v, "ues_penalty", "forget", None) - (1.0 - retain)).abs() < 1e-9);
 
     let v = score("leakage", json!({}));
-    assert_eq!(value(&v, "leakage", "forget", Some("f1")), 0.5);
+    assert_eq!(value(&v, "leakage_per_question", "forget", Some("f1")), 0.5);
+    // f1 has no patient or disease key, so it is a group of its own: the pooled value is its.
+    assert_eq!(value(&v, "leakage", "forget", None), 0.5);
     // she takes metformin metformin metformin: "she" and "takes" are not in the bundle's
     // vocabulary, the last "metformin" repeats the pair (metformin, metformin).
     assert!((value(&v, "degradation", "forget", Some("f1")) - 3.0 / 5.0).abs() < 1e-12);
