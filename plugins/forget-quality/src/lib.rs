@@ -139,10 +139,12 @@ impl Metric for ForgetQuality {
         let Some(outcome) = ks_2samp(&subject, &oracle, config.mode.into()) else {
             return Ok(Vec::new());
         };
-        let mut values = vec![split_value(KS_STATISTIC, &config.split, outcome.statistic)];
+        // The headline first: boards show each metric's first output.
+        let mut values = Vec::new();
         if outcome.pvalue.is_finite() {
             values.push(split_value(FORGET_QUALITY, &config.split, outcome.pvalue));
         }
+        values.push(split_value(KS_STATISTIC, &config.split, outcome.statistic));
         Ok(values)
     }
 }

@@ -219,8 +219,9 @@ impl Metric for ModelUtility {
             }
         }
         if let (Some(home), Some(hm)) = (home, harmonic_mean(&numbers)) {
-            values.push(split_value(MODEL_UTILITY, home, hm));
-            values.push(split_value(PARTS, home, numbers.len() as f64));
+            // The headline first: boards show each metric's first output.
+            values.insert(0, split_value(PARTS, home, numbers.len() as f64));
+            values.insert(0, split_value(MODEL_UTILITY, home, hm));
         }
         Ok(values)
     }

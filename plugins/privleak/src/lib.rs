@@ -168,17 +168,18 @@ impl Metric for PrivLeak {
         let oracle = model_auc(observed, ModelRole::Oracle, &config)?;
         let mut values = Vec::new();
         let at = config.members.as_str();
-        if let Some(s) = subject {
-            values.push(split_value(AUC_SUBJECT, at, s));
-        }
-        if let Some(o) = oracle {
-            values.push(split_value(AUC_ORACLE, at, o));
-        }
+        // The headline first: boards show each metric's first output.
         if let (Some(s), Some(o)) = (subject, oracle)
             && let Some(p) = privleak(s, o)
         {
             values.push(split_value(PRIVLEAK, at, p));
             values.push(split_value(PRIVLEAK_ABS, at, p.abs()));
+        }
+        if let Some(s) = subject {
+            values.push(split_value(AUC_SUBJECT, at, s));
+        }
+        if let Some(o) = oracle {
+            values.push(split_value(AUC_ORACLE, at, o));
         }
         Ok(values)
     }
