@@ -492,7 +492,7 @@ fn seed_benchmark_plugins_validate_their_config() {
             "leakage",
             json!({}),
             json!({"vocabulary": "medical"}),
-            "medical",
+            "vocabulary",
         ),
         (
             "forget-efficacy",
