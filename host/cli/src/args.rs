@@ -605,6 +605,11 @@ pub struct RunArgs {
     /// Relearning: share of the source examples trained on, in (0, 1].
     #[arg(long, default_value_t = 0.5)]
     pub relearn_share: f64,
+    /// Finetuning replay: pretraining texts mixed into the target's and the oracle's finetune,
+    /// as a share of their questions (0.5: one text per two questions), so finetuning does not
+    /// wipe the model's general text [default: the protocol's (mllmu-med 0.5), else 0].
+    #[arg(long, value_name = "SHARE")]
+    pub finetune_replay: Option<f64>,
     /// Relearning: passes over them (at least; see --relearn-min-steps).
     #[arg(long, default_value_t = 1)]
     pub relearn_epochs: usize,

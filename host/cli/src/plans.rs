@@ -127,7 +127,15 @@ fn make_plan(args: &RunArgs) -> Result<(Plan, Setup), Failure> {
         });
     let mut learn = setup.settings.learn.clone();
     learn.checkpoint = None;
-    let common = Common {
+    if let Some(r) = args.finetune_replay
+        && !(r.is_finite() && r >= 0.0)
+    {
+        return Err(Failure::input(anyhow::anyhow!(
+            "--finetune-replay {r}: a share of the finetuning questions, at least 0"
+        )));
+    }
+    learn.replay = args.finetune_replay.unwrap_or(0.0);
+    let mut common = Common {
         seeds,
         attacks: attack_spec(args, &setup.settings)?,
         model,
@@ -211,6 +219,7 @@ fn make_plan(args: &RunArgs) -> Result<(Plan, Setup), Failure> {
             common.attacks.validate(&suite).map_err(Failure::input)?;
             suites.push(planned);
         }
+        common.learn.replay = args.finetune_replay.unwrap_or(p.replay());
         let mut r = request(&setup, args, &common, p.title(), suites, &methods, &metrics)?;
         r.tables = p.tables();
         plans.push(r.plan().map_err(failure)?);

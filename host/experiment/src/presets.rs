@@ -53,6 +53,7 @@ impl Preset {
                         learning_rate: 2e-3,
                     },
                     seed,
+                    replay: 0.0,
                     checkpoint: None,
                 },
                 unlearn: UnlearnSpec {
@@ -85,6 +86,7 @@ impl Preset {
                         learning_rate: 3e-3,
                     },
                     seed,
+                    replay: 0.0,
                     checkpoint: None,
                 },
                 unlearn: UnlearnSpec {

@@ -173,6 +173,16 @@ impl Protocol {
         }
     }
 
+    /// The share of pretraining text replayed in finetuning (see `LearnSpec::replay`): the
+    /// MLLMU-Med paper's UES rewards a test split the model still answers, which it only does
+    /// when finetuning on the patients did not wipe its general text.
+    pub fn replay(self) -> f64 {
+        match self {
+            Self::MllmuMed => 0.5,
+            _ => 0.0,
+        }
+    }
+
     /// The protocol's suites, generated at the preset's size from `suite_seed`, each with the
     /// name its results carry; and the generated suite itself (to check attacks against).
     pub fn suites(
