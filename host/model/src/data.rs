@@ -34,6 +34,18 @@ impl Sequence {
         Ok(Self { ids, loss_from })
     }
 
+    /// A question and its answer cut to a context of `max_len` tokens
+    /// ([`Sequence::qa`], then [`Sequence::truncated`]): what every training feed of
+    /// questions uses, the model's `max_position_embeddings` being the limit.
+    pub fn qa_within(
+        tokenizer: &Tokenizer,
+        question: &str,
+        answer: &str,
+        max_len: usize,
+    ) -> Result<Self, ModelError> {
+        Ok(Self::qa(tokenizer, question, answer)?.truncated(max_len))
+    }
+
     /// Plain text: the loss covers every token after `<bos>`.
     pub fn text(tokenizer: &Tokenizer, text: &str) -> Result<Self, ModelError> {
         Ok(Self {
