@@ -639,9 +639,14 @@ pub struct RunArgs {
     /// Sampling: temperature.
     #[arg(long, default_value_t = 1.0)]
     pub sample_temperature: f64,
-    /// 4-bit quantization: weights per group.
+    /// 4-bit quantization: weights per group (symmetric and NF4; asymmetric uses 128).
     #[arg(long, default_value_t = 64)]
     pub quant_group: usize,
+    /// Quantization: which weights are rounded ("decoder-linear": the decoder blocks' linear
+    /// layers, keeping embeddings and lm_head in full precision as bitsandbytes and GPTQ do;
+    /// "all": every weight matrix).
+    #[arg(long, value_enum, default_value_t = QuantScopeArg::DecoderLinear)]
+    pub quant_scope: QuantScopeArg,
     /// Sandbox, cache and plugin folder.
     #[command(flatten)]
     pub runtime: RuntimeArgs,
@@ -687,6 +692,8 @@ pub enum AttackArg {
     Quant8,
     /// 4-bit symmetric weights, one scale per group.
     Quant4,
+    /// 4-bit asymmetric weights with a zero point, groups of 128 (GPTQ / AWQ).
+    Quant4Asym,
     /// NF4 weights, one absmax per group.
     Nf4,
     /// Ask the paraphrased question.
@@ -697,6 +704,15 @@ pub enum AttackArg {
     Jailbreak,
     /// Draw n answers per question at a temperature; leak@k.
     Sample,
+}
+
+/// The weights `--quant-scope` rounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QuantScopeArg {
+    /// The decoder blocks' linear layers (attention and MLP projections).
+    DecoderLinear,
+    /// Every weight matrix, embeddings and lm_head included.
+    All,
 }
 
 /// Options of `lethe plugins`.

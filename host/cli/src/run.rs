@@ -11,15 +11,15 @@ use anyhow::{Context, anyhow};
 use lethe_experiment::PresetSettings;
 use lethe_manifest::PluginKind;
 use lethe_pipeline::{Attack, AttackSpec, Checkpoint, Choice, ModelCache};
-use lethe_pipeline::{RelearnSettings, RelearnSource};
+use lethe_pipeline::{QuantScope, RelearnSettings, RelearnSource};
 use lethe_runtime::{Limits, PluginHost};
 use lethe_suites::Suite;
 use lethe_suites::generate::{ForgetSpec, MedicalConfig, authors, medical};
 
 use crate::Failure;
 use crate::args::{
-    AttackArg, GeneratorKind, Preset, RunArgs, RuntimeArgs, SuiteCheckArgs, SuiteGenerateArgs,
-    SuiteImportArgs, SuitePreset,
+    AttackArg, GeneratorKind, Preset, QuantScopeArg, RunArgs, RuntimeArgs, SuiteCheckArgs,
+    SuiteGenerateArgs, SuiteImportArgs, SuitePreset,
 };
 use crate::catalog::{Catalog, load_file};
 
@@ -107,6 +107,7 @@ pub(crate) fn attack_spec(
             AttackArg::Relearn => Attack::Relearn,
             AttackArg::Quant8 => Attack::Quant8,
             AttackArg::Quant4 => Attack::Quant4,
+            AttackArg::Quant4Asym => Attack::Quant4Asym,
             AttackArg::Nf4 => Attack::Nf4,
             AttackArg::Paraphrase => Attack::Paraphrase,
             AttackArg::FewShot => Attack::FewShot,
@@ -131,6 +132,10 @@ pub(crate) fn attack_spec(
         },
         few_shot: args.few_shot,
         quant_group: args.quant_group,
+        quant_scope: match args.quant_scope {
+            QuantScopeArg::DecoderLinear => QuantScope::DecoderLinear,
+            QuantScopeArg::All => QuantScope::All,
+        },
         samples: args.samples,
         temperature: args.sample_temperature,
     })

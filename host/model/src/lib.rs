@@ -59,6 +59,12 @@ pub enum ModelError {
     /// An input does not fit the model.
     #[error("input: {0}")]
     Input(String),
+    /// A question's answer has no text, so a sequence of it has nothing to learn or score.
+    #[error("the answer to the question {question:?} is empty")]
+    EmptyAnswer {
+        /// The question.
+        question: String,
+    },
     /// A loss or gradient became NaN or infinite.
     #[error("training diverged: {0}")]
     NonFinite(String),

@@ -6,7 +6,9 @@
 //!
 //! - **Model attacks** change the weights and observe as usual: relearning (a brief finetune
 //!   on part of the forget set, or on related retained examples) and weight quantization
-//!   (8-bit per channel, 4-bit and NF4 group-wise, as quantize → dequantize).
+//!   (8-bit per channel; 4-bit symmetric, 4-bit asymmetric with a zero point and NF4
+//!   group-wise; as quantize → dequantize, of the decoder blocks' linear layers unless
+//!   [`QuantScope::All`] is asked for).
 //! - **Query attacks** keep the weights and change how a question is put: the paraphrased
 //!   question, a few-shot prefix of solved retain examples, a jailbreak answer prefix.
 //! - **Sampling** draws `n` answers per question at a temperature and reports leak@k for
@@ -20,7 +22,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use lethe_model::LanguageModel;
-use lethe_model::quant::Quantization;
+use lethe_model::quant::{INT4_ASYM_GROUP, Quantization};
 use lethe_model::train::{FitSettings, OptimSettings, fit};
 use lethe_suites::{QaRecord, SplitRole, Suite};
 use schemars::JsonSchema;
@@ -46,6 +48,9 @@ pub enum Attack {
     Quant8,
     /// Round weights to 4-bit symmetric integers, one scale per group.
     Quant4,
+    /// Round weights to 4-bit unsigned integers with a zero point, one scale and zero per
+    /// group of 128 (GPTQ / AWQ).
+    Quant4Asym,
     /// Round weights to the 16 NF4 levels, one absmax per group.
     Nf4,
     /// Ask the paraphrased question instead of the original.
@@ -60,10 +65,11 @@ pub enum Attack {
 
 impl Attack {
     /// Every attack, in the order results list them.
-    pub const ALL: [Attack; 8] = [
+    pub const ALL: [Attack; 9] = [
         Attack::Relearn,
         Attack::Quant8,
         Attack::Quant4,
+        Attack::Quant4Asym,
         Attack::Nf4,
         Attack::Paraphrase,
         Attack::FewShot,
@@ -77,6 +83,7 @@ impl Attack {
             Attack::Relearn => "relearn",
             Attack::Quant8 => "quant8",
             Attack::Quant4 => "quant4",
+            Attack::Quant4Asym => "quant4-asym",
             Attack::Nf4 => "nf4",
             Attack::Paraphrase => "paraphrase",
             Attack::FewShot => "few-shot",
@@ -89,7 +96,7 @@ impl Attack {
     pub fn changes_weights(self) -> bool {
         matches!(
             self,
-            Attack::Relearn | Attack::Quant8 | Attack::Quant4 | Attack::Nf4
+            Attack::Relearn | Attack::Quant8 | Attack::Quant4 | Attack::Quant4Asym | Attack::Nf4
         )
     }
 }
@@ -116,6 +123,39 @@ pub enum RelearnSource {
         /// The retain split to draw from (`None`: every retain split).
         split: Option<String>,
     },
+}
+
+/// The weights the quantization attacks round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum QuantScope {
+    /// The decoder blocks' linear layers (attention q/k/v/o, MLP gate/up/down); embeddings and
+    /// `lm_head` stay in full precision, as bitsandbytes and GPTQ keep them.
+    #[default]
+    DecoderLinear,
+    /// Every weight matrix, embeddings and `lm_head` included (what runs recorded before the
+    /// scope existed did).
+    All,
+}
+
+impl QuantScope {
+    /// The scope records written before the setting existed describe.
+    fn recorded_before() -> Self {
+        Self::All
+    }
+
+    fn is_recorded_before(&self) -> bool {
+        *self == Self::recorded_before()
+    }
+}
+
+impl From<QuantScope> for lethe_model::quant::QuantScope {
+    fn from(s: QuantScope) -> Self {
+        match s {
+            QuantScope::DecoderLinear => Self::DecoderLinear,
+            QuantScope::All => Self::All,
+        }
+    }
 }
 
 /// Settings of the relearning attack.
@@ -148,8 +188,16 @@ pub struct AttackSpec {
     pub relearn: RelearnSettings,
     /// Solved examples in a few-shot prefix.
     pub few_shot: usize,
-    /// Weights per group of the 4-bit schemes.
+    /// Weights per group of symmetric 4-bit and NF4 (asymmetric 4-bit uses groups of 128).
     pub quant_group: usize,
+    /// The weights the quantization attacks round. A record without the field predates it
+    /// and quantized every matrix: it reads as [`QuantScope::All`], and `All` is left out
+    /// when written, so such a record keeps its text and its job id.
+    #[serde(
+        default = "QuantScope::recorded_before",
+        skip_serializing_if = "QuantScope::is_recorded_before"
+    )]
+    pub quant_scope: QuantScope,
     /// Answers drawn per question by the sampling attack.
     pub samples: usize,
     /// Temperature of the sampling attack.
@@ -170,6 +218,7 @@ impl Default for AttackSpec {
             },
             few_shot: 3,
             quant_group: 64,
+            quant_scope: QuantScope::default(),
             samples: 8,
             temperature: 1.0,
         }
@@ -374,19 +423,27 @@ pub fn relearn(
     Ok(copy)
 }
 
-/// The quantization scheme of a weight attack, if it is one.
+/// The quantization scheme of a weight attack, if it is one: `group` is the group of
+/// symmetric 4-bit and NF4; asymmetric 4-bit always uses GPTQ's and AWQ's 128.
 pub fn quantization(attack: Attack, group: usize) -> Option<Quantization> {
     match attack {
         Attack::Quant8 => Some(Quantization::Int8PerChannel),
         Attack::Quant4 => Some(Quantization::Int4Group { group }),
+        Attack::Quant4Asym => Some(Quantization::Int4AsymGroup {
+            group: INT4_ASYM_GROUP,
+        }),
         Attack::Nf4 => Some(Quantization::Nf4Group { group }),
         _ => None,
     }
 }
 
-/// A copy of `model` with quantize → dequantized weights.
-pub fn quantize(model: &LanguageModel, q: Quantization) -> Result<LanguageModel, PipelineError> {
-    let params = lethe_model::quant::quantized(model.params(), q)?;
+/// A copy of `model` with the weights of `scope` quantized → dequantized.
+pub fn quantize(
+    model: &LanguageModel,
+    q: Quantization,
+    scope: QuantScope,
+) -> Result<LanguageModel, PipelineError> {
+    let params = lethe_model::quant::quantized(model.params(), q, scope.into())?;
     Ok(LanguageModel::new(
         model.config().clone(),
         model.tokenizer().clone(),

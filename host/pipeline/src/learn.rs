@@ -339,7 +339,7 @@ fn qa_sequences(
 ) -> Result<Vec<Sequence>, PipelineError> {
     records
         .iter()
-        .map(|q| Ok(Sequence::qa(tok, &q.question, &q.answer)?.truncated(max_len)))
+        .map(|q| Ok(Sequence::qa_within(tok, &q.question, &q.answer, max_len)?))
         .collect()
 }
 

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tracing::{info, info_span};
 
-pub use attack::{Attack, AttackSpec, RelearnSettings, RelearnSource};
+pub use attack::{Attack, AttackSpec, QuantScope, RelearnSettings, RelearnSource};
 pub use learn::{Checkpoint, LearnSpec, Learned, ModelCache, ModelPreset, Phase, learn};
 pub use observe::ObserveSettings;
 pub use reporter::{Reporter, Silent};
@@ -260,8 +260,7 @@ fn feeds_for(
         for q in split.questions() {
             examples.push(FeedExample {
                 question: Some(q.question.clone()),
-                sequence: lethe_model::Sequence::qa(tok, &q.question, &q.answer)?
-                    .truncated(max_len),
+                sequence: lethe_model::Sequence::qa_within(tok, &q.question, &q.answer, max_len)?,
             });
         }
         for t in split.texts() {
@@ -506,11 +505,12 @@ impl Stages<'_, '_> {
                     relearn_change = Some(change);
                     self.observe_one(&name, &m, &Query::clean())?
                 }
-                Attack::Quant8 | Attack::Quant4 | Attack::Nf4 => {
+                Attack::Quant8 | Attack::Quant4 | Attack::Quant4Asym | Attack::Nf4 => {
                     let q = attack::quantization(attack, spec.attacks.quant_group).ok_or_else(
                         || PipelineError::Internal(format!("{attack} is not a quantization")),
                     )?;
-                    self.observe_one(&name, &attack::quantize(model, q)?, &Query::clean())?
+                    let quantized = attack::quantize(model, q, spec.attacks.quant_scope)?;
+                    self.observe_one(&name, &quantized, &Query::clean())?
                 }
                 Attack::Paraphrase | Attack::FewShot | Attack::Jailbreak => {
                     let query = attack::query_of(attack, suite, &spec.attacks, attack_seed);

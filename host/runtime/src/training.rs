@@ -678,6 +678,9 @@ impl wit::HostBatch for HostState {
         if training.idk_answers.is_empty() {
             return Ok(Err(denied("the suite has no idk split")));
         }
+        // The split feeds cut their sequences to the model's context; so must this batch, or
+        // a long question would leave it wider than the model takes.
+        let max_len = training.model.config().max_position_embeddings;
         let mut seqs = Vec::with_capacity(questions.len());
         for q in &questions {
             let Some(q) = q else {
@@ -685,7 +688,9 @@ impl wit::HostBatch for HostState {
             };
             let pick = rand::Rng::random_range(&mut training.rng, 0..training.idk_answers.len());
             let answer = training.idk_answers[pick].clone();
-            seqs.push(Sequence::qa(training.model.tokenizer(), q, &answer).map_err(host_err)?);
+            let seq = Sequence::qa_within(training.model.tokenizer(), q, &answer, max_len)
+                .map_err(|e| host_err(format!("idk answer {pick}: {e}")))?;
+            seqs.push(seq);
         }
         let refs: Vec<&Sequence> = seqs.iter().collect();
         let batch = training.model.collate(&refs).map_err(host_err)?;

@@ -255,7 +255,7 @@ fn quantization_changes_logits_by_a_measured_amount() {
     let s = suite();
     let model = tiny_model(&s);
     let max_abs = |q: Quantization| -> f32 {
-        let attacked = quantize(&model, q).unwrap();
+        let attacked = quantize(&model, q, QuantScope::default()).unwrap();
         let seqs: Vec<Sequence> = s.split("forget").unwrap().questions()[..4]
             .iter()
             .map(|r| Sequence::qa(model.tokenizer(), &r.question, &r.answer).unwrap())
@@ -278,14 +278,39 @@ fn quantization_changes_logits_by_a_measured_amount() {
     let int8 = max_abs(Quantization::Int8PerChannel);
     let int4 = max_abs(Quantization::Int4Group { group: 32 });
     let nf4 = max_abs(Quantization::Nf4Group { group: 32 });
-    assert!(int8 > 0.0 && int4 > 0.0 && nf4 > 0.0, "{int8} {int4} {nf4}");
+    let asym = max_abs(quantization(Attack::Quant4Asym, 32).unwrap());
+    assert!(
+        int8 > 0.0 && int4 > 0.0 && nf4 > 0.0 && asym > 0.0,
+        "{int8} {int4} {nf4} {asym}"
+    );
     assert!(
         int8 < int4,
         "8 bits move logits less than 4: {int8} vs {int4}"
     );
     assert!(
-        int4 < 1.0 && nf4 < 1.0,
-        "4-bit error stays bounded: {int4} {nf4}"
+        int4 < 1.0 && nf4 < 1.0 && asym < 1.0,
+        "4-bit error stays bounded: {int4} {nf4} {asym}"
+    );
+}
+
+#[test]
+fn a_record_without_a_quantization_scope_reads_as_what_it_did_and_keeps_its_text() {
+    // Records written before the scope existed quantized every matrix.
+    let mut old = serde_json::to_value(AttackSpec::default()).unwrap();
+    old.as_object_mut().unwrap().remove("quant_scope");
+    let read: AttackSpec = serde_json::from_value(old.clone()).unwrap();
+    assert_eq!(read.quant_scope, QuantScope::All);
+    assert_eq!(
+        serde_json::to_value(&read).unwrap(),
+        old,
+        "same text, same job id"
+    );
+    // New settings name their scope.
+    let new = serde_json::to_value(AttackSpec::default()).unwrap();
+    assert_eq!(new["quant_scope"], "decoder-linear");
+    assert_eq!(
+        serde_json::from_value::<AttackSpec>(new).unwrap(),
+        AttackSpec::default()
     );
 }
 
