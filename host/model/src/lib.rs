@@ -30,7 +30,8 @@ pub mod train;
 ///
 /// 2: products cut the inner dimension into fixed blocks (the same bits on every x86-64 CPU
 /// with AVX2 and FMA); RMSNorm's weight gradient sums fixed row blocks in order.
-pub const NUMERIC_VERSION: u32 = 2;
+/// 3: an over-long question is cut from the front of its prompt, never through its answer.
+pub const NUMERIC_VERSION: u32 = 3;
 
 pub use config::Config;
 pub use data::{Sequence, TokenBatch};

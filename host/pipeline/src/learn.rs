@@ -79,7 +79,7 @@ fn is_zero(x: &f64) -> bool {
 
 /// The pretraining texts a finetune of `questions` examples replays: `round(replay ·
 /// questions)` of them, in a seeded order, cycling when the split holds fewer.
-fn replay_texts<'a>(suite: &'a Suite, replay: f64, questions: usize, seed: u64) -> Vec<&'a str> {
+fn replay_texts(suite: &Suite, replay: f64, questions: usize, seed: u64) -> Vec<&str> {
     use rand::SeedableRng;
     use rand::seq::SliceRandom;
     let pool: Vec<&str> = suite
@@ -682,19 +682,21 @@ mod replay_tests {
 
     #[test]
     fn replay_draws_a_seeded_share_of_pretraining_texts_and_is_absent_from_old_specs() {
-        let suite =
-            lethe_suites::generate::authors(&lethe_suites::generate::AuthorsConfig::tiny())
-                .unwrap();
+        let suite = lethe_suites::generate::authors(&lethe_suites::generate::AuthorsConfig::tiny())
+            .unwrap();
         let pretrain: usize = suite
             .splits_with(SplitRole::Pretrain)
-            .map(|s| s.texts().count())
+            .map(|s| s.texts().len())
             .sum();
         let a = replay_texts(&suite, 0.5, 40, 7);
         assert_eq!(a.len(), 20);
         assert_eq!(a, replay_texts(&suite, 0.5, 40, 7), "seeded");
         assert_ne!(a, replay_texts(&suite, 0.5, 40, 8));
         // More than the split holds: it cycles.
-        assert_eq!(replay_texts(&suite, 1.0, 3 * pretrain, 7).len(), 3 * pretrain);
+        assert_eq!(
+            replay_texts(&suite, 1.0, 3 * pretrain, 7).len(),
+            3 * pretrain
+        );
         assert!(replay_texts(&suite, 0.0, 40, 7).is_empty());
 
         // A spec without replay serialises as before, so cache keys and job ids stay.
