@@ -31,6 +31,22 @@ pub struct BatchEntry {
     pub(crate) bytes: usize,
 }
 
+impl BatchEntry {
+    /// A batch with nothing computed on it yet.
+    pub(crate) fn new(split: String, batch: TokenBatch, questions: Vec<Option<String>>) -> Self {
+        Self {
+            split,
+            batch,
+            questions,
+            current: None,
+            reference: None,
+            current_lp: None,
+            reference_lp: None,
+            bytes: 0,
+        }
+    }
+}
+
 /// One example a method may draw: its tokens and, for questions, the question text (needed to
 /// re-ask it with an "I don't know" answer).
 #[derive(Debug, Clone)]

@@ -694,16 +694,7 @@ impl wit::HostBatch for HostState {
         }
         let refs: Vec<&Sequence> = seqs.iter().collect();
         let batch = training.model.collate(&refs).map_err(host_err)?;
-        let b = self.push_batch(BatchEntry {
-            split,
-            batch,
-            questions,
-            current: None,
-            reference: None,
-            current_lp: None,
-            reference_lp: None,
-            bytes: 0,
-        })?;
+        let b = self.push_batch(BatchEntry::new(split, batch, questions))?;
         Ok(Ok(b))
     }
 
@@ -844,16 +835,7 @@ impl wit::HostBatch for HostState {
             .collect();
         let refs: Vec<&Sequence> = seqs.iter().collect();
         let batch = training.model.collate(&refs).map_err(host_err)?;
-        let b = self.push_batch(BatchEntry {
-            split,
-            batch,
-            questions,
-            current: None,
-            reference: None,
-            current_lp: None,
-            reference_lp: None,
-            bytes: 0,
-        })?;
+        let b = self.push_batch(BatchEntry::new(split, batch, questions))?;
         Ok(Ok(b))
     }
 
@@ -937,16 +919,8 @@ impl wit::Host for HostState {
         }
         let refs: Vec<&Sequence> = examples.iter().map(|e| &e.sequence).collect();
         let batch = training.model.collate(&refs).map_err(host_err)?;
-        let b = self.push_batch(BatchEntry {
-            split,
-            batch,
-            questions: examples.into_iter().map(|e| e.question).collect(),
-            current: None,
-            reference: None,
-            current_lp: None,
-            reference_lp: None,
-            bytes: 0,
-        })?;
+        let questions = examples.into_iter().map(|e| e.question).collect();
+        let b = self.push_batch(BatchEntry::new(split, batch, questions))?;
         Ok(Ok(b))
     }
 
