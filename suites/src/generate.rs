@@ -336,7 +336,7 @@ impl Fact {
         }
     }
 
-    /// The reference answer, also the template of the perturbed answers.
+    /// The reference answer.
     fn answer(self, n: &str, v: &str) -> String {
         match self {
             Fact::Birthplace | Fact::BirthYear => format!("{n} was born in {v}."),
@@ -416,7 +416,10 @@ fn invent(rng: &mut ChaCha8Rng, taken: &mut BTreeSet<String>) -> Result<Author, 
     })
 }
 
-/// Three wrong answers in the answer's wording, with distinct values drawn from the fact's pool.
+/// Three wrong answers in the paraphrased answer's wording, with distinct values drawn from the
+/// fact's pool. TOFU perturbs the paraphrased answer too: the truth ratio then weighs the right
+/// value against wrong ones in one wording the model was never trained on, rather than a
+/// wording it memorised (the wrong values) against one it did not (the right value).
 fn perturbed(rng: &mut ChaCha8Rng, fact: Fact, author: &Author) -> Vec<String> {
     let value = fact.value(author);
     let pool = fact.values();
@@ -425,7 +428,7 @@ fn perturbed(rng: &mut ChaCha8Rng, fact: Fact, author: &Author) -> Vec<String> {
     wrong
         .into_iter()
         .take(3)
-        .map(|w| fact.answer(&author.name, w))
+        .map(|w| fact.paraphrased_answer(&author.name, w))
         .collect()
 }
 

@@ -184,13 +184,17 @@ fn every_question_has_its_variants() {
             for p in &r.perturbed_answers {
                 assert!(!p.contains(term.as_str()), "{p} still says {term}");
                 assert!(p.contains(author.as_str()));
-                // Same wording: only the value differs, so prefix and suffix are shared.
-                let prefix = r.answer.split(term.as_str()).next().unwrap();
+                // The paraphrased answer's wording (as TOFU perturbs it): only the value
+                // differs, so the prefix is shared.
+                let prefix = r.paraphrased_answers[0]
+                    .split(term.as_str())
+                    .next()
+                    .unwrap();
                 let prefix = prefix
                     .strip_suffix("an ")
                     .or_else(|| prefix.strip_suffix("a "))
                     .unwrap_or(prefix);
-                assert!(p.starts_with(prefix), "{p} vs {}", r.answer);
+                assert!(p.starts_with(prefix), "{p} vs {}", r.paraphrased_answers[0]);
             }
             assert!(r.options.is_empty() && r.correct_option.is_none());
         }
