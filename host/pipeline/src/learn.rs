@@ -441,8 +441,8 @@ pub fn learn(
     reporter: &dyn Reporter,
 ) -> Result<Learned, PipelineError> {
     if !(spec.replay.is_finite() && spec.replay >= 0.0) {
-        return Err(PipelineError::Suite(format!(
-            "finetune replay {} is not a share ≥ 0",
+        return Err(PipelineError::Learn(format!(
+            "replay {} is not a share ≥ 0",
             spec.replay
         )));
     }

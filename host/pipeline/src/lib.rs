@@ -44,6 +44,9 @@ pub enum PipelineError {
     /// The suite cannot be run.
     #[error("suite: {0}")]
     Suite(String),
+    /// The learn settings cannot be used.
+    #[error("learn settings: {0}")]
+    Learn(String),
     /// An attack cannot run with its settings on this suite.
     #[error("attack: {0}")]
     Attack(String),

@@ -739,11 +739,6 @@ impl wit::HostBatch for HostState {
         let split = format!("{}+sampled", entry.split);
         let references = answer_tokens(&entry.batch).map_err(host_err)?;
         let training = self.training()?;
-        if model == Model::Reference && training.reference.is_none() {
-            return Ok(Err(denied(
-                "the reference model was not requested (needs-reference is false)",
-            )));
-        }
         let mut prompts = Vec::with_capacity(questions.len());
         for q in &questions {
             let Some(q) = q else {
@@ -780,9 +775,14 @@ impl wit::HostBatch for HostState {
         }
         let llama = match model {
             Model::Current => training.model.llama(),
+            // A field borrow (not `reference_model`), so the generator stays borrowable.
             Model::Reference => match training.reference.as_ref() {
                 Some(r) => r.llama(),
-                None => return Ok(Err(denied("no reference model"))),
+                None => {
+                    return Ok(Err(denied(
+                        "no reference model: declare needs-reference in the manifest",
+                    )));
+                }
             },
         };
         let eos = training.model.config().eos_token_id;

@@ -68,8 +68,8 @@ pub fn simnpo(beta: f64, delta: f64, batch: &Batch) -> Result<Tensor> {
         .scale(-2.0 / beta))
 }
 
-/// `p_t = p(y_t | x, y_<t)` of the current model at answer positions, cut from the gradient
-/// (0 elsewhere only through the mask). `[B, T]`
+/// `p_t = p(y_t | x, y_<t)` of the current model at answer positions, cut from the gradient;
+/// 1 elsewhere (the log-probs are 0 there), so mask what is built from it. `[B, T]`
 pub fn token_probabilities(batch: &Batch) -> Result<Tensor> {
     Ok(batch.token_logprobs(Model::Current)?.exp().detach())
 }

@@ -57,6 +57,28 @@ pub fn example_value(name: &str, split: &str, example: &str, value: f64) -> Valu
     }
 }
 
+/// One value per example of every subject split, from `value`, and its mean per split under
+/// the same output name: the shape of most per-example metrics.
+pub fn per_example_and_mean(
+    name: &str,
+    observed: &[ObservedSplit],
+    value: impl Fn(&Example) -> Result<f64>,
+) -> Result<Vec<Value>> {
+    let mut values = Vec::new();
+    for split in observed.iter().filter(|s| s.model == ModelRole::Subject) {
+        let mut column = Vec::with_capacity(split.examples.len());
+        for example in &split.examples {
+            let v = value(example)?;
+            values.push(example_value(name, &split.split, &example.id, v));
+            column.push(v);
+        }
+        if let Some(m) = mean(&column) {
+            values.push(split_value(name, &split.split, m));
+        }
+    }
+    Ok(values)
+}
+
 /// The arithmetic mean, or `None` for an empty slice.
 pub fn mean(values: &[f64]) -> Option<f64> {
     (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)

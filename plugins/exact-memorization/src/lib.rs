@@ -6,7 +6,7 @@
 //! model would stop there is not part of what it memorised); see
 //! [`lethe_scoring::memorization`], which extraction strength shares.
 
-use lethe_plugin_sdk::metric::{example_value, mean, missing, split_value};
+use lethe_plugin_sdk::metric::{missing, per_example_and_mean};
 use lethe_plugin_sdk::prelude::*;
 use lethe_scoring::memorization::{exact_memorization, without_eos};
 
@@ -39,33 +39,18 @@ impl Metric for ExactMemorization {
     }
 
     fn score(_config: Config, observed: &[ObservedSplit]) -> Result<Vec<Value>> {
-        let mut values = Vec::new();
-        for split in observed.iter().filter(|s| s.model == ModelRole::Subject) {
-            let mut column = Vec::with_capacity(split.examples.len());
-            for example in &split.examples {
-                let matches = example
-                    .answer_argmax_match
-                    .as_deref()
-                    .ok_or_else(|| missing("argmax matches", example))?;
-                let em = exact_memorization(without_eos(matches)).ok_or_else(|| {
-                    PluginError::InvalidInput(format!(
-                        "example '{}' has no answer tokens besides EOS",
-                        example.id
-                    ))
-                })?;
-                values.push(example_value(
-                    EXACT_MEMORIZATION,
-                    &split.split,
-                    &example.id,
-                    em,
-                ));
-                column.push(em);
-            }
-            if let Some(m) = mean(&column) {
-                values.push(split_value(EXACT_MEMORIZATION, &split.split, m));
-            }
-        }
-        Ok(values)
+        per_example_and_mean(EXACT_MEMORIZATION, observed, |example| {
+            let matches = example
+                .answer_argmax_match
+                .as_deref()
+                .ok_or_else(|| missing("argmax matches", example))?;
+            exact_memorization(without_eos(matches)).ok_or_else(|| {
+                PluginError::InvalidInput(format!(
+                    "example '{}' has no answer tokens besides EOS",
+                    example.id
+                ))
+            })
+        })
     }
 }
 

@@ -9,7 +9,7 @@
 //! even the last token matches, k = T and ES = 0 (OpenUnlearning returns 1/T there, an artefact
 //! of its search loop, which this does not copy).
 
-use lethe_plugin_sdk::metric::{example_value, mean, missing, split_value};
+use lethe_plugin_sdk::metric::{missing, per_example_and_mean};
 use lethe_plugin_sdk::prelude::*;
 use lethe_scoring::memorization::{extraction_strength, without_eos};
 
@@ -44,33 +44,18 @@ impl Metric for ExtractionStrength {
     }
 
     fn score(_config: Config, observed: &[ObservedSplit]) -> Result<Vec<Value>> {
-        let mut values = Vec::new();
-        for split in observed.iter().filter(|s| s.model == ModelRole::Subject) {
-            let mut column = Vec::with_capacity(split.examples.len());
-            for example in &split.examples {
-                let matches = example
-                    .answer_argmax_match
-                    .as_deref()
-                    .ok_or_else(|| missing("argmax matches", example))?;
-                let es = extraction_strength(without_eos(matches)).ok_or_else(|| {
-                    PluginError::InvalidInput(format!(
-                        "example '{}' has no answer tokens besides EOS",
-                        example.id
-                    ))
-                })?;
-                values.push(example_value(
-                    EXTRACTION_STRENGTH,
-                    &split.split,
-                    &example.id,
-                    es,
-                ));
-                column.push(es);
-            }
-            if let Some(m) = mean(&column) {
-                values.push(split_value(EXTRACTION_STRENGTH, &split.split, m));
-            }
-        }
-        Ok(values)
+        per_example_and_mean(EXTRACTION_STRENGTH, observed, |example| {
+            let matches = example
+                .answer_argmax_match
+                .as_deref()
+                .ok_or_else(|| missing("argmax matches", example))?;
+            extraction_strength(without_eos(matches)).ok_or_else(|| {
+                PluginError::InvalidInput(format!(
+                    "example '{}' has no answer tokens besides EOS",
+                    example.id
+                ))
+            })
+        })
     }
 }
 
