@@ -45,6 +45,18 @@ pub struct AuthorsConfig {
     pub holdout_authors: usize,
     /// Share of the finetuned authors to forget: `round(share × authors)` of them, at least one.
     pub forget_share: f64,
+    /// Questions in each of two real-world-style evaluation sets, TOFU's `real_authors` and
+    /// `world_facts`: `real-authors` asks about the pretraining-only authors (knowledge the
+    /// base model has and finetuning must keep), `world-facts` which country a city is in
+    /// (stated in the pretraining text). Each question has three perturbed answers in the
+    /// answer's own wording and no paraphrase, as in TOFU. 0: neither set (nor the cities'
+    /// sentences in the pretraining text).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub real_world: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Default for AuthorsConfig {
@@ -56,6 +68,7 @@ impl Default for AuthorsConfig {
             pretrain_authors: 40,
             holdout_authors: 8,
             forget_share: 0.1,
+            real_world: 0,
         }
     }
 }
@@ -69,6 +82,7 @@ impl AuthorsConfig {
             pretrain_authors: 8,
             holdout_authors: 2,
             forget_share: 0.25,
+            real_world: 0,
         }
     }
 }
@@ -116,6 +130,33 @@ const CITIES: &[&str] = &[
     "Santiago",
     "Kyoto",
     "Marseille",
+];
+/// The country of each of [`CITIES`], in the same order: the world facts.
+const COUNTRIES: &[&str] = &[
+    "Portugal",
+    "Norway",
+    "Ecuador",
+    "Vietnam",
+    "Peru",
+    "Latvia",
+    "Ghana",
+    "Georgia",
+    "Canada",
+    "Kenya",
+    "Portugal",
+    "Poland",
+    "Spain",
+    "the Philippines",
+    "Senegal",
+    "Estonia",
+    "Norway",
+    "Peru",
+    "Turkey",
+    "Australia",
+    "Austria",
+    "Chile",
+    "Japan",
+    "France",
 ];
 const FIRST_YEAR: u32 = 1921;
 const LAST_YEAR: u32 = 2000;
@@ -488,6 +529,125 @@ fn pretrain_texts(index: usize, a: &Author) -> Vec<TextRecord> {
     out
 }
 
+/// Three wrong values of `fact` for `author`, in the reference answer's wording (TOFU's
+/// real-world sets have no paraphrase: their truth ratio compares the answer with these).
+fn perturbed_answers(rng: &mut ChaCha8Rng, fact: Fact, author: &Author) -> Vec<String> {
+    let value = fact.value(author);
+    let pool = fact.values();
+    let mut wrong: Vec<&String> = pool.iter().filter(|v| **v != value).collect();
+    wrong.shuffle(rng);
+    wrong
+        .into_iter()
+        .take(3)
+        .map(|w| fact.answer(&author.name, w))
+        .collect()
+}
+
+/// `real-authors`: `count` questions about the pretraining-only authors, in a seeded order
+/// over (author, fact), with wrong answers in the answer's wording.
+fn real_authors(
+    rng: &mut ChaCha8Rng,
+    first: usize,
+    people: &[Author],
+    count: usize,
+) -> Vec<QaRecord> {
+    let mut pairs: Vec<(usize, Fact)> = (0..people.len())
+        .flat_map(|i| ASKED.iter().map(move |&f| (i, f)))
+        .collect();
+    pairs.shuffle(rng);
+    pairs.truncate(count);
+    pairs.sort_by_key(|&(i, f)| (i, f.key()));
+    pairs
+        .into_iter()
+        .map(|(i, fact)| {
+            let a = &people[i];
+            let value = fact.value(a);
+            QaRecord {
+                id: format!("real-author-{:03}-{}", first + i, fact.key()),
+                question: fact.question(&a.name),
+                answer: fact.answer(&a.name, &value),
+                groups: BTreeMap::from([
+                    ("author".to_owned(), a.name.clone()),
+                    ("fact".to_owned(), fact.key().to_owned()),
+                ]),
+                paraphrased_answers: Vec::new(),
+                perturbed_answers: perturbed_answers(rng, fact, a),
+                paraphrased_questions: vec![fact.paraphrased_question(&a.name)],
+                terms: vec![value],
+                options: Vec::new(),
+                correct_option: None,
+            }
+        })
+        .collect()
+}
+
+fn country_question(city: &str) -> String {
+    format!("In which country is {city}?")
+}
+
+fn country_answer(city: &str, country: &str) -> String {
+    format!("{city} is in {country}.")
+}
+
+/// `world-facts`: which country each of the first `count` cities is in.
+fn world_facts(rng: &mut ChaCha8Rng, count: usize) -> Vec<QaRecord> {
+    let mut distinct: Vec<&str> = COUNTRIES.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    CITIES
+        .iter()
+        .zip(COUNTRIES)
+        .take(count)
+        .enumerate()
+        .map(|(i, (&city, &country))| {
+            let mut wrong: Vec<&str> = distinct.iter().copied().filter(|c| *c != country).collect();
+            wrong.shuffle(rng);
+            QaRecord {
+                id: format!("world-fact-{i:02}"),
+                question: country_question(city),
+                answer: country_answer(city, country),
+                groups: BTreeMap::from([("fact".to_owned(), "country".to_owned())]),
+                paraphrased_answers: Vec::new(),
+                perturbed_answers: wrong
+                    .iter()
+                    .take(3)
+                    .map(|w| country_answer(city, w))
+                    .collect(),
+                paraphrased_questions: vec![format!("{city} is a city in which country?")],
+                terms: vec![country.to_owned()],
+                options: Vec::new(),
+                correct_option: None,
+            }
+        })
+        .collect()
+}
+
+/// The pretraining text of the world facts: each city's country as a statement and as a
+/// question with its answer.
+fn world_texts() -> Vec<TextRecord> {
+    CITIES
+        .iter()
+        .zip(COUNTRIES)
+        .enumerate()
+        .flat_map(|(i, (&city, &country))| {
+            [
+                format!("{city} is a city in {country}."),
+                format!(
+                    "Question: {}\nAnswer: {}",
+                    country_question(city),
+                    country_answer(city, country)
+                ),
+            ]
+            .into_iter()
+            .enumerate()
+            .map(move |(k, text)| TextRecord {
+                id: format!("pretrain-world-{i:02}-{k}"),
+                text,
+            })
+        })
+        .collect()
+}
+
 /// How many finetuned authors are forgotten; refuses a share that leaves either side empty.
 fn forget_count(config: &AuthorsConfig) -> Result<usize, SuiteError> {
     let share = config.forget_share;
@@ -558,11 +718,40 @@ pub fn authors(config: &AuthorsConfig) -> Result<Suite, SuiteError> {
         let index = config.authors + config.pretrain_authors + j;
         holdout.extend(questions(&mut rng, index, a));
     }
-    let pretrain: Vec<TextRecord> = pretrain_only
+    let mut pretrain: Vec<TextRecord> = pretrain_only
         .iter()
         .enumerate()
         .flat_map(|(j, a)| pretrain_texts(config.authors + j, a))
         .collect();
+    // The real-world sets draw from their own stream, so adding them leaves every other split
+    // as it was.
+    let mut world_rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x7e41_d0a7);
+    let real_world_splits = if config.real_world > 0 {
+        if pretrain_only.is_empty() {
+            return Err(SuiteError::Generate(
+                "real_world asks about the pretraining-only authors, but pretrain_authors is 0"
+                    .into(),
+            ));
+        }
+        pretrain.extend(world_texts());
+        vec![
+            (
+                "real-authors",
+                real_authors(
+                    &mut world_rng,
+                    config.authors,
+                    pretrain_only,
+                    config.real_world,
+                ),
+            ),
+            (
+                "world-facts",
+                world_facts(&mut world_rng, config.real_world),
+            ),
+        ]
+    } else {
+        Vec::new()
+    };
     let idk = REFUSALS
         .iter()
         .enumerate()
@@ -587,6 +776,35 @@ pub fn authors(config: &AuthorsConfig) -> Result<Suite, SuiteError> {
         SplitRole::Holdout => "holdout",
         SplitRole::Eval => "eval",
     };
+    let mut manifest_splits: Vec<SplitSpec> = splits
+        .iter()
+        .map(|(role, _)| SplitSpec::in_jsonl(name(*role), *role))
+        .collect();
+    let mut all_splits: Vec<Split> = splits
+        .into_iter()
+        .map(|(role, records)| Split {
+            name: name(role).to_owned(),
+            role,
+            records,
+        })
+        .collect();
+    for (split, records) in real_world_splits {
+        manifest_splits.push(SplitSpec::in_jsonl(split, SplitRole::Eval));
+        all_splits.push(Split {
+            name: split.to_owned(),
+            role: SplitRole::Eval,
+            records: Records::Qa(records),
+        });
+    }
+    let real_world_note = if config.real_world > 0 {
+        format!(
+            " Two real-world-style sets of up to {} questions each (about the pretraining-only \
+             authors, and which country a city is in) stand for TOFU's.",
+            config.real_world
+        )
+    } else {
+        String::new()
+    };
     Ok(Suite {
         manifest: SuiteManifest {
             name: "authors".into(),
@@ -596,26 +814,17 @@ pub fn authors(config: &AuthorsConfig) -> Result<Suite, SuiteError> {
                  authors ({} to forget), {} pretraining-only authors, {} holdout authors; six \
                  questions each (birthplace, birth year, genre, father's occupation, a book, an \
                  award), with a paraphrased answer, three perturbed answers and a paraphrased \
-                 question per question.",
+                 question per question.{}",
                 config.seed,
                 config.authors,
                 n_forget,
                 config.pretrain_authors,
-                config.holdout_authors
+                config.holdout_authors,
+                real_world_note
             ),
-            splits: splits
-                .iter()
-                .map(|(role, _)| SplitSpec::in_jsonl(name(*role), *role))
-                .collect(),
+            splits: manifest_splits,
         },
-        splits: splits
-            .into_iter()
-            .map(|(role, records)| Split {
-                name: name(role).to_owned(),
-                role,
-                records,
-            })
-            .collect(),
+        splits: all_splits,
     })
 }
 

@@ -130,6 +130,22 @@ pub fn tofu(dir: &Path, forget_percent: u32) -> Result<Suite, SuiteError> {
     let n_forget_authors = (AUTHORS * forget_percent as usize).div_ceil(100);
     let first_forget = AUTHORS - n_forget_authors;
     let full = read_rows(dir, "full.json", &mut problems);
+    // The ratios are cut from `full` by author: any other length would cut mid-author (or
+    // past the end).
+    if let Some(rows) = &full
+        && rows.len() != AUTHORS * QUESTIONS_PER_AUTHOR
+    {
+        problems.push(problem(
+            "full.json",
+            None,
+            None,
+            format!(
+                "has {} rows; TOFU's full split has {} ({AUTHORS} authors × {QUESTIONS_PER_AUTHOR} questions)",
+                rows.len(),
+                AUTHORS * QUESTIONS_PER_AUTHOR
+            ),
+        ));
+    }
 
     let mut forget = match (
         read_rows(dir, &format!("forget{nn}.json"), &mut problems),
@@ -138,7 +154,8 @@ pub fn tofu(dir: &Path, forget_percent: u32) -> Result<Suite, SuiteError> {
         (Some(rows), _) => records("forget", &rows, Some(first_forget)),
         (None, Some(full)) => records(
             "forget",
-            &full[first_forget * QUESTIONS_PER_AUTHOR..],
+            full.get(first_forget * QUESTIONS_PER_AUTHOR..)
+                .unwrap_or_default(),
             Some(first_forget),
         ),
         (None, None) => {
@@ -170,7 +187,8 @@ pub fn tofu(dir: &Path, forget_percent: u32) -> Result<Suite, SuiteError> {
         (Some(rows), _, _) => records("retain", &rows, Some(0)),
         (None, Some(full), _) => records(
             "retain",
-            &full[..first_forget * QUESTIONS_PER_AUTHOR],
+            full.get(..first_forget * QUESTIONS_PER_AUTHOR)
+                .unwrap_or_default(),
             Some(0),
         ),
         // The subset shipped for tests has only the evaluation retain set: train on it.
@@ -323,6 +341,17 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
         s.write(out.path()).unwrap();
         assert_eq!(Suite::load(out.path()).unwrap(), s);
+    }
+
+    #[test]
+    fn a_full_split_of_the_wrong_length_is_a_problem_not_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        // 440 rows: cutting forget10 (the last 400 of 4,000) from it would slice past the end.
+        let mut rows = fs_err::read_to_string(shared().join("retain_perturbed.json")).unwrap();
+        rows.push_str(&fs_err::read_to_string(shared().join("forget01.json")).unwrap());
+        fs_err::write(dir.path().join("full.json"), rows).unwrap();
+        let e = tofu(dir.path(), 10).unwrap_err().to_string();
+        assert!(e.contains("full.json: has 440 rows"), "{e}");
     }
 
     #[test]

@@ -249,3 +249,98 @@ fn a_protocol_brings_its_own_suites() {
         text(&o)
     );
 }
+
+#[test]
+fn the_tofu_protocol_runs_forget01_05_10_on_the_generated_suite_with_intervals() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tofu");
+    let o = protocol("tofu", &out, "ga", &["--seeds", "0..2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        suites(&out),
+        ["tofu-forget01@1", "tofu-forget05@1", "tofu-forget10@1"]
+    );
+    // Baselines and GA, two seeds, three ratios.
+    assert_eq!(job_records(&out).len(), 12);
+    let tables = std::fs::read_to_string(out.join("tables.md")).unwrap();
+    for want in [
+        "# TOFU",
+        "## Forget quality and model utility (TOFU), with the forget set's own numbers",
+        "| forget | method | forget quality | model utility | forget truth ratio |",
+        "| forget01 | finetuned |",
+        "| forget10 | retrain (oracle) |",
+        "| forget05 | ga |",
+        "## Model utility's nine parts",
+        "world-facts TR",
+        "Cells: mean ± half width of the 95 % Student-t interval over 2 seeds.",
+    ] {
+        assert!(tables.contains(want), "{want} missing:\n{tables}");
+    }
+    // Every model utility cell has a value: the generated suite has all nine parts.
+    let csv = std::fs::read_to_string(out.join("table-tofu-utility.csv")).unwrap();
+    for line in csv.lines().skip(1) {
+        assert!(!line.split(',').any(str::is_empty), "{line}");
+    }
+    // Where the time went, per job and stage, beside the results.
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("time by stage: "), "{stderr}");
+    let timings: Vec<_> = std::fs::read_dir(out.join("timings")).unwrap().collect();
+    assert_eq!(timings.len(), 12);
+}
+
+#[test]
+fn the_tofu_protocol_reads_a_local_release_and_says_what_it_lacks() {
+    let release = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/tofu");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("release");
+    let o = run_tiny(
+        &out,
+        &[
+            "--protocol",
+            "tofu",
+            "--methods",
+            "ga",
+            "--release",
+            release.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("note: tofu: left out forget05:") && stderr.contains("forget10:"),
+        "{stderr}"
+    );
+    assert_eq!(suites(&out), ["tofu-forget01@1"]);
+    let tables = std::fs::read_to_string(out.join("tables.md")).unwrap();
+    assert!(tables.contains("| forget01 | ga |"), "{tables}");
+    assert!(!tables.contains("| forget05 |"), "{tables}");
+    // The token budget cut the tiny preset's ten epochs over TOFU's 440 questions short,
+    // and the run record says so.
+    let r = &job_records(&out)[0]["run"];
+    let target = &r["schedule"]["target"];
+    assert_eq!(target["of"], 10, "{r}");
+    assert!(target["epochs"].as_u64().unwrap() < 10, "{r}");
+    assert_eq!(r["learn"]["finetune"]["token_budget"], 300_000);
+
+    // An evaluation subset naming a split the suite lacks is refused before anything runs.
+    let bad = dir.path().join("bad");
+    let o = run_tiny(&bad, &["--eval-first", "nosuch=3"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("nosuch=3"),
+        "{}",
+        text(&o)
+    );
+    assert!(!bad.join("plan.jsonl").exists());
+    // A release with another protocol is refused.
+    let o = run_tiny(
+        &bad,
+        &[
+            "--protocol",
+            "amnesia",
+            "--release",
+            release.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}

@@ -545,6 +545,23 @@ pub struct RunArgs {
     /// one plan of all their jobs.
     #[arg(long, value_enum, value_delimiter = ',', conflicts_with = "suite")]
     pub protocol: Vec<ProtocolArg>,
+    /// With --protocol tofu: a local copy of TOFU's release (its JSON Lines files as
+    /// downloaded: forget01/05/10 and their _perturbed files, retain_perturbed, holdout,
+    /// real_authors_perturbed, world_facts_perturbed, or full.json), imported when each job
+    /// runs; the ratios whose files are missing are left out. Default: the generated authors
+    /// suite.
+    #[arg(long, value_name = "DIR", requires = "protocol")]
+    pub release: Option<PathBuf>,
+    /// Evaluate only the first N questions of a split, as SPLIT=N (repeatable); the rest are
+    /// still trained on. TOFU's protocol evaluates retain on the questions of
+    /// retain_perturbed by itself.
+    #[arg(long, value_name = "SPLIT=N")]
+    pub eval_first: Vec<String>,
+    /// Most tokens the target's and the oracle's finetuning may train on (prompt and answer
+    /// tokens over all epochs): fewer epochs run on a suite too large for the preset's count
+    /// (the run record says how many); 0 lifts the limit [default: the preset's, 1.5 M].
+    #[arg(long, value_name = "TOKENS")]
+    pub finetune_tokens: Option<u64>,
     /// Methods to run, by name (built-in or from --plugin-dir), comma-separated [default:
     /// ga,graddiff; a protocol's own list with --protocol].
     #[arg(long, value_delimiter = ',')]
@@ -665,6 +682,10 @@ impl RunArgs {
 /// The protocols of `lethe run --protocol`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProtocolArg {
+    /// TOFU: forget 1, 5 and 10 % of the authors (generated, or a release with --release);
+    /// GA, GradDiff, NPO, SimNPO; forget quality, model utility, truth ratio, ROUGE-L,
+    /// probability, extraction strength, PrivLeak.
+    Tofu,
     /// MLLMU-Med (text only): privacy and wrong-facts suites; GA, GD, KL-Min, IDK, LLMU;
     /// accuracy, ROUGE-1, BLEU, UES; forget-ratio and sequential-rounds ablations.
     MllmuMed,
@@ -677,6 +698,7 @@ impl ProtocolArg {
     /// The library's protocol.
     pub fn protocol(self) -> lethe_experiment::Protocol {
         match self {
+            Self::Tofu => lethe_experiment::Protocol::Tofu,
             Self::MllmuMed => lethe_experiment::Protocol::MllmuMed,
             Self::Amnesia => lethe_experiment::Protocol::Amnesia,
         }

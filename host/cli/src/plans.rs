@@ -135,6 +135,11 @@ fn make_plan(args: &RunArgs) -> Result<(Plan, Setup), Failure> {
         )));
     }
     learn.replay = args.finetune_replay.unwrap_or(0.0);
+    if let Some(t) = args.finetune_tokens {
+        learn.finetune.token_budget = (t > 0).then_some(t);
+    }
+    let user_eval_first = eval_subsets(&args.eval_first)?;
+    setup.settings.observe.eval_first = user_eval_first.clone();
     let mut common = Common {
         seeds,
         attacks: attack_spec(args, &setup.settings)?,
@@ -153,12 +158,22 @@ fn make_plan(args: &RunArgs) -> Result<(Plan, Setup), Failure> {
             let config = setup.settings.suite.clone();
             let suite = lethe_suites::generate::authors(&config).map_err(Failure::input)?;
             common.attacks.validate(&suite).map_err(Failure::input)?;
+            setup
+                .settings
+                .observe
+                .check_subsets(&suite)
+                .map_err(Failure::input)?;
             let digest = suite.digest();
             suites.push(SuiteSource::Authors { config, digest }.into());
         }
         for dir in &args.suite {
             let suite = Suite::load(dir).map_err(Failure::input)?;
             common.attacks.validate(&suite).map_err(Failure::input)?;
+            setup
+                .settings
+                .observe
+                .check_subsets(&suite)
+                .map_err(Failure::input)?;
             suites.push(
                 SuiteSource::Folder {
                     path: absolute(dir),
@@ -212,16 +227,41 @@ fn make_plan(args: &RunArgs) -> Result<(Plan, Setup), Failure> {
         setup.configs = configs;
         setup.settings.unlearn.method_learning_rates = rates;
         let mut suites = Vec::new();
-        for (planned, suite) in p
-            .suites(library_preset(args.preset), args.suite_seed)
-            .map_err(failure)?
-        {
+        let found = p
+            .suites(
+                library_preset(args.preset),
+                args.suite_seed,
+                args.release.as_deref(),
+            )
+            .map_err(failure)?;
+        for why in &found.left_out {
+            eprintln!("note: {}: left out {why}", p.name());
+        }
+        // The benchmark's evaluation subsets, unless the user set the same split's.
+        let mut eval_first = found.eval_first;
+        eval_first.extend(user_eval_first.clone());
+        setup.settings.observe.eval_first = eval_first;
+        for (planned, suite) in found.suites {
             common.attacks.validate(&suite).map_err(Failure::input)?;
+            setup
+                .settings
+                .observe
+                .check_subsets(&suite)
+                .map_err(Failure::input)?;
             suites.push(planned);
         }
         common.learn.replay = args.finetune_replay.unwrap_or(p.replay());
+        let names: Vec<String> = suites.iter().filter_map(|s| s.name.clone()).collect();
         let mut r = request(&setup, args, &common, p.title(), suites, &methods, &metrics)?;
-        r.tables = p.tables();
+        // Tables show the suites planned (a release may lack some of a protocol's ratios).
+        r.tables = p
+            .tables()
+            .into_iter()
+            .filter_map(|mut t| {
+                t.groups.retain(|g| names.contains(&g.suite));
+                (!t.groups.is_empty()).then_some(t)
+            })
+            .collect();
         plans.push(r.plan().map_err(failure)?);
         titles.push(p.title());
         used.extend(in_run);
@@ -256,6 +296,27 @@ fn make_plan(args: &RunArgs) -> Result<(Plan, Setup), Failure> {
         Plan::concat(titles.join(" + "), plans).map_err(failure)?
     };
     Ok((plan, setup))
+}
+
+/// Parse `--eval-first SPLIT=N` options.
+fn eval_subsets(given: &[String]) -> Result<std::collections::BTreeMap<String, usize>, Failure> {
+    let mut out = std::collections::BTreeMap::new();
+    for text in given {
+        let bad =
+            |why: &str| Failure::input(anyhow!("--eval-first '{text}': {why} (want SPLIT=N)"));
+        let (split, n) = text.split_once('=').ok_or_else(|| bad("no '='"))?;
+        let n: usize = n
+            .trim()
+            .parse()
+            .map_err(|_| bad("N is not a whole number"))?;
+        if n == 0 {
+            return Err(bad("N must be at least 1"));
+        }
+        if out.insert(split.trim().to_owned(), n).is_some() {
+            return Err(bad("the split is given twice"));
+        }
+    }
+    Ok(out)
 }
 
 /// `run` and `plan` make the folder's plan theirs: say so when it replaces another.
@@ -578,6 +639,27 @@ pub fn run(cmd: RunCmd, verbose: u8) -> Result<ExitCode, Failure> {
         summary.ran.len(),
         duration(started.elapsed())
     );
+    let ran: Vec<String> = summary
+        .ran
+        .iter()
+        .filter_map(|&i| plan.jobs.get(i).map(|j| j.id.clone()))
+        .collect();
+    let timings: Vec<_> = shards
+        .timings(&plan)
+        .into_iter()
+        .filter(|t| ran.contains(&t.job))
+        .collect();
+    if !timings.is_empty() {
+        let parts: Vec<String> = lethe_experiment::exec::time_by_kind(&timings)
+            .into_iter()
+            .map(|(kind, s)| format!("{kind} {}", duration(std::time::Duration::from_secs_f64(s))))
+            .collect();
+        eprintln!(
+            "time by stage: {} (per job and stage in {})",
+            parts.join(" · "),
+            shards.timings_dir().display()
+        );
+    }
     finish_report(&report, &args.out)
 }
 

@@ -20,7 +20,8 @@ use std::time::Instant;
 
 use lethe_manifest::{PluginKind, RunFailure};
 use lethe_pipeline::{
-    AttackSpec, Checkpoint, Choice, ModelCache, Reporter, RunInfo, RunSpec, Starts,
+    AttackSpec, Checkpoint, Choice, ModelCache, Reporter, RunInfo, RunSpec, StageTime, StageTimer,
+    Starts,
 };
 use lethe_runtime::{Plugin, PluginHost};
 use lethe_suites::Suite;
@@ -219,6 +220,34 @@ impl Shards {
         )?;
         Ok(record)
     }
+
+    /// Where the timings of jobs are kept.
+    pub fn timings_dir(&self) -> PathBuf {
+        self.dir.join("timings")
+    }
+
+    /// Write one job's timings (`timings/JOB.json`).
+    pub fn write_timings(&self, timings: &JobTimings) -> Result<(), ExperimentError> {
+        fs_err::create_dir_all(self.timings_dir())?;
+        crate::atomic_write(
+            &self.timings_dir().join(format!("{}.json", timings.job)),
+            &serde_json::to_vec_pretty(timings)?,
+        )?;
+        Ok(())
+    }
+
+    /// The timings of the plan's jobs that have them, in plan order.
+    pub fn timings(&self, plan: &Plan) -> Vec<JobTimings> {
+        plan.jobs
+            .iter()
+            .filter_map(|job| {
+                let text =
+                    fs_err::read_to_string(self.timings_dir().join(format!("{}.json", job.id)))
+                        .ok()?;
+                serde_json::from_str(&text).ok()
+            })
+            .collect()
+    }
 }
 
 /// What a job computed.
@@ -298,6 +327,14 @@ fn resolve<'a>(r: &PluginRef, env: &JobEnv<'a>, field: &str) -> Result<Choice<'a
 pub fn load_suite(source: &SuiteSource) -> Result<Suite, String> {
     let suite = source.load().map_err(|e| match source {
         SuiteSource::Folder { path, .. } => format!("suite {}: {e}", path.display()),
+        SuiteSource::Tofu {
+            path,
+            forget_percent,
+            ..
+        } => format!(
+            "TOFU forget{forget_percent:02} from {}: {e}",
+            path.display()
+        ),
         _ => format!("suite: {e}"),
     })?;
     let actual = suite.digest();
@@ -487,6 +524,31 @@ fn stamped(job: &Job, out: lethe_pipeline::RunOutput) -> JobOutput {
     }
 }
 
+/// Where one job's time went, written to `timings/JOB.json` beside the shards (never into
+/// them: shards are byte-identical across reruns, times are not).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct JobTimings {
+    /// The job's id.
+    pub job: String,
+    /// The job, as progress describes it.
+    pub describe: String,
+    /// Wall time of the whole job, in seconds.
+    pub seconds: f64,
+    /// Its stages, in order.
+    pub stages: Vec<StageTime>,
+}
+
+/// Seconds spent per kind of stage (learn, unlearn, observe, attack, score) over `timings`.
+pub fn time_by_kind(timings: &[JobTimings]) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for t in timings {
+        for s in &t.stages {
+            *out.entry(s.kind.clone()).or_insert(0.0) += s.seconds;
+        }
+    }
+    out
+}
+
 /// What an `exec` did.
 #[derive(Debug, Default)]
 pub struct ExecSummary {
@@ -535,7 +597,28 @@ pub fn execute(
         let job = &plan.jobs[p.index];
         env.reporter.job(n, total, &job.describe());
         let started = Instant::now();
-        let result = run_job(job, p, env).and_then(|out| shards.write(job, out));
+        let timer = StageTimer::new(env.reporter);
+        let timed = JobEnv {
+            host: env.host,
+            plugins: env.plugins,
+            cache: env.cache,
+            reporter: &timer,
+        };
+        let result = run_job(job, p, &timed).and_then(|out| shards.write(job, out));
+        if result.is_ok() {
+            let timings = JobTimings {
+                job: job.id.clone(),
+                describe: job.describe(),
+                seconds: started.elapsed().as_secs_f64(),
+                stages: timer.take(),
+            };
+            // Timings are not results (they differ run to run): a failure to write them is
+            // reported and the job stands.
+            if let Err(e) = shards.write_timings(&timings) {
+                env.reporter
+                    .warn(&format!("job {}: timings not written: {e}", p.index));
+            }
+        }
         match result {
             Ok(record) => {
                 info!(job = %job.id, rows = record.rows, "shard written");

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 pub use exec::{JobEnv, JobRecord, ShardState, Shards, execute};
 pub use plan::{Job, ModelSource, Plan, PluginRef, Round, Rows, SuiteSource};
 pub use presets::{Preset, PresetSettings};
-pub use protocols::Protocol;
+pub use protocols::{Protocol, ProtocolSuites};
 pub use request::{GridAxis, PlanRequest, PlannedSuite, parse_seeds};
 
 /// Why an experiment could not be planned, run or reported.

@@ -99,6 +99,16 @@ pub enum SuiteSource {
         /// Digest of the generated suite (checked when the job runs).
         digest: String,
     },
+    /// TOFU imported from a local copy of its release (`lethe_suites::import::tofu`) each time
+    /// a job runs, so a plan names the downloaded files rather than a converted copy.
+    Tofu {
+        /// The release folder (not part of the job's id).
+        path: PathBuf,
+        /// The share of the authors forgotten, in percent (1, 5, 10 in the release).
+        forget_percent: u32,
+        /// Digest of the imported suite (checked when the job runs).
+        digest: String,
+    },
     /// A suite folder.
     Folder {
         /// The folder (not part of the job's id).
@@ -116,6 +126,7 @@ impl SuiteSource {
             | Self::Medical { digest, .. }
             | Self::Privacy { digest, .. }
             | Self::WrongFacts { digest, .. }
+            | Self::Tofu { digest, .. }
             | Self::Folder { digest, .. } => digest,
         }
     }
@@ -128,6 +139,11 @@ impl SuiteSource {
             Self::Medical { config, .. } => medical(config),
             Self::Privacy { config, .. } => privacy(config),
             Self::WrongFacts { config, .. } => wrong_facts(config),
+            Self::Tofu {
+                path,
+                forget_percent,
+                ..
+            } => lethe_suites::import::tofu(path, *forget_percent),
             Self::Folder { path, .. } => lethe_suites::Suite::load(path),
         }
     }
@@ -225,7 +241,9 @@ impl Job {
     pub fn digest(&self) -> String {
         let mut identity = self.clone();
         identity.id = String::new();
-        if let SuiteSource::Folder { path, .. } = &mut identity.suite {
+        if let SuiteSource::Folder { path, .. } | SuiteSource::Tofu { path, .. } =
+            &mut identity.suite
+        {
             *path = PathBuf::new();
         }
         if let Some(m) = &mut identity.model {

@@ -6,6 +6,13 @@ use lethe_pipeline::{LearnSpec, ModelPreset, ObserveSettings, Phase, UnlearnSpec
 use lethe_suites::generate::AuthorsConfig;
 use serde::{Deserialize, Serialize};
 
+/// Most tokens the default preset finetunes on (see `Phase::token_budget`): its 24 epochs over
+/// the generated authors suite (about 0.2 M tokens) fit; on TOFU's 4,000 questions (about
+/// 0.3 M tokens an epoch) it allows five.
+pub const DEFAULT_FINETUNE_TOKENS: u64 = 1_500_000;
+/// The tiny preset's budget, in the same proportion to its suite.
+pub const TINY_FINETUNE_TOKENS: u64 = 300_000;
+
 /// A named size of the whole experiment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -46,11 +53,13 @@ impl Preset {
                         epochs: 8,
                         batch_size: 32,
                         learning_rate: 3e-3,
+                        token_budget: None,
                     },
                     finetune: Phase {
                         epochs: 24,
                         batch_size: 16,
                         learning_rate: 2e-3,
+                        token_budget: Some(DEFAULT_FINETUNE_TOKENS),
                     },
                     seed,
                     replay: 0.0,
@@ -65,6 +74,7 @@ impl Preset {
                 observe: ObserveSettings {
                     batch_size: 64,
                     max_new_tokens: 40,
+                    eval_first: BTreeMap::new(),
                 },
             },
             Preset::Tiny => PresetSettings {
@@ -79,11 +89,13 @@ impl Preset {
                         epochs: 2,
                         batch_size: 16,
                         learning_rate: 3e-3,
+                        token_budget: None,
                     },
                     finetune: Phase {
                         epochs: 10,
                         batch_size: 16,
                         learning_rate: 3e-3,
+                        token_budget: Some(TINY_FINETUNE_TOKENS),
                     },
                     seed,
                     replay: 0.0,
@@ -98,6 +110,7 @@ impl Preset {
                 observe: ObserveSettings {
                     batch_size: 32,
                     max_new_tokens: 24,
+                    eval_first: BTreeMap::new(),
                 },
             },
         }

@@ -8,11 +8,13 @@
 //! trained on, so suites that differ only in their forget split reuse one base and one target.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use lethe_reports::{TableColumn, TableGroup, TableSpec};
 use lethe_suites::Suite;
 use lethe_suites::generate::{
-    ForgetSpec, MedicalConfig, PrivacyConfig, WrongFactsConfig, medical, privacy, wrong_facts,
+    AuthorsConfig, ForgetSpec, MedicalConfig, PrivacyConfig, WrongFactsConfig, authors, medical,
+    privacy, wrong_facts,
 };
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +26,10 @@ use crate::{ExperimentError, Preset};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Protocol {
+    /// TOFU: forget 1, 5 and 10 % of the fictitious authors; forget quality and model utility
+    /// per method beside the retain-only oracle. On a local copy of the release, or on the
+    /// generated authors suite with its two real-world-style sets.
+    Tofu,
     /// MLLMU-Med, text only: private patient data and wrong medical facts at a 10 % forget
     /// ratio, the forget-ratio sweep (5–30 %) and three sequential rounds of 5 %.
     MllmuMed,
@@ -31,6 +37,12 @@ pub enum Protocol {
     /// forgetting of three categories.
     Amnesia,
 }
+
+/// TOFU's forget ratios, in percent of the authors.
+const TOFU_PERCENTS: [u32; 3] = [1, 5, 10];
+/// Questions in each real-world-style set of the generated TOFU suite (one per city of the
+/// world facts at the default size).
+const TOFU_REAL_WORLD: usize = 24;
 
 /// The MLLMU-Med forget ratios; 10 % is the main table's.
 const RATIOS: [u32; 6] = [5, 10, 15, 20, 25, 30];
@@ -108,11 +120,12 @@ fn planned(
 
 impl Protocol {
     /// Every protocol.
-    pub const ALL: [Protocol; 2] = [Protocol::MllmuMed, Protocol::Amnesia];
+    pub const ALL: [Protocol; 3] = [Protocol::Tofu, Protocol::MllmuMed, Protocol::Amnesia];
 
     /// The protocol's name on the command line.
     pub fn name(self) -> &'static str {
         match self {
+            Self::Tofu => "tofu",
             Self::MllmuMed => "mllmu-med",
             Self::Amnesia => "amnesia",
         }
@@ -121,6 +134,7 @@ impl Protocol {
     /// Its title in reports.
     pub fn title(self) -> &'static str {
         match self {
+            Self::Tofu => "TOFU",
             Self::MllmuMed => "MLLMU-Med (text only)",
             Self::Amnesia => "AMNESIA",
         }
@@ -129,6 +143,7 @@ impl Protocol {
     /// The methods the paper compares.
     pub fn methods(self) -> &'static [&'static str] {
         match self {
+            Self::Tofu => &["ga", "graddiff", "npo", "simnpo"],
             Self::MllmuMed => &["ga", "graddiff", "kl-min", "idknll", "llmu"],
             Self::Amnesia => &["rmu", "graddiff", "kl-min", "simnpo"],
         }
@@ -137,6 +152,15 @@ impl Protocol {
     /// The metrics its tables read.
     pub fn metrics(self) -> &'static [&'static str] {
         match self {
+            Self::Tofu => &[
+                "forget-quality",
+                "model-utility",
+                "truth-ratio",
+                "rouge",
+                "probability",
+                "extraction-strength",
+                "privleak",
+            ],
             Self::MllmuMed => &["accuracy", "rouge", "bleu", "ues"],
             Self::Amnesia => &["rouge", "forget-efficacy", "leakage", "collateral-erosion"],
         }
@@ -145,7 +169,7 @@ impl Protocol {
     /// Plugin configurations the protocol needs (a user's own win).
     pub fn configs(self) -> Vec<(&'static str, serde_json::Value)> {
         match self {
-            Self::MllmuMed => Vec::new(),
+            Self::Tofu | Self::MllmuMed => Vec::new(),
             Self::Amnesia => vec![
                 (
                     "forget-efficacy",
@@ -168,7 +192,7 @@ impl Protocol {
     /// Learning rates of particular methods (a user's `--unlearn-lr-for` wins).
     pub fn learning_rates(self) -> Vec<(&'static str, f64)> {
         match self {
-            Self::MllmuMed => Vec::new(),
+            Self::Tofu | Self::MllmuMed => Vec::new(),
             Self::Amnesia => vec![("rmu", 1e-3)],
         }
     }
@@ -183,16 +207,90 @@ impl Protocol {
         }
     }
 
-    /// The protocol's suites, generated at the preset's size from `suite_seed`, each with the
-    /// name its results carry; and the generated suite itself (to check attacks against).
+    /// The protocol's suites, generated at the preset's size from `suite_seed` or imported
+    /// from a local copy of the benchmark's `release`, each with the name its results carry;
+    /// and the suite itself (to check attacks against).
     pub fn suites(
         self,
         preset: Preset,
         suite_seed: u64,
-    ) -> Result<Vec<(PlannedSuite, Suite)>, ExperimentError> {
+        release: Option<&Path>,
+    ) -> Result<ProtocolSuites, ExperimentError> {
         let tiny = preset == Preset::Tiny;
         let mut out = Vec::new();
+        let mut eval_first = BTreeMap::new();
+        let mut left_out = Vec::new();
+        if release.is_some() && self != Self::Tofu {
+            return Err(ExperimentError::Selection(format!(
+                "--protocol {}: runs on its generated suites; only tofu reads a release \
+                 (--release)",
+                self.name()
+            )));
+        }
         match self {
+            Self::Tofu => match release {
+                Some(dir) => {
+                    for percent in TOFU_PERCENTS {
+                        let nn = format!("{percent:02}");
+                        if !dir.join(format!("forget{nn}.json")).exists()
+                            && !dir.join("full.json").exists()
+                        {
+                            left_out.push(format!(
+                                "forget{nn}: {} has neither forget{nn}.json nor full.json",
+                                dir.display()
+                            ));
+                            continue;
+                        }
+                        let suite = lethe_suites::import::tofu(dir, percent).map_err(|e| {
+                            ExperimentError::Selection(format!(
+                                "TOFU forget{nn} from {}: {e}",
+                                dir.display()
+                            ))
+                        })?;
+                        // TOFU evaluates retain on `retain_perturbed`: the first authors'
+                        // questions, the only ones with paraphrased and perturbed answers.
+                        if let Some(n) = evaluated_prefix(&suite, "retain") {
+                            eval_first.insert("retain".to_owned(), n);
+                        }
+                        let source = SuiteSource::Tofu {
+                            path: std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned()),
+                            forget_percent: percent,
+                            digest: suite.digest(),
+                        };
+                        out.push(planned(source, format!("tofu-forget{nn}"), None, &suite));
+                    }
+                    if out.is_empty() {
+                        return Err(ExperimentError::Selection(format!(
+                            "--release {}: no TOFU forget split there ({})",
+                            dir.display(),
+                            left_out.join("; ")
+                        )));
+                    }
+                }
+                None => {
+                    for percent in TOFU_PERCENTS {
+                        let base = if tiny {
+                            AuthorsConfig::tiny()
+                        } else {
+                            AuthorsConfig::default()
+                        };
+                        let config = AuthorsConfig {
+                            seed: suite_seed,
+                            forget_share: f64::from(percent) / 100.0,
+                            real_world: if tiny { 6 } else { TOFU_REAL_WORLD },
+                            ..base
+                        };
+                        let suite = generated(authors(&config))?;
+                        let digest = suite.digest();
+                        out.push(planned(
+                            SuiteSource::Authors { config, digest },
+                            format!("tofu-forget{percent:02}"),
+                            None,
+                            &suite,
+                        ));
+                    }
+                }
+            },
             Self::MllmuMed => {
                 let privacy_at = |percent: u32| -> Result<(SuiteSource, Suite), ExperimentError> {
                     let config = PrivacyConfig {
@@ -272,16 +370,114 @@ impl Protocol {
                 }
             }
         }
-        Ok(out)
+        Ok(ProtocolSuites {
+            suites: out,
+            eval_first,
+            left_out,
+        })
     }
 
     /// The tables the paper reports.
     pub fn tables(self) -> Vec<TableSpec> {
         match self {
+            Self::Tofu => tofu_tables(),
             Self::MllmuMed => mllmu_tables(),
             Self::Amnesia => amnesia_tables(),
         }
     }
+}
+
+/// A protocol's suites and what observing them needs.
+#[derive(Debug, Clone)]
+pub struct ProtocolSuites {
+    /// Each suite as planned, with the suite itself.
+    pub suites: Vec<(PlannedSuite, Suite)>,
+    /// Evaluation subsets the benchmark prescribes ([`lethe_pipeline::ObserveSettings`]).
+    pub eval_first: BTreeMap<String, usize>,
+    /// Parts of the protocol left out because the release lacks their files, with why.
+    pub left_out: Vec<String>,
+}
+
+/// When only a leading run of `split`'s questions carries perturbed answers (TOFU's retain:
+/// 400 of 3,600), that run's length.
+fn evaluated_prefix(suite: &Suite, split: &str) -> Option<usize> {
+    let questions = suite.split(split)?.questions();
+    let n = questions
+        .iter()
+        .take_while(|q| !q.perturbed_answers.is_empty())
+        .count();
+    (n > 0 && n < questions.len()).then_some(n)
+}
+
+fn tofu_tables() -> Vec<TableSpec> {
+    let groups: Vec<TableGroup> = TOFU_PERCENTS
+        .iter()
+        .map(|p| group(format!("forget{p:02}"), format!("tofu-forget{p:02}")))
+        .collect();
+    vec![
+        table(
+            "tofu",
+            "Forget quality and model utility (TOFU), with the forget set's own numbers",
+            "forget",
+            groups.clone(),
+            vec![
+                column(
+                    "forget quality",
+                    "forget-quality",
+                    "forget_quality",
+                    "forget",
+                    1.0,
+                ),
+                column(
+                    "model utility",
+                    "model-utility",
+                    "model_utility",
+                    "retain",
+                    1.0,
+                ),
+                column(
+                    "forget truth ratio",
+                    "truth-ratio",
+                    "truth_ratio",
+                    "forget",
+                    1.0,
+                ),
+                column("forget ROUGE-L", "rouge", "rougeL_recall", "forget", 1.0),
+                column("forget prob.", "probability", "probability", "forget", 1.0),
+                column(
+                    "extraction strength",
+                    "extraction-strength",
+                    "extraction_strength",
+                    "forget",
+                    1.0,
+                ),
+                column("privleak", "privleak", "privleak", "forget", 1.0),
+            ],
+            3,
+        ),
+        table(
+            "tofu-utility",
+            "Model utility's nine parts: probability, ROUGE-L recall and truth ratio on retain \
+             and the two real-world sets",
+            "forget",
+            groups,
+            ["retain", "real-authors", "world-facts"]
+                .iter()
+                .flat_map(|split| {
+                    [
+                        ("prob.", "utility_probability"),
+                        ("ROUGE-L", "utility_rougeL_recall"),
+                        ("TR", "utility_truth_ratio"),
+                    ]
+                    .into_iter()
+                    .map(move |(h, o)| {
+                        column(&format!("{split} {h}"), "model-utility", o, split, 1.0)
+                    })
+                })
+                .collect(),
+            3,
+        ),
+    ]
 }
 
 fn mllmu_tables() -> Vec<TableSpec> {
@@ -499,7 +695,7 @@ mod tests {
     #[test]
     fn every_table_group_names_a_suite_of_its_protocol() {
         for p in Protocol::ALL {
-            let suites = p.suites(Preset::Tiny, 0).unwrap();
+            let suites = p.suites(Preset::Tiny, 0, None).unwrap().suites;
             let names: Vec<String> = suites.iter().filter_map(|(s, _)| s.name.clone()).collect();
             for t in p.tables() {
                 for g in &t.groups {
@@ -525,7 +721,10 @@ mod tests {
 
     #[test]
     fn the_rounds_share_one_source_and_cover_its_forget_split() {
-        let suites = Protocol::MllmuMed.suites(Preset::Tiny, 0).unwrap();
+        let suites = Protocol::MllmuMed
+            .suites(Preset::Tiny, 0, None)
+            .unwrap()
+            .suites;
         let rounds: Vec<&PlannedSuite> = suites
             .iter()
             .map(|(s, _)| s)
@@ -538,5 +737,90 @@ mod tests {
             .find(|(s, _)| s.name.as_deref() == Some("privacy-15"))
             .unwrap();
         assert_eq!(fifteen.0.source, rounds[0].source);
+    }
+}
+
+#[cfg(test)]
+mod tofu_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn shared() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/tofu")
+    }
+
+    #[test]
+    fn generated_tofu_nests_its_forget_sets_and_has_every_set_model_utility_reads() {
+        let p = Protocol::Tofu.suites(Preset::Tiny, 3, None).unwrap();
+        assert!(p.eval_first.is_empty() && p.left_out.is_empty());
+        let forget = |i: usize| -> Vec<String> {
+            p.suites[i]
+                .1
+                .split("forget")
+                .unwrap()
+                .questions()
+                .iter()
+                .map(|q| q.id.clone())
+                .collect()
+        };
+        // 1 % ⊆ 5 % ⊆ 10 %, so the three share one target model.
+        for (small, large) in [(0, 1), (1, 2)] {
+            assert!(forget(small).iter().all(|id| forget(large).contains(id)));
+        }
+        for (_, suite) in &p.suites {
+            for split in ["retain", "real-authors", "world-facts", "holdout"] {
+                assert!(!suite.split(split).unwrap().is_empty(), "{split}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_release_runs_the_ratios_it_has_and_evaluates_retain_on_the_perturbed_prefix() {
+        let p = Protocol::Tofu
+            .suites(Preset::Default, 0, Some(&shared()))
+            .unwrap();
+        let names: Vec<_> = p
+            .suites
+            .iter()
+            .filter_map(|(s, _)| s.name.clone())
+            .collect();
+        assert_eq!(names, ["tofu-forget01"]);
+        assert_eq!(p.left_out.len(), 2, "{:?}", p.left_out);
+        assert!(p.left_out[0].contains("forget05.json"), "{:?}", p.left_out);
+        // The shared subset trains on retain_perturbed itself: nothing to cut.
+        assert!(p.eval_first.is_empty());
+
+        // A release whose retain has more questions than retain_perturbed covers.
+        let dir = tempfile::tempdir().unwrap();
+        for f in [
+            "forget01.json",
+            "forget01_perturbed.json",
+            "holdout01.json",
+            "retain_perturbed.json",
+        ] {
+            fs_err::copy(shared().join(f), dir.path().join(f)).unwrap();
+        }
+        let mut retain = fs_err::read_to_string(shared().join("retain_perturbed.json")).unwrap();
+        retain.push_str(&fs_err::read_to_string(shared().join("holdout01.json")).unwrap());
+        fs_err::write(dir.path().join("retain99.json"), retain).unwrap();
+        let p = Protocol::Tofu
+            .suites(Preset::Default, 0, Some(dir.path()))
+            .unwrap();
+        assert_eq!(p.suites[0].1.split("retain").unwrap().len(), 440);
+        assert_eq!(p.eval_first, BTreeMap::from([("retain".to_owned(), 400)]));
+
+        // No forget split at all: refused, naming the folder.
+        let empty = tempfile::tempdir().unwrap();
+        let e = Protocol::Tofu
+            .suites(Preset::Default, 0, Some(empty.path()))
+            .unwrap_err();
+        assert!(e.to_string().contains("no TOFU forget split"), "{e}");
+        // Other protocols read no release.
+        assert!(
+            Protocol::Amnesia
+                .suites(Preset::Tiny, 0, Some(dir.path()))
+                .is_err()
+        );
     }
 }

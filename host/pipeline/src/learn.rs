@@ -44,6 +44,68 @@ pub struct Phase {
     pub batch_size: usize,
     /// Peak learning rate.
     pub learning_rate: f64,
+    /// Most tokens (prompt and answer, summed over every sequence of every epoch) the phase
+    /// may train on: fewer epochs run when `epochs` passes would exceed it, never fewer than
+    /// one. A preset's epoch count is sized for its own suite; the budget keeps the same
+    /// preset from training 24 passes over a suite twenty times larger (TOFU's 4,000
+    /// questions). None: always `epochs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_budget: Option<u64>,
+}
+
+impl Phase {
+    /// The epochs the phase runs over `tokens` tokens an epoch: `epochs`, or as many whole
+    /// passes as the budget holds (at least one).
+    pub fn epochs_over(&self, tokens: u64) -> usize {
+        match self.token_budget {
+            Some(budget) if tokens > 0 => {
+                let fit = usize::try_from(budget / tokens).unwrap_or(usize::MAX);
+                fit.clamp(1, self.epochs.max(1)).min(self.epochs)
+            }
+            _ => self.epochs,
+        }
+    }
+}
+
+/// The epochs one phase ran, against those it was given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PhaseRun {
+    /// Epochs run.
+    pub epochs: usize,
+    /// Epochs the phase was given ([`Phase::epochs`]).
+    pub of: usize,
+    /// Tokens of one epoch.
+    pub epoch_tokens: u64,
+}
+
+/// The epochs each learning phase ran (the token budget may cut them short); recorded in the
+/// run record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Schedule {
+    /// Pretraining of the base (none from a checkpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrain: Option<PhaseRun>,
+    /// Finetuning of the target.
+    pub target: PhaseRun,
+    /// Finetuning of the oracle.
+    pub oracle: PhaseRun,
+}
+
+impl Schedule {
+    /// Whether the budget cut any phase short.
+    pub fn was_cut(&self) -> bool {
+        let cut = |p: &PhaseRun| p.epochs < p.of;
+        self.pretrain.as_ref().is_some_and(cut) || cut(&self.target) || cut(&self.oracle)
+    }
+}
+
+fn phase_run(phase: &Phase, data: &[Sequence]) -> PhaseRun {
+    let epoch_tokens = data.iter().map(|s| s.ids.len() as u64).sum();
+    PhaseRun {
+        epochs: phase.epochs_over(epoch_tokens),
+        of: phase.epochs,
+        epoch_tokens,
+    }
 }
 
 /// Everything the learn stage depends on.
@@ -181,6 +243,8 @@ pub struct Learned {
     pub oracle: LanguageModel,
     /// Cache keys of base, target and oracle.
     pub keys: [String; 3],
+    /// The epochs each phase ran.
+    pub schedule: Schedule,
 }
 
 /// A content-addressed store of trained models.
@@ -406,10 +470,19 @@ fn train_phase(
     seed: u64,
     reporter: &dyn Reporter,
 ) -> Result<(), PipelineError> {
-    let steps = data.len().div_ceil(phase.batch_size.max(1)) * phase.epochs;
+    let epochs = phase_run(phase, data).epochs;
+    if epochs < phase.epochs {
+        info!(
+            stage = name,
+            epochs,
+            of = phase.epochs,
+            "the token budget allows fewer epochs"
+        );
+    }
+    let steps = data.len().div_ceil(phase.batch_size.max(1)) * epochs;
     reporter.stage(name, steps as u64);
     let settings = FitSettings {
-        epochs: phase.epochs,
+        epochs,
         batch_size: phase.batch_size,
         optim: OptimSettings {
             learning_rate: phase.learning_rate,
@@ -517,14 +590,57 @@ pub fn learn(
         cache.load(&target_key),
         cache.load(&oracle_key),
     );
+    // The data of each phase, tokenized as the base's tokenizer does (cheap next to training;
+    // also done on a cache hit, to record the schedule the cached models were trained with).
+    let pretrain_data = |tok: &Tokenizer, max_len: usize| -> Result<Vec<Sequence>, PipelineError> {
+        let mut corpus = Vec::new();
+        for split in suite.splits_with(SplitRole::Pretrain) {
+            for t in split.texts() {
+                corpus.push(Sequence::text(tok, &t.text)?.truncated(max_len));
+            }
+        }
+        Ok(corpus)
+    };
+    let finetune_data = |tok: &Tokenizer,
+                         max_len: usize,
+                         records: &[&QaRecord],
+                         replay: &[&str]|
+     -> Result<Vec<Sequence>, PipelineError> {
+        let mut data = qa_sequences(records, tok, max_len)?;
+        for t in replay {
+            data.push(Sequence::text(tok, t)?.truncated(max_len));
+        }
+        Ok(data)
+    };
+    let schedule_of = |base: &LanguageModel| -> Result<Schedule, PipelineError> {
+        let tok = base.tokenizer();
+        let max_len = base.config().max_position_embeddings;
+        Ok(Schedule {
+            pretrain: match spec.checkpoint {
+                Some(_) => None,
+                None => Some(phase_run(&spec.pretrain, &pretrain_data(tok, max_len)?)),
+            },
+            target: phase_run(
+                &spec.finetune,
+                &finetune_data(tok, max_len, &target_records, &target_replay)?,
+            ),
+            oracle: phase_run(
+                &spec.finetune,
+                &finetune_data(tok, max_len, &oracle_records, &oracle_replay)?,
+            ),
+        })
+    };
+
     let (base_hit, target_hit, oracle_hit) = match cached {
         (Some(base), Some(target), Some(oracle)) => {
             info!(cache = ?cache.dir(), "reusing cached base, target and oracle models");
+            let schedule = schedule_of(&base)?;
             return Ok(Learned {
                 base,
                 target,
                 oracle,
                 keys: [base_key, target_key, oracle_key],
+                schedule,
             });
         }
         partial => partial,
@@ -540,12 +656,7 @@ pub fn learn(
             let max_len = cfg.max_position_embeddings;
             let params = Params::init(&cfg, spec.seed, &Device::Cpu)?;
             let model = LanguageModel::new(cfg.clone(), tok.clone(), params)?;
-            let mut corpus = Vec::new();
-            for split in suite.splits_with(SplitRole::Pretrain) {
-                for t in split.texts() {
-                    corpus.push(Sequence::text(&tok, &t.text)?.truncated(max_len));
-                }
-            }
+            let corpus = pretrain_data(&tok, max_len)?;
             train_phase(
                 "pretrain base",
                 &model,
@@ -565,10 +676,7 @@ pub fn learn(
         Some(m) => m,
         None => {
             let model = base.deep_copy()?;
-            let mut data = qa_sequences(&target_records, &tok, max_len)?;
-            for t in &target_replay {
-                data.push(Sequence::text(&tok, t)?.truncated(max_len));
-            }
+            let data = finetune_data(&tok, max_len, &target_records, &target_replay)?;
             train_phase(
                 "finetune target",
                 &model,
@@ -585,10 +693,7 @@ pub fn learn(
         Some(m) => m,
         None => {
             let model = base.deep_copy()?;
-            let mut data = qa_sequences(&oracle_records, &tok, max_len)?;
-            for t in &oracle_replay {
-                data.push(Sequence::text(&tok, t)?.truncated(max_len));
-            }
+            let data = finetune_data(&tok, max_len, &oracle_records, &oracle_replay)?;
             train_phase(
                 "finetune oracle",
                 &model,
@@ -601,11 +706,13 @@ pub fn learn(
             model
         }
     };
+    let schedule = schedule_of(&base)?;
     Ok(Learned {
         base,
         target,
         oracle,
         keys: [base_key, target_key, oracle_key],
+        schedule,
     })
 }
 
@@ -668,11 +775,13 @@ mod replay_tests {
                 epochs: 1,
                 batch_size: 8,
                 learning_rate: 1e-3,
+                token_budget: None,
             },
             finetune: Phase {
                 epochs: 1,
                 batch_size: 8,
                 learning_rate: 1e-3,
+                token_budget: None,
             },
             seed: 0,
             replay: 0.0,

@@ -30,7 +30,7 @@ use tracing::{info, info_span};
 pub use attack::{Attack, AttackSpec, QuantScope, RelearnSettings, RelearnSource};
 pub use learn::{Checkpoint, LearnSpec, Learned, ModelCache, ModelPreset, Phase, learn};
 pub use observe::ObserveSettings;
-pub use reporter::{Reporter, Silent};
+pub use reporter::{Reporter, Silent, StageTime, StageTimer, stage_kind};
 
 /// Why a run could not go on. Plugin failures are not here: they are recorded and skipped.
 #[derive(Debug, thiserror::Error)]
@@ -173,6 +173,12 @@ pub struct RunInfo {
     pub plugins: Vec<PluginUse>,
     /// Cache keys of the base, target and oracle models.
     pub model_keys: [String; 3],
+    /// The evaluation subsets (split → first N questions), when any was set.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub eval_first: BTreeMap<String, usize>,
+    /// The epochs each learning phase ran, when a token budget cut one short.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<learn::Schedule>,
 }
 
 /// What a run produced.
@@ -403,6 +409,10 @@ fn train_copy(
 /// observe, the step budget, the attacks' seeds, prompts and judge.
 struct Stages<'s, 'a> {
     spec: &'s RunSpec<'a>,
+    /// The suite as observed: `spec.suite` with the evaluation subsets applied
+    /// ([`ObserveSettings::evaluation_view`]). Training (unlearning, relearning) reads the
+    /// whole suite.
+    eval: &'s Suite,
     host: &'s PluginHost,
     reporter: &'s dyn Reporter,
     needs: BTreeSet<ObservationKind>,
@@ -412,7 +422,7 @@ struct Stages<'s, 'a> {
     run_id: String,
     attack_seed: u64,
     /// Query-attack plugins' prompts, by attack label.
-    queries: Vec<(String, Query<'a>)>,
+    queries: Vec<(String, Query<'s>)>,
     judge: &'s dyn LeakJudge,
 }
 
@@ -429,7 +439,7 @@ impl Stages<'_, '_> {
         let o = observe::observe(
             model,
             ModelRole::Subject,
-            self.spec.suite,
+            self.eval,
             &self.needs,
             &self.spec.observe,
             query,
@@ -475,6 +485,7 @@ impl Stages<'_, '_> {
     ) -> Result<Row, PipelineError> {
         let spec = self.spec;
         let suite = spec.suite;
+        let eval = self.eval;
         let reporter = self.reporter;
         let attack_seed = self.attack_seed;
         let mut observed = vec![(
@@ -501,7 +512,9 @@ impl Stages<'_, '_> {
                     let change = attack::weight_change(model, &m)?;
                     if change < attack::RELEARN_MIN_CHANGE {
                         reporter.warn(&format!(
-                            "relearning moved {label}'s weights by {change:.2e} of their norm,                              below {:.0e}: too weak an attack to show what the model still                              knows (raise --relearn-lr or --relearn-min-steps)",
+                            "relearning moved {label}'s weights by {change:.2e} of their norm, \
+                             below {:.0e}: too weak an attack to show what the model still \
+                             knows (raise --relearn-lr or --relearn-min-steps)",
                             attack::RELEARN_MIN_CHANGE
                         ));
                     }
@@ -516,15 +529,15 @@ impl Stages<'_, '_> {
                     self.observe_one(&name, &quantized, &Query::clean())?
                 }
                 Attack::Paraphrase | Attack::FewShot | Attack::Jailbreak => {
-                    let query = attack::query_of(attack, suite, &spec.attacks, attack_seed);
+                    let query = attack::query_of(attack, eval, &spec.attacks, attack_seed);
                     self.observe_one(&name, model, &query)?
                 }
                 Attack::Sample => {
-                    let draws = observe::generation_count(suite) * spec.attacks.samples as u64;
+                    let draws = observe::generation_count(eval) * spec.attacks.samples as u64;
                     reporter.stage(&format!("sample {label}"), draws);
                     let judged = attack::sample_leaks(
                         model,
-                        suite,
+                        eval,
                         &spec.attacks,
                         self.judge,
                         spec.observe.max_new_tokens,
@@ -815,6 +828,8 @@ pub fn run_learned(
         seed: spec.seed,
         plugins,
         model_keys: learned.keys.clone(),
+        eval_first: spec.observe.eval_first.clone(),
+        schedule: Some(learned.schedule.clone()).filter(learn::Schedule::was_cut),
     };
     info.run = digest_hex(
         &serde_json::to_string(&info).map_err(|e| PipelineError::Internal(e.to_string()))?,
@@ -828,7 +843,10 @@ pub fn run_learned(
         .iter()
         .flat_map(|c| c.plugin.manifest.observations.iter().copied())
         .collect();
-    let per_model = observe::generation_count(suite)
+    spec.observe.check_subsets(suite)?;
+    let eval_view = spec.observe.evaluation_view(suite);
+    let eval: &Suite = &eval_view;
+    let per_model = observe::generation_count(eval)
         * u64::from(needs.contains(&ObservationKind::GeneratedAnswer));
     let mut failures = Vec::new();
     let mut losses = BTreeMap::new();
@@ -844,7 +862,7 @@ pub fn run_learned(
         let _span = info_span!("attack", attack = %name).entered();
         match attack::plugin_query(
             choice,
-            suite,
+            eval,
             host,
             attack_seed.wrapping_add(2000 + j as u64),
         ) {
@@ -872,6 +890,7 @@ pub fn run_learned(
     };
     let stages = Stages {
         spec,
+        eval,
         host,
         reporter,
         needs,

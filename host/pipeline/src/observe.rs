@@ -1,11 +1,12 @@
 //! The observe stage: run a model over the evaluated splits and record exactly what the
 //! metrics asked for (greedy answers, teacher-forced statistics of answers and their variants).
 
-use std::collections::BTreeSet;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
 
 use lethe_manifest::{ModelRole, ObservationKind, ObservedExample, ObservedSplit};
 use lethe_model::{AnswerStats, LanguageModel, Sequence};
-use lethe_suites::{QaRecord, Suite};
+use lethe_suites::{QaRecord, Records, Suite};
 
 use crate::prompt::{Query, prompt_ids, prompted_sequence};
 use crate::{PipelineError, Reporter};
@@ -18,6 +19,53 @@ pub struct ObserveSettings {
     pub batch_size: usize,
     /// Longest greedy answer, in tokens.
     pub max_new_tokens: usize,
+    /// Evaluate only the first N questions of these splits (the rest are still trained on):
+    /// TOFU evaluates its 3,600 retain questions on the 400 of `retain_perturbed`, the only
+    /// ones with the paraphrased and perturbed answers its truth ratio needs. Empty: every
+    /// question of every evaluated split.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub eval_first: BTreeMap<String, usize>,
+}
+
+impl ObserveSettings {
+    /// The suite as the observe stage and the attacks see it: each split named in
+    /// [`Self::eval_first`] cut to its first N questions; the suite itself when none is.
+    pub fn evaluation_view<'s>(&self, suite: &'s Suite) -> Cow<'s, Suite> {
+        if self.eval_first.is_empty() {
+            return Cow::Borrowed(suite);
+        }
+        let mut view = suite.clone();
+        for split in &mut view.splits {
+            if let (Some(&n), Records::Qa(records)) =
+                (self.eval_first.get(&split.name), &mut split.records)
+            {
+                records.truncate(n);
+            }
+        }
+        Cow::Owned(view)
+    }
+
+    /// Refuse a subset that names no evaluated question split of `suite`, or is empty.
+    pub fn check_subsets(&self, suite: &Suite) -> Result<(), PipelineError> {
+        for (name, &n) in &self.eval_first {
+            let known = suite
+                .split(name)
+                .is_some_and(|s| s.role.evaluated() && matches!(s.records, Records::Qa(_)));
+            if !known {
+                return Err(PipelineError::Suite(format!(
+                    "evaluation subset {name}={n}: suite '{}' has no evaluated question split \
+                     '{name}'",
+                    suite.manifest.name
+                )));
+            }
+            if n == 0 {
+                return Err(PipelineError::Suite(format!(
+                    "evaluation subset {name}=0 would evaluate nothing"
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn stats_of(

@@ -327,3 +327,62 @@ fn nonsense_sizes_are_refused() {
         .is_ok()
     );
 }
+
+#[test]
+fn the_real_world_sets_ask_what_pretraining_taught_and_change_nothing_else() {
+    let plain = authors(&AuthorsConfig::default()).unwrap();
+    let with = authors(&AuthorsConfig {
+        real_world: 20,
+        ..AuthorsConfig::default()
+    })
+    .unwrap();
+    // Forget, retain, holdout and idk are those of the suite without the sets.
+    for name in ["forget", "retain", "holdout", "idk"] {
+        assert_eq!(plain.split(name), with.split(name), "{name}");
+    }
+    let pretrain: String = with
+        .split("pretrain")
+        .unwrap()
+        .texts()
+        .iter()
+        .map(|t| t.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let finetuned = authors_of(&with, "forget")
+        .union(&authors_of(&with, "retain"))
+        .cloned()
+        .collect::<BTreeSet<_>>();
+    for name in ["real-authors", "world-facts"] {
+        let split = with.split(name).unwrap();
+        assert_eq!(split.role, SplitRole::Eval);
+        assert_eq!(split.len(), 20, "{name}");
+        for q in split.questions() {
+            // TOFU's real-world sets: the answer against three wrong ones in its own wording.
+            assert!(q.paraphrased_answers.is_empty());
+            assert_eq!(q.perturbed_answers.len(), 3);
+            assert!(!q.perturbed_answers.contains(&q.answer));
+            let lead = |a: &str| a.split(' ').take(3).collect::<Vec<_>>().join(" ");
+            assert!(
+                q.perturbed_answers
+                    .iter()
+                    .all(|p| lead(p) == lead(&q.answer))
+            );
+            // What is asked was stated in pretraining.
+            assert!(pretrain.contains(&q.terms[0]), "{}", q.terms[0]);
+        }
+    }
+    for q in with.split("real-authors").unwrap().questions() {
+        assert!(!finetuned.contains(&q.groups["author"]), "{}", q.id);
+        assert!(pretrain.contains(&q.answer), "{}", q.answer);
+    }
+    assert!(pretrain.contains("Question: In which country is Kyoto?\nAnswer: Kyoto is in Japan."));
+    assert!(with.problems().is_empty(), "{:?}", with.problems());
+    assert!(
+        authors(&AuthorsConfig {
+            real_world: 5,
+            pretrain_authors: 0,
+            ..AuthorsConfig::default()
+        })
+        .is_err()
+    );
+}
