@@ -15,7 +15,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::{
-    Problem, QaRecord, Records, Split, SplitRole, Suite, SuiteError, SuiteManifest, TextRecord,
+    ContinuationRecord, Problem, QaRecord, RecordKind, Records, Split, SplitRole, Suite,
+    SuiteError, SuiteManifest, TextRecord,
 };
 
 /// The manifest's file name, at the root of the suite folder.
@@ -153,6 +154,28 @@ impl Record for TextRecord {
         TextRecord {
             id: "x".into(),
             text: "x".into(),
+        }
+    }
+}
+
+impl Record for ContinuationRecord {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn required_texts(&self) -> Vec<(&'static str, &str)> {
+        vec![
+            ("id", &self.id),
+            ("prompt", &self.prompt),
+            ("continuation", &self.continuation),
+        ]
+    }
+
+    fn sample() -> Self {
+        ContinuationRecord {
+            id: "x".into(),
+            prompt: "x".into(),
+            continuation: "x".into(),
         }
     }
 }
@@ -393,6 +416,27 @@ fn check_manifest(manifest: &SuiteManifest, problems: &mut Vec<Problem>) -> Vec<
             files.insert(normalised(&spec.file), i);
             true
         };
+        let kind = spec.record_kind();
+        // A file of a kind its role cannot hold is not read: its lines would only repeat that.
+        let ok = if spec.role.allows(kind) {
+            ok
+        } else {
+            let allowed: Vec<&str> = RecordKind::ALL
+                .iter()
+                .filter(|k| spec.role.allows(**k))
+                .map(|k| k.as_str())
+                .collect();
+            problems.push(at(
+                &format!("splits[{i}].records"),
+                format!(
+                    "split '{}': role {:?} cannot hold {kind} (it holds: {})",
+                    spec.name,
+                    spec.role,
+                    allowed.join(", ")
+                ),
+            ));
+            false
+        };
         openable.push(ok);
     }
     for role in [SplitRole::Forget, SplitRole::Retain] {
@@ -476,10 +520,13 @@ pub(crate) fn load(dir: &Path) -> Result<Suite, SuiteError> {
                 continue;
             }
         };
-        let records = if spec.role.holds_questions() {
-            Records::Qa(parse_lines(&spec.file, &text, &mut ids, &mut problems))
-        } else {
-            Records::Text(parse_lines(&spec.file, &text, &mut ids, &mut problems))
+        let (file, p) = (&spec.file, &mut problems);
+        let records = match spec.record_kind() {
+            RecordKind::Questions => Records::Qa(parse_lines(file, &text, &mut ids, p)),
+            RecordKind::Texts => Records::Text(parse_lines(file, &text, &mut ids, p)),
+            RecordKind::Continuations => {
+                Records::Continuation(parse_lines(file, &text, &mut ids, p))
+            }
         };
         let split = Split {
             name: spec.name.clone(),
@@ -528,24 +575,30 @@ pub(crate) fn problems(suite: &Suite) -> Vec<Problem> {
             ));
             continue;
         }
-        match (&split.records, spec.role.holds_questions()) {
-            (Records::Qa(r), true) => check_records(&spec.file, r, &mut ids, &mut problems),
-            (Records::Text(r), false) => check_records(&spec.file, r, &mut ids, &mut problems),
-            (Records::Qa(_), false) | (Records::Text(_), true) => {
-                let (has, wants) = if spec.role.holds_questions() {
-                    ("text", "question")
-                } else {
-                    ("question", "text")
-                };
-                problems.push(problem(
-                    &spec.file,
-                    None,
-                    None,
-                    format!(
-                        "split '{}' holds {has} records, but role {:?} holds {wants} records",
-                        split.name, split.role
-                    ),
-                ));
+        let (has, wants) = (split.records.kind(), spec.record_kind());
+        if has != wants {
+            let wants = wants.singular();
+            let says = if spec.records.is_some() {
+                format!("the manifest says it holds {wants} records")
+            } else {
+                format!("role {:?} holds {wants} records", split.role)
+            };
+            problems.push(problem(
+                &spec.file,
+                None,
+                None,
+                format!(
+                    "split '{}' holds {} records, but {says}",
+                    split.name,
+                    has.singular()
+                ),
+            ));
+        } else {
+            let (file, p) = (&spec.file, &mut problems);
+            match &split.records {
+                Records::Qa(r) => check_records(file, r, &mut ids, p),
+                Records::Text(r) => check_records(file, r, &mut ids, p),
+                Records::Continuation(r) => check_records(file, r, &mut ids, p),
             }
         }
         check_not_empty(split, &spec.file, &mut problems);
@@ -599,12 +652,19 @@ pub(crate) fn write(suite: &Suite, dir: &Path) -> Result<(), SuiteError> {
         let text = match &split.records {
             Records::Qa(r) => jsonl(r)?,
             Records::Text(r) => jsonl(r)?,
+            Records::Continuation(r) => jsonl(r)?,
         };
         files.push((dir.join(&spec.file), text));
     }
     let manifest = serde_json::to_string_pretty(&suite.manifest).map_err(std::io::Error::from)?;
     files.push((dir.join(MANIFEST), format!("{manifest}\n")));
+    write_files(dir, &files)
+}
 
+/// Write `files` (paths with their contents) all or nothing: each is first written under a
+/// temporary name beside it, and only when all are written are they renamed into place, in
+/// order (so the last is the one whose presence says the rest is complete).
+pub(crate) fn write_files(dir: &Path, files: &[(PathBuf, String)]) -> Result<(), SuiteError> {
     fs_err::create_dir_all(dir)?;
     let mut staged: Vec<(PathBuf, &Path)> = Vec::new();
     let discard = |staged: &[(PathBuf, &Path)]| {
@@ -612,7 +672,7 @@ pub(crate) fn write(suite: &Suite, dir: &Path) -> Result<(), SuiteError> {
             let _ = fs_err::remove_file(tmp);
         }
     };
-    for (path, text) in &files {
+    for (path, text) in files {
         match stage(path, text) {
             Ok(tmp) => staged.push((tmp, path)),
             Err(e) => {
@@ -658,6 +718,11 @@ pub(crate) fn digest(suite: &Suite) -> String {
             }
             Records::Text(r) => {
                 feed("text");
+                feed(&r.len().to_string());
+                r.iter().for_each(|x| feed(&canonical(x)));
+            }
+            Records::Continuation(r) => {
+                feed("continuation");
                 feed(&r.len().to_string());
                 r.iter().for_each(|x| feed(&canonical(x)));
             }
