@@ -52,18 +52,21 @@ fn field_of(message: &str) -> Option<String> {
 }
 
 /// Cut serde_json's " at line 1 column 40" tail: our line numbers are the file's.
-fn clean(message: &str) -> String {
+pub(crate) fn clean(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(i) => message[..i].to_owned(),
         None => message.to_owned(),
     }
 }
 
+/// The longest suite or split name.
+pub(crate) const MAX_NAME: usize = 64;
+
 /// Whether a suite or split name is 1 to 64 lowercase letters, digits and '-' (it names a
 /// file, and results name the suite by it).
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
-        && name.len() <= 64
+        && name.len() <= MAX_NAME
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
@@ -214,6 +217,18 @@ impl Shape {
     }
 }
 
+/// What a JSON value is, for messages ("an array", "a number", …).
+pub(crate) fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// Explain why a line did not parse as a `T`: every unknown, mistyped and missing field.
 fn explain<T: Record>(
     shape: &Shape,
@@ -234,14 +249,7 @@ fn explain<T: Record>(
         }
         Ok(Value::Object(object)) => object,
         Ok(other) => {
-            let kind = match other {
-                Value::Null => "null",
-                Value::Bool(_) => "a boolean",
-                Value::Number(_) => "a number",
-                Value::String(_) => "a string",
-                Value::Array(_) => "an array",
-                Value::Object(_) => "an object",
-            };
+            let kind = kind_of(&other);
             problems.push(at(None, format!("expected a JSON object, found {kind}")));
             return;
         }
