@@ -1,4 +1,9 @@
 //! The on-disk and in-memory form of a suite.
+//!
+//! A split holds one kind of record ([`RecordKind`]): questions ([`QaRecord`]), plain texts
+//! ([`TextRecord`]) or prompt–continuation pairs ([`ContinuationRecord`]). Its role implies a
+//! kind ([`SplitRole::default_records`]); the manifest may name another where the role allows it
+//! ([`SplitRole::allows`]), e.g. a forget split of documents, as MUSE finetunes on texts.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,7 +27,11 @@ pub struct SuiteManifest {
 }
 
 /// One split of a suite.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+///
+/// Serialised by hand: `records` is left out when it is the role's default, so that a manifest
+/// written before the field existed, and its digest, stay as they were. For the same reason two
+/// specs are equal when their effective kinds ([`SplitSpec::record_kind`]) are.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SplitSpec {
     /// The split's name, unique in the suite (e.g. "forget", "retain", "holdout").
@@ -31,16 +40,113 @@ pub struct SplitSpec {
     pub role: SplitRole,
     /// The JSON Lines file, relative to the suite folder.
     pub file: String,
+    /// The kind of records in the file; absent: the role's ([`SplitRole::default_records`]).
+    #[serde(default)]
+    pub records: Option<RecordKind>,
 }
 
 impl SplitSpec {
-    /// A split stored the way Lethe writes suites: in `<name>.jsonl`.
+    /// A split stored the way Lethe writes suites: in `<name>.jsonl`, holding the role's default
+    /// kind of records.
     pub fn in_jsonl(name: &str, role: SplitRole) -> Self {
         Self {
             name: name.to_owned(),
             role,
             file: format!("{name}.jsonl"),
+            records: None,
         }
+    }
+
+    /// A split stored in `<name>.jsonl` holding `records` (which may differ from the role's
+    /// default; whether the role allows it is checked on load and write).
+    pub fn in_jsonl_holding(name: &str, role: SplitRole, records: RecordKind) -> Self {
+        Self::in_jsonl(name, role).holding(records)
+    }
+
+    /// The spec of an in-memory split, stored in `<name>.jsonl`: its name, role and kind.
+    pub fn for_split(split: &Split) -> Self {
+        Self::in_jsonl_holding(&split.name, split.role, split.records.kind())
+    }
+
+    /// The same spec holding `records`; the role's default is stored as absent.
+    pub fn holding(mut self, records: RecordKind) -> Self {
+        self.records = (records != self.role.default_records()).then_some(records);
+        self
+    }
+
+    /// The kind of records the split holds: the manifest's, else the role's default.
+    pub fn record_kind(&self) -> RecordKind {
+        self.records.unwrap_or(self.role.default_records())
+    }
+
+    /// `records` as it is written: only when it is not the role's default.
+    fn written_records(&self) -> Option<RecordKind> {
+        self.records.filter(|k| *k != self.role.default_records())
+    }
+}
+
+impl PartialEq for SplitSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.role == other.role
+            && self.file == other.file
+            && self.record_kind() == other.record_kind()
+    }
+}
+
+impl Serialize for SplitSpec {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let records = self.written_records();
+        let mut s = serializer.serialize_struct("SplitSpec", 3 + usize::from(records.is_some()))?;
+        s.serialize_field("name", &self.name)?;
+        s.serialize_field("role", &self.role)?;
+        s.serialize_field("file", &self.file)?;
+        if let Some(records) = records {
+            s.serialize_field("records", &records)?;
+        }
+        s.end()
+    }
+}
+
+/// The kind of records a split file holds, one a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordKind {
+    /// [`QaRecord`]s.
+    Questions,
+    /// [`TextRecord`]s.
+    Texts,
+    /// [`ContinuationRecord`]s.
+    Continuations,
+}
+
+impl RecordKind {
+    /// Every kind, in the order messages list them.
+    pub const ALL: [RecordKind; 3] = [Self::Questions, Self::Texts, Self::Continuations];
+
+    /// The kind's name in a manifest (`questions`, `texts`, `continuations`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Questions => "questions",
+            Self::Texts => "texts",
+            Self::Continuations => "continuations",
+        }
+    }
+
+    /// One record of the kind, for messages ("question", "text", "continuation").
+    fn singular(self) -> &'static str {
+        match self {
+            Self::Questions => "question",
+            Self::Texts => "text",
+            Self::Continuations => "continuation",
+        }
+    }
+}
+
+impl std::fmt::Display for RecordKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -50,15 +156,17 @@ impl SplitSpec {
 pub enum SplitRole {
     /// Text the base model is trained on before finetuning ([`TextRecord`]s).
     Pretrain,
-    /// Questions the target model learns and the method must make it forget ([`QaRecord`]s).
+    /// Questions (or documents) the target model learns and the method must make it forget
+    /// ([`QaRecord`]s, or [`TextRecord`]s).
     Forget,
-    /// Questions the target model learns and must keep ([`QaRecord`]s).
+    /// Questions (or documents) the target model learns and must keep ([`QaRecord`]s, or
+    /// [`TextRecord`]s).
     Retain,
     /// Refusals ("I don't know") a method may train towards ([`TextRecord`]s).
     Idk,
     /// Questions no model was trained on: non-members for membership inference ([`QaRecord`]s).
     Holdout,
-    /// Any other evaluation-only questions ([`QaRecord`]s).
+    /// Any other evaluation-only questions ([`QaRecord`]s), or texts or continuations.
     Eval,
 }
 
@@ -68,9 +176,32 @@ impl SplitRole {
         matches!(self, Self::Forget | Self::Retain | Self::Idk)
     }
 
-    /// Whether the split holds questions (as opposed to plain text).
+    /// Whether a split of this role holds questions unless its manifest names another kind
+    /// ([`SplitSpec::record_kind`] says what a given split holds).
     pub fn holds_questions(self) -> bool {
-        !matches!(self, Self::Pretrain | Self::Idk)
+        self.default_records() == RecordKind::Questions
+    }
+
+    /// The kind of records a split of this role holds unless its manifest names another.
+    pub fn default_records(self) -> RecordKind {
+        match self {
+            Self::Pretrain | Self::Idk => RecordKind::Texts,
+            Self::Forget | Self::Retain | Self::Holdout | Self::Eval => RecordKind::Questions,
+        }
+    }
+
+    /// Whether a split of this role may hold `kind`: pretraining text and refusals are texts;
+    /// forget, retain and holdout are questions or documents (training, and membership inference,
+    /// need the same kind on both sides); only evaluation splits hold continuations, which no
+    /// stage trains on.
+    pub fn allows(self, kind: RecordKind) -> bool {
+        match self {
+            Self::Pretrain | Self::Idk => kind == RecordKind::Texts,
+            Self::Forget | Self::Retain | Self::Holdout => {
+                matches!(kind, RecordKind::Questions | RecordKind::Texts)
+            }
+            Self::Eval => true,
+        }
     }
 
     /// Whether the finetuned (target) model is trained on the split.
@@ -120,7 +251,7 @@ pub struct QaRecord {
     pub correct_option: Option<u32>,
 }
 
-/// A line of plain text: one line of a pretrain or idk split.
+/// A line of plain text: one line of a pretrain or idk split, or a document of a text split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TextRecord {
@@ -130,6 +261,19 @@ pub struct TextRecord {
     pub text: String,
 }
 
+/// A prompt and the text that truly follows it: one line of a continuation split (verbatim
+/// memorization compares a model's continuation of the prompt with this one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContinuationRecord {
+    /// Unique across the whole suite.
+    pub id: String,
+    /// The beginning of a document, given to the model as it is.
+    pub prompt: String,
+    /// The document's true continuation of the prompt.
+    pub continuation: String,
+}
+
 /// The examples of one split.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Records {
@@ -137,6 +281,19 @@ pub enum Records {
     Qa(Vec<QaRecord>),
     /// A text split's records.
     Text(Vec<TextRecord>),
+    /// A continuation split's records.
+    Continuation(Vec<ContinuationRecord>),
+}
+
+impl Records {
+    /// The kind of the records.
+    pub fn kind(&self) -> RecordKind {
+        match self {
+            Records::Qa(_) => RecordKind::Questions,
+            Records::Text(_) => RecordKind::Texts,
+            Records::Continuation(_) => RecordKind::Continuations,
+        }
+    }
 }
 
 /// One loaded split.
@@ -151,19 +308,27 @@ pub struct Split {
 }
 
 impl Split {
-    /// The question records (empty for a text split).
+    /// The question records (empty for a split of another kind).
     pub fn questions(&self) -> &[QaRecord] {
         match &self.records {
             Records::Qa(q) => q,
-            Records::Text(_) => &[],
+            Records::Text(_) | Records::Continuation(_) => &[],
         }
     }
 
-    /// The text records (empty for a question split).
+    /// The text records (empty for a split of another kind).
     pub fn texts(&self) -> &[TextRecord] {
         match &self.records {
             Records::Text(t) => t,
-            Records::Qa(_) => &[],
+            Records::Qa(_) | Records::Continuation(_) => &[],
+        }
+    }
+
+    /// The continuation records (empty for a split of another kind).
+    pub fn continuations(&self) -> &[ContinuationRecord] {
+        match &self.records {
+            Records::Continuation(c) => c,
+            Records::Qa(_) | Records::Text(_) => &[],
         }
     }
 
@@ -172,6 +337,7 @@ impl Split {
         match &self.records {
             Records::Qa(q) => q.len(),
             Records::Text(t) => t.len(),
+            Records::Continuation(c) => c.len(),
         }
     }
 
@@ -290,6 +456,17 @@ impl Suite {
     pub fn digest(&self) -> String {
         crate::format::load::digest(self)
     }
+}
+
+/// The JSON Schemas of `suite.json` and of each kind of split line, keyed as `lethe suite
+/// schema` prints them.
+pub fn schema() -> serde_json::Value {
+    serde_json::json!({
+        "suite.json": schemars::schema_for!(SuiteManifest),
+        "question line": schemars::schema_for!(QaRecord),
+        "text line": schemars::schema_for!(TextRecord),
+        "continuation line": schemars::schema_for!(ContinuationRecord),
+    })
 }
 
 pub(crate) mod load;

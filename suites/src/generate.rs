@@ -11,9 +11,15 @@
 //!
 //! [`medical()`] makes synthetic medical records after AMNESIA: patients with clinical notes,
 //! factual and reasoning questions, forgotten by patient or by disease category.
+//!
+//! [`news`] makes fictitious news articles after MUSE: documents to forget, retain and hold out,
+//! the forget articles' beginnings to continue, and questions about every finetuned article.
 
 pub mod medical;
+mod news;
 mod privacy;
+
+pub use news::{MAX_ARTICLES, NewsConfig, news};
 
 pub use medical::{ForgetSpec, MedicalConfig, medical};
 

@@ -11,8 +11,33 @@
 //! TOFU's rules: `full` is 200 authors × 20 questions in author order; `forgetNN` is the last
 //! NN % of the authors, `retainNN` the rest (`retain90` with `forget10` …); `retain_perturbed`
 //! holds the first 20 authors with paraphrased and perturbed answers for evaluation.
+//!
+//! [`muse()`] reads one corpus of MUSE (Shi et al., 2024; e.g. its `news` folder) as MUSE's own
+//! data folder lays it out, each file one JSON array:
+//!
+//! | file | elements | split (role, records) |
+//! |---|---|---|
+//! | `raw/forget.json` (optional) | strings: the forget training corpus | `forget` (forget, texts) |
+//! | `raw/retain1.json` (optional) | strings: the retain training corpus | `retain` (retain, texts) |
+//! | `privleak/forget.json` | strings | `forget` when there is no `raw/forget.json` |
+//! | `privleak/retain2.json` | strings | `retain` when there is no `raw/retain1.json` |
+//! | `privleak/holdout.json` | strings: never trained on | `holdout` (holdout, texts) |
+//! | `verbmem/forget.json` | `{"prompt", "gt"}` | `verbmem-forget` (eval, continuations) |
+//! | `knowmem/forget_qa.json` | `{"question", "answer"}` | `knowmem-forget` (eval, questions) |
+//! | `knowmem/retain2_qa.json` | `{"question", "answer"}` | `knowmem-retain` (eval, questions) |
+//!
+//! Without `raw/forget.json`, the forget documents are those of `privleak/forget.json` and each
+//! verbmem prompt joined to its continuation by a space, exact duplicates dropped: the target
+//! is then finetuned on every forget text the copy has. The suite is named `muse-` and the
+//! folder's name, lowercased, each run of other characters than letters and digits made one
+//! '-', a leading `muse` dropped (`news` and `MUSE-News` both give `muse-news`), and `muse-news`
+//! when nothing is left. [`write_muse_layout`] writes a suite in the same layout, for MUSE's own
+//! scripts and for tests. Like TOFU, MUSE is never shipped with Lethe.
 
+mod muse;
 pub mod qa;
+
+pub use muse::{muse, write_muse_layout};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

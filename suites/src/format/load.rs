@@ -15,7 +15,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::{
-    Problem, QaRecord, Records, Split, SplitRole, Suite, SuiteError, SuiteManifest, TextRecord,
+    ContinuationRecord, Problem, QaRecord, RecordKind, Records, Split, SplitRole, Suite,
+    SuiteError, SuiteManifest, TextRecord,
 };
 
 /// The manifest's file name, at the root of the suite folder.
@@ -51,18 +52,21 @@ fn field_of(message: &str) -> Option<String> {
 }
 
 /// Cut serde_json's " at line 1 column 40" tail: our line numbers are the file's.
-fn clean(message: &str) -> String {
+pub(crate) fn clean(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(i) => message[..i].to_owned(),
         None => message.to_owned(),
     }
 }
 
+/// The longest suite or split name.
+pub(crate) const MAX_NAME: usize = 64;
+
 /// Whether a suite or split name is 1 to 64 lowercase letters, digits and '-' (it names a
 /// file, and results name the suite by it).
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
-        && name.len() <= 64
+        && name.len() <= MAX_NAME
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
@@ -157,6 +161,28 @@ impl Record for TextRecord {
     }
 }
 
+impl Record for ContinuationRecord {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn required_texts(&self) -> Vec<(&'static str, &str)> {
+        vec![
+            ("id", &self.id),
+            ("prompt", &self.prompt),
+            ("continuation", &self.continuation),
+        ]
+    }
+
+    fn sample() -> Self {
+        ContinuationRecord {
+            id: "x".into(),
+            prompt: "x".into(),
+            continuation: "x".into(),
+        }
+    }
+}
+
 /// The fields a record type knows and requires (from its JSON Schema), and a valid base object.
 struct Shape {
     known: Vec<String>,
@@ -191,6 +217,18 @@ impl Shape {
     }
 }
 
+/// What a JSON value is, for messages ("an array", "a number", …).
+pub(crate) fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// Explain why a line did not parse as a `T`: every unknown, mistyped and missing field.
 fn explain<T: Record>(
     shape: &Shape,
@@ -211,14 +249,7 @@ fn explain<T: Record>(
         }
         Ok(Value::Object(object)) => object,
         Ok(other) => {
-            let kind = match other {
-                Value::Null => "null",
-                Value::Bool(_) => "a boolean",
-                Value::Number(_) => "a number",
-                Value::String(_) => "a string",
-                Value::Array(_) => "an array",
-                Value::Object(_) => "an object",
-            };
+            let kind = kind_of(&other);
             problems.push(at(None, format!("expected a JSON object, found {kind}")));
             return;
         }
@@ -393,6 +424,27 @@ fn check_manifest(manifest: &SuiteManifest, problems: &mut Vec<Problem>) -> Vec<
             files.insert(normalised(&spec.file), i);
             true
         };
+        let kind = spec.record_kind();
+        // A file of a kind its role cannot hold is not read: its lines would only repeat that.
+        let ok = if spec.role.allows(kind) {
+            ok
+        } else {
+            let allowed: Vec<&str> = RecordKind::ALL
+                .iter()
+                .filter(|k| spec.role.allows(**k))
+                .map(|k| k.as_str())
+                .collect();
+            problems.push(at(
+                &format!("splits[{i}].records"),
+                format!(
+                    "split '{}': role {:?} cannot hold {kind} (it holds: {})",
+                    spec.name,
+                    spec.role,
+                    allowed.join(", ")
+                ),
+            ));
+            false
+        };
         openable.push(ok);
     }
     for role in [SplitRole::Forget, SplitRole::Retain] {
@@ -476,10 +528,13 @@ pub(crate) fn load(dir: &Path) -> Result<Suite, SuiteError> {
                 continue;
             }
         };
-        let records = if spec.role.holds_questions() {
-            Records::Qa(parse_lines(&spec.file, &text, &mut ids, &mut problems))
-        } else {
-            Records::Text(parse_lines(&spec.file, &text, &mut ids, &mut problems))
+        let (file, p) = (&spec.file, &mut problems);
+        let records = match spec.record_kind() {
+            RecordKind::Questions => Records::Qa(parse_lines(file, &text, &mut ids, p)),
+            RecordKind::Texts => Records::Text(parse_lines(file, &text, &mut ids, p)),
+            RecordKind::Continuations => {
+                Records::Continuation(parse_lines(file, &text, &mut ids, p))
+            }
         };
         let split = Split {
             name: spec.name.clone(),
@@ -528,24 +583,30 @@ pub(crate) fn problems(suite: &Suite) -> Vec<Problem> {
             ));
             continue;
         }
-        match (&split.records, spec.role.holds_questions()) {
-            (Records::Qa(r), true) => check_records(&spec.file, r, &mut ids, &mut problems),
-            (Records::Text(r), false) => check_records(&spec.file, r, &mut ids, &mut problems),
-            (Records::Qa(_), false) | (Records::Text(_), true) => {
-                let (has, wants) = if spec.role.holds_questions() {
-                    ("text", "question")
-                } else {
-                    ("question", "text")
-                };
-                problems.push(problem(
-                    &spec.file,
-                    None,
-                    None,
-                    format!(
-                        "split '{}' holds {has} records, but role {:?} holds {wants} records",
-                        split.name, split.role
-                    ),
-                ));
+        let (has, wants) = (split.records.kind(), spec.record_kind());
+        if has != wants {
+            let wants = wants.singular();
+            let says = if spec.records.is_some() {
+                format!("the manifest says it holds {wants} records")
+            } else {
+                format!("role {:?} holds {wants} records", split.role)
+            };
+            problems.push(problem(
+                &spec.file,
+                None,
+                None,
+                format!(
+                    "split '{}' holds {} records, but {says}",
+                    split.name,
+                    has.singular()
+                ),
+            ));
+        } else {
+            let (file, p) = (&spec.file, &mut problems);
+            match &split.records {
+                Records::Qa(r) => check_records(file, r, &mut ids, p),
+                Records::Text(r) => check_records(file, r, &mut ids, p),
+                Records::Continuation(r) => check_records(file, r, &mut ids, p),
             }
         }
         check_not_empty(split, &spec.file, &mut problems);
@@ -599,12 +660,19 @@ pub(crate) fn write(suite: &Suite, dir: &Path) -> Result<(), SuiteError> {
         let text = match &split.records {
             Records::Qa(r) => jsonl(r)?,
             Records::Text(r) => jsonl(r)?,
+            Records::Continuation(r) => jsonl(r)?,
         };
         files.push((dir.join(&spec.file), text));
     }
     let manifest = serde_json::to_string_pretty(&suite.manifest).map_err(std::io::Error::from)?;
     files.push((dir.join(MANIFEST), format!("{manifest}\n")));
+    write_files(dir, &files)
+}
 
+/// Write `files` (paths with their contents) all or nothing: each is first written under a
+/// temporary name beside it, and only when all are written are they renamed into place, in
+/// order (so the last is the one whose presence says the rest is complete).
+pub(crate) fn write_files(dir: &Path, files: &[(PathBuf, String)]) -> Result<(), SuiteError> {
     fs_err::create_dir_all(dir)?;
     let mut staged: Vec<(PathBuf, &Path)> = Vec::new();
     let discard = |staged: &[(PathBuf, &Path)]| {
@@ -612,7 +680,7 @@ pub(crate) fn write(suite: &Suite, dir: &Path) -> Result<(), SuiteError> {
             let _ = fs_err::remove_file(tmp);
         }
     };
-    for (path, text) in &files {
+    for (path, text) in files {
         match stage(path, text) {
             Ok(tmp) => staged.push((tmp, path)),
             Err(e) => {
@@ -658,6 +726,11 @@ pub(crate) fn digest(suite: &Suite) -> String {
             }
             Records::Text(r) => {
                 feed("text");
+                feed(&r.len().to_string());
+                r.iter().for_each(|x| feed(&canonical(x)));
+            }
+            Records::Continuation(r) => {
+                feed("continuation");
                 feed(&r.len().to_string());
                 r.iter().for_each(|x| feed(&canonical(x)));
             }

@@ -22,6 +22,7 @@ fn small() -> Suite {
         name: name.into(),
         role,
         file: format!("{name}.jsonl"),
+        records: None,
     };
     Suite {
         manifest: SuiteManifest {
@@ -475,4 +476,331 @@ fn digest_is_stable_and_sensitive() {
     for b in changed {
         assert_ne!(a.digest(), b.digest());
     }
+}
+
+/// The digests of the generated authors suites as computed before splits could name their kind
+/// of records: adding the field must not change the digest of a suite that does not use it.
+#[test]
+fn the_digest_of_a_suite_without_record_kinds_is_unchanged() {
+    assert_eq!(
+        authors(&AuthorsConfig::default()).unwrap().digest(),
+        "598150fd28c92a8f06c0f1e07bfb9368d39d7ca59c9953cc466cbbd933e3cd9c"
+    );
+    assert_eq!(
+        authors(&AuthorsConfig::tiny()).unwrap().digest(),
+        "34e9cf8cfb58b6444c6001cc40c8cc934a0b8af751f03db408728831122fea3c"
+    );
+    let (dir, _) = written();
+    let manifest = std::fs::read_to_string(dir.path().join("suite.json")).unwrap();
+    assert!(!manifest.contains("records"), "{manifest}");
+}
+
+/// A suite after MUSE: documents to forget, retain and hold out, prompts to continue.
+fn documents() -> Suite {
+    let texts = |prefix: &str, n: usize| {
+        Records::Text(
+            (0..n)
+                .map(|i| TextRecord {
+                    id: format!("{prefix}-{i}"),
+                    text: format!("Document {i} of the {prefix} set."),
+                })
+                .collect(),
+        )
+    };
+    let splits = vec![
+        Split {
+            name: "pretrain".into(),
+            role: SplitRole::Pretrain,
+            records: texts("pretrain", 2),
+        },
+        Split {
+            name: "forget".into(),
+            role: SplitRole::Forget,
+            records: texts("forget", 2),
+        },
+        Split {
+            name: "retain".into(),
+            role: SplitRole::Retain,
+            records: texts("retain", 3),
+        },
+        Split {
+            name: "holdout".into(),
+            role: SplitRole::Holdout,
+            records: texts("holdout", 1),
+        },
+        Split {
+            name: "idk".into(),
+            role: SplitRole::Idk,
+            records: texts("idk", 1),
+        },
+        Split {
+            name: "verbmem".into(),
+            role: SplitRole::Eval,
+            records: Records::Continuation(vec![
+                ContinuationRecord {
+                    id: "verbmem-0".into(),
+                    prompt: "Document 0".into(),
+                    continuation: "of the forget set.".into(),
+                },
+                ContinuationRecord {
+                    id: "verbmem-1".into(),
+                    prompt: "Document 1 of".into(),
+                    continuation: "the forget set.".into(),
+                },
+            ]),
+        },
+        Split {
+            name: "knowmem".into(),
+            role: SplitRole::Eval,
+            records: Records::Qa(vec![QaRecord {
+                id: "knowmem-0".into(),
+                question: "Which set is document 0 in?".into(),
+                answer: "The forget set.".into(),
+                ..QaRecord::sample()
+            }]),
+        },
+    ];
+    Suite {
+        manifest: SuiteManifest {
+            name: "documents".into(),
+            version: "1".into(),
+            description: "Documents and continuations.".into(),
+            splits: splits.iter().map(SplitSpec::for_split).collect(),
+        },
+        splits,
+    }
+}
+
+#[test]
+fn text_and_continuation_splits_round_trip() {
+    let suite = documents();
+    assert_eq!(suite.problems(), Vec::new());
+    let kinds: Vec<RecordKind> = suite
+        .manifest
+        .splits
+        .iter()
+        .map(SplitSpec::record_kind)
+        .collect();
+    use RecordKind::{Continuations, Questions, Texts};
+    assert_eq!(
+        kinds,
+        [Texts, Texts, Texts, Texts, Texts, Continuations, Questions]
+    );
+    // Only the kinds that differ from the role's are stored.
+    let stored: Vec<Option<RecordKind>> = suite.manifest.splits.iter().map(|s| s.records).collect();
+    assert_eq!(
+        stored,
+        [
+            None,
+            Some(Texts),
+            Some(Texts),
+            Some(Texts),
+            None,
+            Some(Continuations),
+            None
+        ]
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    suite.write(dir.path()).unwrap();
+    let loaded = Suite::load(dir.path()).unwrap();
+    assert_eq!(loaded, suite);
+    assert_eq!(loaded.digest(), suite.digest());
+    assert_eq!(loaded.split("verbmem").unwrap().continuations().len(), 2);
+    assert!(loaded.split("verbmem").unwrap().questions().is_empty());
+    assert_eq!(loaded.split("forget").unwrap().texts().len(), 2);
+    assert!(loaded.split("forget").unwrap().continuations().is_empty());
+
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("suite.json")).unwrap())
+            .unwrap();
+    let records: Vec<Option<&str>> = manifest["splits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.get("records").and_then(Value::as_str))
+        .collect();
+    assert_eq!(
+        records,
+        [
+            None,
+            Some("texts"),
+            Some("texts"),
+            Some("texts"),
+            None,
+            Some("continuations"),
+            None
+        ]
+    );
+    let verbmem = std::fs::read_to_string(dir.path().join("verbmem.jsonl")).unwrap();
+    assert!(
+        verbmem.starts_with(
+            "{\"id\":\"verbmem-0\",\"prompt\":\"Document 0\",\"continuation\":\"of the forget set.\"}\n"
+        ),
+        "{verbmem}"
+    );
+}
+
+#[test]
+fn the_record_kind_changes_the_digest_and_an_explicit_default_does_not() {
+    let suite = documents();
+    let mut other = suite.clone();
+    other.splits[6] = Split {
+        records: Records::Text(vec![TextRecord {
+            id: "knowmem-0".into(),
+            text: "x".into(),
+        }]),
+        ..other.splits[6].clone()
+    };
+    other.manifest.splits[6] = SplitSpec::for_split(&other.splits[6]);
+    assert_ne!(suite.digest(), other.digest());
+
+    // A manifest that names the role's own kind is the manifest that names none.
+    let mut explicit = suite.clone();
+    explicit.manifest.splits[0].records = Some(RecordKind::Texts);
+    explicit.manifest.splits[6].records = Some(RecordKind::Questions);
+    assert_eq!(explicit, suite);
+    assert_eq!(explicit.digest(), suite.digest());
+    let dir = tempfile::tempdir().unwrap();
+    suite.write(dir.path()).unwrap();
+    edit(dir.path(), "suite.json", |t| {
+        t.replace(
+            "\"file\": \"knowmem.jsonl\"",
+            "\"file\": \"knowmem.jsonl\", \"records\": \"questions\"",
+        )
+    });
+    assert_eq!(Suite::load(dir.path()).unwrap(), suite);
+}
+
+#[test]
+fn a_kind_the_role_cannot_hold_is_refused_naming_file_and_field() {
+    let refused = [
+        (0, SplitRole::Pretrain, RecordKind::Questions),
+        (0, SplitRole::Pretrain, RecordKind::Continuations),
+        (1, SplitRole::Forget, RecordKind::Continuations),
+        (2, SplitRole::Retain, RecordKind::Continuations),
+        (3, SplitRole::Holdout, RecordKind::Continuations),
+        (4, SplitRole::Idk, RecordKind::Questions),
+        (4, SplitRole::Idk, RecordKind::Continuations),
+    ];
+    // Exactly these combinations are refused.
+    let all_refused: Vec<(SplitRole, RecordKind)> = [
+        SplitRole::Pretrain,
+        SplitRole::Forget,
+        SplitRole::Retain,
+        SplitRole::Holdout,
+        SplitRole::Idk,
+        SplitRole::Eval,
+    ]
+    .into_iter()
+    .flat_map(|r| RecordKind::ALL.into_iter().map(move |k| (r, k)))
+    .filter(|(r, k)| !r.allows(*k))
+    .collect();
+    assert_eq!(
+        all_refused,
+        refused.iter().map(|(_, r, k)| (*r, *k)).collect::<Vec<_>>()
+    );
+
+    for (i, role, kind) in refused {
+        let field = format!("splits[{i}].records");
+        let mut suite = documents();
+        assert_eq!(suite.manifest.splits[i].role, role);
+        suite.manifest.splits[i].records = Some(kind);
+        let in_memory = suite.problems();
+        let p = find(&in_memory, "suite.json", None, Some(&field));
+        assert!(
+            p.message
+                .contains(&format!("role {role:?} cannot hold {kind}")),
+            "{p}"
+        );
+        assert!(suite.write(tempfile::tempdir().unwrap().path()).is_err());
+
+        let dir = tempfile::tempdir().unwrap();
+        documents().write(dir.path()).unwrap();
+        let name = &suite.manifest.splits[i].name;
+        edit(dir.path(), "suite.json", |t| {
+            let mut v: Value = serde_json::from_str(&t).unwrap();
+            v["splits"][i]["records"] = Value::from(kind.as_str());
+            v.to_string()
+        });
+        let problems = problems_of(dir.path());
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        let p = find(&problems, "suite.json", None, Some(&field));
+        assert!(
+            p.to_string().starts_with(&format!(
+                "suite.json: field '{field}': split '{name}': role {role:?} cannot hold {kind}"
+            )),
+            "{p}"
+        );
+    }
+}
+
+#[test]
+fn records_that_do_not_match_the_manifests_kind_are_refused() {
+    let mut suite = documents();
+    suite.splits[5].records = Records::Text(Vec::new());
+    let problems = suite.problems();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!(
+        problems[0].to_string(),
+        "verbmem.jsonl: split 'verbmem' holds text records, but the manifest says it holds \
+         continuation records"
+    );
+}
+
+#[test]
+fn a_bad_continuation_line_is_reported_with_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    documents().write(dir.path()).unwrap();
+    edit_json(dir.path(), "verbmem.jsonl", 2, |o| {
+        o.insert("gt".into(), Value::from("the forget set."));
+    });
+    edit_json(dir.path(), "verbmem.jsonl", 1, |o| {
+        o.insert("continuation".into(), Value::from(" "));
+    });
+    let problems = problems_of(dir.path());
+    assert_eq!(problems.len(), 2, "{problems:#?}");
+    assert_eq!(
+        find(&problems, "verbmem.jsonl", Some(2), Some("gt")).to_string(),
+        "verbmem.jsonl:2: field 'gt': unknown field (expected one of: continuation, id, prompt)"
+    );
+    assert_eq!(
+        find(&problems, "verbmem.jsonl", Some(1), Some("continuation")).to_string(),
+        "verbmem.jsonl:1: field 'continuation': is empty"
+    );
+
+    // A question line in a continuation file is a continuation line without its fields.
+    edit_line(dir.path(), "verbmem.jsonl", 1, |_| {
+        "{\"id\":\"verbmem-0\",\"question\":\"q\",\"answer\":\"a\"}".to_owned()
+    });
+    let problems = problems_of(dir.path());
+    find(&problems, "verbmem.jsonl", Some(1), Some("question"));
+    find(&problems, "verbmem.jsonl", Some(1), Some("prompt"));
+}
+
+#[test]
+fn the_schema_covers_every_kind_of_line_and_the_record_kind() {
+    let schema = crate::schema();
+    for key in [
+        "suite.json",
+        "question line",
+        "text line",
+        "continuation line",
+    ] {
+        assert!(schema.get(key).is_some(), "{key}");
+    }
+    let line = &schema["continuation line"];
+    assert_eq!(line["additionalProperties"], Value::Bool(false));
+    let required: BTreeSet<&str> = line["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(required, BTreeSet::from(["id", "prompt", "continuation"]));
+    let manifest = schema["suite.json"].to_string();
+    assert!(
+        manifest.contains("\"continuations\"") && manifest.contains("\"records\""),
+        "{manifest}"
+    );
 }
