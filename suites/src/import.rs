@@ -373,6 +373,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // 440 rows: cutting forget10 (the last 400 of 4,000) from it would slice past the end.
         let mut rows = fs_err::read_to_string(shared().join("retain_perturbed.json")).unwrap();
+        if !rows.ends_with('\n') {
+            rows.push('\n');
+        }
         rows.push_str(&fs_err::read_to_string(shared().join("forget01.json")).unwrap());
         fs_err::write(dir.path().join("full.json"), rows).unwrap();
         let e = tofu(dir.path(), 10).unwrap_err().to_string();

@@ -344,3 +344,100 @@ fn the_tofu_protocol_reads_a_local_release_and_says_what_it_lacks() {
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
+
+#[test]
+fn the_muse_protocol_reports_its_six_criteria_on_the_generated_news_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("muse");
+    let o = protocol("muse", &out, "ga", &["--seed", "0"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        suites(&out),
+        [
+            "muse-5@1",
+            "muse-10@1",
+            "muse-20@1",
+            "muse-rounds-1@1",
+            "muse-rounds-2@1",
+            "muse-rounds-3@1"
+        ]
+    );
+    let tables = std::fs::read_to_string(out.join("tables.md")).unwrap();
+    for want in [
+        "# MUSE",
+        "| forget | method | VerbMem (forget) | KnowMem (forget) | KnowMem (retain): utility | PrivLeak |",
+        "| 10 % | ga |",
+        "## MUSE scalability",
+        "| 20 % | retrain (oracle) |",
+        "## MUSE sustainability",
+        "| request 3 | ga |",
+    ] {
+        assert!(tables.contains(want), "{want} missing:\n{tables}");
+    }
+    // Every criterion has a value on every row: continuations were generated, documents
+    // scored for membership, and no metric was handed a split it cannot read.
+    let csv = std::fs::read_to_string(out.join("table-muse.csv")).unwrap();
+    // Value columns (the ± ones are empty over a single example).
+    let values = |line: &str| -> Vec<String> {
+        line.split(',')
+            .skip(2)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
+    };
+    for line in csv.lines().skip(1) {
+        assert!(values(line).iter().all(|v| !v.is_empty()), "{line}");
+    }
+    let failures = std::fs::read_to_string(out.join("failures.json")).unwrap_or_default();
+    assert!(
+        !failures.contains("rouge") && !failures.contains("privleak"),
+        "{failures}"
+    );
+    // The oracle's PrivLeak against itself is 0 by definition.
+    let oracle = csv
+        .lines()
+        .find(|l| l.contains("retrain (oracle)"))
+        .unwrap();
+    let privleak: f64 = values(oracle)[3].parse().unwrap();
+    assert_eq!(privleak, 0.0, "{oracle}");
+}
+
+#[test]
+fn a_corpus_in_muses_layout_imports_and_runs_under_the_muse_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let news = lethe_suites::generate::news(&lethe_suites::generate::NewsConfig::tiny()).unwrap();
+    let corpus = dir.path().join("news");
+    lethe_suites::import::write_muse_layout(&news, &corpus).unwrap();
+    let imported = dir.path().join("imported");
+    let o = lethe()
+        .args(["suite", "import", "muse", "--from"])
+        .arg(&corpus)
+        .arg("--out")
+        .arg(&imported)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let o = lethe()
+        .args(["suite", "check"])
+        .arg(&imported)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    // A broken file is named, and nothing is written.
+    std::fs::write(corpus.join("verbmem/forget.json"), "[{\"prompt\": 3}]").unwrap();
+    let bad = dir.path().join("bad");
+    let o = lethe()
+        .args(["suite", "import", "muse", "--from"])
+        .arg(&corpus)
+        .arg("--out")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("verbmem/forget.json"),
+        "{}",
+        text(&o)
+    );
+    assert!(!bad.exists());
+}

@@ -126,7 +126,8 @@ pub enum SuiteCommand {
     Check(SuiteCheckArgs),
     /// Write a generated suite to a folder.
     Generate(SuiteGenerateArgs),
-    /// Print the JSON Schema of the suite format (manifest, question and text lines).
+    /// Print the JSON Schema of the suite format (manifest; question, text and continuation
+    /// lines).
     Schema,
     /// Import a published benchmark (from a local copy of its release) or your own
     /// question-answer data into a suite folder.
@@ -150,11 +151,26 @@ pub struct SuiteImportArgs {
     pub out: PathBuf,
 }
 
+/// Options of `lethe suite import muse`.
+#[derive(Debug, Args)]
+pub struct MuseImportArgs {
+    /// The corpus folder (e.g. MUSE's data/news).
+    #[arg(long)]
+    pub from: PathBuf,
+    /// The suite folder to write (must not exist yet).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
 /// What `lethe suite import` reads.
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
     /// TOFU, from a local copy of the Hugging Face release's JSON Lines files.
     Tofu(SuiteImportArgs),
+    /// MUSE, one corpus from a local copy in MUSE's layout: knowmem/forget_qa.json,
+    /// knowmem/retain2_qa.json, verbmem/forget.json, privleak/{forget,retain2,holdout}.json
+    /// (single-line JSON arrays), and raw/forget.json, raw/retain1.json when present.
+    Muse(MuseImportArgs),
     /// Your own question-answer data (JSON, JSON Lines, CSV, TSV or Parquet) with a column
     /// mapping: `--from FILE --split COL`, `--from FILE --forget-percent P`, or one file per
     /// split (`--forget-file`, `--retain-file` …).
@@ -548,8 +564,9 @@ pub struct RunArgs {
     /// With --protocol tofu: a local copy of TOFU's release (its JSON Lines files as
     /// downloaded: forget01/05/10 and their _perturbed files, retain_perturbed, holdout,
     /// real_authors_perturbed, world_facts_perturbed, or full.json), imported when each job
-    /// runs; the ratios whose files are missing are left out. Default: the generated authors
-    /// suite.
+    /// runs; the ratios whose files are missing are left out. With --protocol muse: one
+    /// corpus in MUSE's layout (knowmem/, verbmem/, privleak/, optionally raw/). Default: the
+    /// generated suites.
     #[arg(long, value_name = "DIR", requires = "protocol")]
     pub release: Option<PathBuf>,
     /// Evaluate only the first N questions of a split, as SPLIT=N (repeatable); the rest are
@@ -686,6 +703,10 @@ pub enum ProtocolArg {
     /// GA, GradDiff, NPO, SimNPO; forget quality, model utility, truth ratio, ROUGE-L,
     /// probability, extraction strength, PrivLeak.
     Tofu,
+    /// MUSE: verbatim and knowledge memorization, privacy leakage, utility, scalability
+    /// (5/10/20 % of the articles) and sustainability (three requests), on the generated news
+    /// suite or a corpus in MUSE's layout with --release; GA, GradDiff, KL-Min, NPO.
+    Muse,
     /// MLLMU-Med (text only): privacy and wrong-facts suites; GA, GD, KL-Min, IDK, LLMU;
     /// accuracy, ROUGE-1, BLEU, UES; forget-ratio and sequential-rounds ablations.
     MllmuMed,
@@ -699,6 +720,7 @@ impl ProtocolArg {
     pub fn protocol(self) -> lethe_experiment::Protocol {
         match self {
             Self::Tofu => lethe_experiment::Protocol::Tofu,
+            Self::Muse => lethe_experiment::Protocol::Muse,
             Self::MllmuMed => lethe_experiment::Protocol::MllmuMed,
             Self::Amnesia => lethe_experiment::Protocol::Amnesia,
         }
@@ -802,6 +824,9 @@ pub struct SuiteGenerateArgs {
 pub enum GeneratorKind {
     /// Fictitious authors in the style of TOFU.
     Authors,
+    /// Fictitious news articles in the style of MUSE: forget, retain and holdout documents,
+    /// verbatim-memorization continuations, knowledge questions.
+    News,
     /// Synthetic medical records after AMNESIA: patients with clinical notes, factual and
     /// reasoning questions, forgotten by patient or by disease category.
     Medical,

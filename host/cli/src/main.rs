@@ -111,6 +111,12 @@ fn main() -> ExitCode {
         Command::Suite {
             command:
                 SuiteCommand::Import {
+                    command: ImportCommand::Muse(args),
+                },
+        } => run::suite_import_muse(&args),
+        Command::Suite {
+            command:
+                SuiteCommand::Import {
                     command: ImportCommand::Qa(args),
                 },
         } => suites::import_qa(&args),

@@ -529,6 +529,27 @@ pub fn suite_generate(args: &SuiteGenerateArgs) -> Result<ExitCode, Failure> {
             }
             authors(&config).map_err(Failure::input)?
         }
+        GeneratorKind::News => {
+            if args.patients.is_some() || !args.forget_category.is_empty() {
+                return Err(Failure::input(anyhow!(
+                    "--patients and --forget-category apply to the medical generator only"
+                )));
+            }
+            let mut config = match args.preset {
+                SuitePreset::Default => lethe_suites::generate::NewsConfig::default(),
+                SuitePreset::Tiny => lethe_suites::generate::NewsConfig::tiny(),
+                SuitePreset::Full => {
+                    return Err(Failure::input(anyhow!(
+                        "the news generator has no full preset (use tiny or default)"
+                    )));
+                }
+            };
+            config.seed = args.seed;
+            if let Some(share) = args.forget_share {
+                config.forget_share = share;
+            }
+            lethe_suites::generate::news(&config).map_err(Failure::input)?
+        }
         GeneratorKind::Medical => {
             let mut config = match args.preset {
                 SuitePreset::Default => MedicalConfig::default(),
@@ -563,6 +584,18 @@ pub fn suite_import(args: &SuiteImportArgs) -> Result<ExitCode, Failure> {
     write_suite(&suite, &args.out)
 }
 
+/// `lethe suite import muse`.
+pub fn suite_import_muse(args: &crate::args::MuseImportArgs) -> Result<ExitCode, Failure> {
+    if args.out.exists() {
+        return Err(Failure::input(anyhow!(
+            "{} already exists",
+            args.out.display()
+        )));
+    }
+    let suite = lethe_suites::import::muse(&args.from).map_err(Failure::input)?;
+    write_suite(&suite, &args.out)
+}
+
 /// Write a suite folder and say what it holds.
 pub(crate) fn write_suite(suite: &Suite, out: &Path) -> Result<ExitCode, Failure> {
     suite
@@ -579,11 +612,7 @@ pub(crate) fn write_suite(suite: &Suite, out: &Path) -> Result<ExitCode, Failure
 
 /// `lethe suite schema`: the JSON Schemas of `suite.json` and of the two kinds of lines.
 pub fn suite_schema() -> Result<ExitCode, Failure> {
-    let schema = serde_json::json!({
-        "suite.json": schemars::schema_for!(lethe_suites::SuiteManifest),
-        "question line": schemars::schema_for!(lethe_suites::QaRecord),
-        "text line": schemars::schema_for!(lethe_suites::TextRecord),
-    });
+    let schema = lethe_suites::schema();
     println!("{}", serde_json::to_string_pretty(&schema)?);
     Ok(ExitCode::SUCCESS)
 }

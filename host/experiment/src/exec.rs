@@ -335,6 +335,7 @@ pub fn load_suite(source: &SuiteSource) -> Result<Suite, String> {
             "TOFU forget{forget_percent:02} from {}: {e}",
             path.display()
         ),
+        SuiteSource::Muse { path, .. } => format!("MUSE from {}: {e}", path.display()),
         _ => format!("suite: {e}"),
     })?;
     let actual = suite.digest();
@@ -488,8 +489,14 @@ pub fn run_job(
                     judge: None,
                     ..spec(suite)
                 };
-                let mut round =
-                    lethe_pipeline::run_learned(&quiet, &learned, &starts, env.host, env.reporter)?;
+                let mut round = lethe_pipeline::run_learned(
+                    &quiet,
+                    &learned,
+                    &starts,
+                    env.host,
+                    env.cache,
+                    env.reporter,
+                )?;
                 if !round.failures.is_empty() {
                     // The method failed in an earlier round: its failure is the job's result.
                     for f in &mut round.failures {
@@ -500,7 +507,14 @@ pub fn run_job(
                 starts.models = std::mem::take(&mut round.models);
             }
             starts.keep = false;
-            lethe_pipeline::run_learned(&spec(measured), &learned, &starts, env.host, env.reporter)?
+            lethe_pipeline::run_learned(
+                &spec(measured),
+                &learned,
+                &starts,
+                env.host,
+                env.cache,
+                env.reporter,
+            )?
         }
     };
     Ok(stamped(job, out))

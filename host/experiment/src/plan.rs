@@ -99,6 +99,21 @@ pub enum SuiteSource {
         /// Digest of the generated suite (checked when the job runs).
         digest: String,
     },
+    /// The generated news suite (MUSE-style).
+    News {
+        /// The generator's settings.
+        config: lethe_suites::generate::NewsConfig,
+        /// Digest of the generated suite (checked when the job runs).
+        digest: String,
+    },
+    /// MUSE imported from a local copy of one corpus in MUSE's layout
+    /// (`lethe_suites::import::muse`) each time a job runs.
+    Muse {
+        /// The corpus folder (not part of the job's id).
+        path: PathBuf,
+        /// Digest of the imported suite (checked when the job runs).
+        digest: String,
+    },
     /// TOFU imported from a local copy of its release (`lethe_suites::import::tofu`) each time
     /// a job runs, so a plan names the downloaded files rather than a converted copy.
     Tofu {
@@ -127,6 +142,8 @@ impl SuiteSource {
             | Self::Privacy { digest, .. }
             | Self::WrongFacts { digest, .. }
             | Self::Tofu { digest, .. }
+            | Self::News { digest, .. }
+            | Self::Muse { digest, .. }
             | Self::Folder { digest, .. } => digest,
         }
     }
@@ -144,6 +161,8 @@ impl SuiteSource {
                 forget_percent,
                 ..
             } => lethe_suites::import::tofu(path, *forget_percent),
+            Self::News { config, .. } => lethe_suites::generate::news(config),
+            Self::Muse { path, .. } => lethe_suites::import::muse(path),
             Self::Folder { path, .. } => lethe_suites::Suite::load(path),
         }
     }
@@ -241,8 +260,9 @@ impl Job {
     pub fn digest(&self) -> String {
         let mut identity = self.clone();
         identity.id = String::new();
-        if let SuiteSource::Folder { path, .. } | SuiteSource::Tofu { path, .. } =
-            &mut identity.suite
+        if let SuiteSource::Folder { path, .. }
+        | SuiteSource::Tofu { path, .. }
+        | SuiteSource::Muse { path, .. } = &mut identity.suite
         {
             *path = PathBuf::new();
         }

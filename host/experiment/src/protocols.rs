@@ -13,8 +13,8 @@ use std::path::Path;
 use lethe_reports::{TableColumn, TableGroup, TableSpec};
 use lethe_suites::Suite;
 use lethe_suites::generate::{
-    AuthorsConfig, ForgetSpec, MedicalConfig, PrivacyConfig, WrongFactsConfig, authors, medical,
-    privacy, wrong_facts,
+    AuthorsConfig, ForgetSpec, MedicalConfig, NewsConfig, PrivacyConfig, WrongFactsConfig, authors,
+    medical, news, privacy, wrong_facts,
 };
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +30,10 @@ pub enum Protocol {
     /// per method beside the retain-only oracle. On a local copy of the release, or on the
     /// generated authors suite with its two real-world-style sets.
     Tofu,
+    /// MUSE's six criteria: verbatim and knowledge memorization, privacy leakage, utility,
+    /// scalability (three forget sizes) and sustainability (three sequential requests), on
+    /// the generated news suite or a corpus in MUSE's layout.
+    Muse,
     /// MLLMU-Med, text only: private patient data and wrong medical facts at a 10 % forget
     /// ratio, the forget-ratio sweep (5–30 %) and three sequential rounds of 5 %.
     MllmuMed,
@@ -43,6 +47,13 @@ const TOFU_PERCENTS: [u32; 3] = [1, 5, 10];
 /// Questions in each real-world-style set of the generated TOFU suite (one per city of the
 /// world facts at the default size).
 const TOFU_REAL_WORLD: usize = 24;
+
+/// MUSE's scalability sizes on the generated news suite, in percent of the finetuned articles;
+/// 10 % is the main table's.
+const MUSE_PERCENTS: [u32; 3] = [5, 10, 20];
+/// MUSE's sequential requests: the 15 % suite's forget documents cut in three (40 % on the
+/// tiny suite).
+const MUSE_ROUNDS: usize = 3;
 
 /// The MLLMU-Med forget ratios; 10 % is the main table's.
 const RATIOS: [u32; 6] = [5, 10, 15, 20, 25, 30];
@@ -120,12 +131,18 @@ fn planned(
 
 impl Protocol {
     /// Every protocol.
-    pub const ALL: [Protocol; 3] = [Protocol::Tofu, Protocol::MllmuMed, Protocol::Amnesia];
+    pub const ALL: [Protocol; 4] = [
+        Protocol::Tofu,
+        Protocol::Muse,
+        Protocol::MllmuMed,
+        Protocol::Amnesia,
+    ];
 
     /// The protocol's name on the command line.
     pub fn name(self) -> &'static str {
         match self {
             Self::Tofu => "tofu",
+            Self::Muse => "muse",
             Self::MllmuMed => "mllmu-med",
             Self::Amnesia => "amnesia",
         }
@@ -135,6 +152,7 @@ impl Protocol {
     pub fn title(self) -> &'static str {
         match self {
             Self::Tofu => "TOFU",
+            Self::Muse => "MUSE",
             Self::MllmuMed => "MLLMU-Med (text only)",
             Self::Amnesia => "AMNESIA",
         }
@@ -144,6 +162,7 @@ impl Protocol {
     pub fn methods(self) -> &'static [&'static str] {
         match self {
             Self::Tofu => &["ga", "graddiff", "npo", "simnpo"],
+            Self::Muse => &["ga", "graddiff", "kl-min", "npo"],
             Self::MllmuMed => &["ga", "graddiff", "kl-min", "idknll", "llmu"],
             Self::Amnesia => &["rmu", "graddiff", "kl-min", "simnpo"],
         }
@@ -161,6 +180,7 @@ impl Protocol {
                 "extraction-strength",
                 "privleak",
             ],
+            Self::Muse => &["rouge", "privleak"],
             Self::MllmuMed => &["accuracy", "rouge", "bleu", "ues"],
             Self::Amnesia => &["rouge", "forget-efficacy", "leakage", "collateral-erosion"],
         }
@@ -169,7 +189,7 @@ impl Protocol {
     /// Plugin configurations the protocol needs (a user's own win).
     pub fn configs(self) -> Vec<(&'static str, serde_json::Value)> {
         match self {
-            Self::Tofu | Self::MllmuMed => Vec::new(),
+            Self::Tofu | Self::Muse | Self::MllmuMed => Vec::new(),
             Self::Amnesia => vec![
                 (
                     "forget-efficacy",
@@ -192,7 +212,7 @@ impl Protocol {
     /// Learning rates of particular methods (a user's `--unlearn-lr-for` wins).
     pub fn learning_rates(self) -> Vec<(&'static str, f64)> {
         match self {
-            Self::Tofu | Self::MllmuMed => Vec::new(),
+            Self::Tofu | Self::Muse | Self::MllmuMed => Vec::new(),
             Self::Amnesia => vec![("rmu", 1e-3)],
         }
     }
@@ -220,14 +240,75 @@ impl Protocol {
         let mut out = Vec::new();
         let mut eval_first = BTreeMap::new();
         let mut left_out = Vec::new();
-        if release.is_some() && self != Self::Tofu {
+        if release.is_some() && !matches!(self, Self::Tofu | Self::Muse) {
             return Err(ExperimentError::Selection(format!(
-                "--protocol {}: runs on its generated suites; only tofu reads a release \
-                 (--release)",
+                "--protocol {}: runs on its generated suites; only tofu and muse read a \
+                 release (--release)",
                 self.name()
             )));
         }
         match self {
+            Self::Muse => match release {
+                Some(dir) => {
+                    let suite = lethe_suites::import::muse(dir).map_err(|e| {
+                        ExperimentError::Selection(format!("MUSE from {}: {e}", dir.display()))
+                    })?;
+                    let source = SuiteSource::Muse {
+                        path: std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned()),
+                        digest: suite.digest(),
+                    };
+                    out.push(planned(source.clone(), "muse".into(), None, &suite));
+                    for round in 1..=MUSE_ROUNDS {
+                        out.push(planned(
+                            source.clone(),
+                            format!("muse-rounds-{round}"),
+                            Some(Round {
+                                round,
+                                of: MUSE_ROUNDS,
+                            }),
+                            &suite,
+                        ));
+                    }
+                    left_out.push(
+                        "scalability: a release has one forget set (generated suites have three)"
+                            .into(),
+                    );
+                }
+                None => {
+                    let at = |percent: u32| -> Result<(SuiteSource, Suite), ExperimentError> {
+                        let config = NewsConfig {
+                            seed: suite_seed,
+                            forget_share: f64::from(percent) / 100.0,
+                            ..if tiny {
+                                NewsConfig::tiny()
+                            } else {
+                                NewsConfig::default()
+                            }
+                        };
+                        let suite = generated(news(&config))?;
+                        let digest = suite.digest();
+                        Ok((SuiteSource::News { config, digest }, suite))
+                    };
+                    for percent in MUSE_PERCENTS {
+                        let (source, suite) = at(percent)?;
+                        out.push(planned(source, format!("muse-{percent}"), None, &suite));
+                    }
+                    // Three requests need three forget documents: the tiny suite's eight
+                    // articles have them at 40 %.
+                    let (source, suite) = at(if tiny { 40 } else { 15 })?;
+                    for round in 1..=MUSE_ROUNDS {
+                        out.push(planned(
+                            source.clone(),
+                            format!("muse-rounds-{round}"),
+                            Some(Round {
+                                round,
+                                of: MUSE_ROUNDS,
+                            }),
+                            &suite,
+                        ));
+                    }
+                }
+            },
             Self::Tofu => match release {
                 Some(dir) => {
                     for percent in TOFU_PERCENTS {
@@ -381,6 +462,7 @@ impl Protocol {
     pub fn tables(self) -> Vec<TableSpec> {
         match self {
             Self::Tofu => tofu_tables(),
+            Self::Muse => muse_tables(),
             Self::MllmuMed => mllmu_tables(),
             Self::Amnesia => amnesia_tables(),
         }
@@ -407,6 +489,67 @@ fn evaluated_prefix(suite: &Suite, split: &str) -> Option<usize> {
         .take_while(|q| !q.perturbed_answers.is_empty())
         .count();
     (n > 0 && n < questions.len()).then_some(n)
+}
+
+fn muse_tables() -> Vec<TableSpec> {
+    let criteria = || {
+        vec![
+            column(
+                "VerbMem (forget)",
+                "rouge",
+                "rougeL_f1",
+                "verbmem-forget",
+                100.0,
+            ),
+            column(
+                "KnowMem (forget)",
+                "rouge",
+                "rougeL_f1",
+                "knowmem-forget",
+                100.0,
+            ),
+            column(
+                "KnowMem (retain): utility",
+                "rouge",
+                "rougeL_f1",
+                "knowmem-retain",
+                100.0,
+            ),
+            column("PrivLeak", "privleak", "privleak", "forget", 1.0),
+        ]
+    };
+    vec![
+        table(
+            "muse",
+            "MUSE: verbatim memorization, knowledge memorization, privacy leakage and utility \
+             (ROUGE-L F1 × 100; PrivLeak in %, 0 = as the retrained model)",
+            "forget",
+            vec![group("10 %", "muse-10"), group("release", "muse")],
+            criteria(),
+            2,
+        ),
+        table(
+            "muse-scalability",
+            "MUSE scalability: the criteria across forget-set sizes",
+            "forget",
+            MUSE_PERCENTS
+                .iter()
+                .map(|p| group(format!("{p} %"), format!("muse-{p}")))
+                .collect(),
+            criteria(),
+            2,
+        ),
+        table(
+            "muse-sustainability",
+            "MUSE sustainability: the criteria after each of three sequential unlearning requests",
+            "request",
+            (1..=MUSE_ROUNDS)
+                .map(|r| group(format!("request {r}"), format!("muse-rounds-{r}")))
+                .collect(),
+            criteria(),
+            2,
+        ),
+    ]
 }
 
 fn tofu_tables() -> Vec<TableSpec> {
@@ -698,7 +841,8 @@ mod tests {
             let suites = p.suites(Preset::Tiny, 0, None).unwrap().suites;
             let names: Vec<String> = suites.iter().filter_map(|(s, _)| s.name.clone()).collect();
             for t in p.tables() {
-                for g in &t.groups {
+                // A release's own suite ("muse") exists only when one is given.
+                for g in t.groups.iter().filter(|g| g.suite != "muse") {
                     assert!(
                         names.contains(&g.suite),
                         "{}: {} has no suite",
@@ -802,6 +946,9 @@ mod tofu_tests {
             fs_err::copy(shared().join(f), dir.path().join(f)).unwrap();
         }
         let mut retain = fs_err::read_to_string(shared().join("retain_perturbed.json")).unwrap();
+        if !retain.ends_with('\n') {
+            retain.push('\n');
+        }
         retain.push_str(&fs_err::read_to_string(shared().join("holdout01.json")).unwrap());
         fs_err::write(dir.path().join("retain99.json"), retain).unwrap();
         let p = Protocol::Tofu

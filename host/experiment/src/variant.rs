@@ -44,6 +44,32 @@ pub fn round_of(suite: &Suite, round: usize, of: usize) -> Result<Suite, String>
     else {
         return Err("the suite has no forget split to cut into rounds".into());
     };
+    // A forget split of documents (MUSE's corpus) is cut document by document.
+    if let Records::Text(docs) = &suite.splits[at].records {
+        if docs.len() < of {
+            return Err(format!(
+                "{} forget documents cannot be split into {of} rounds",
+                docs.len()
+            ));
+        }
+        let per = docs.len().div_ceil(of);
+        let mine: Vec<_> = docs
+            .iter()
+            .skip((round - 1) * per)
+            .take(per)
+            .cloned()
+            .collect();
+        if mine.is_empty() {
+            return Err(format!("round {round} of {of} has no forget documents"));
+        }
+        let mut s = suite.clone();
+        s.splits[at].records = Records::Text(mine);
+        s.manifest.description = format!(
+            "{} Round {round} of {of} of sequential unlearning.",
+            s.manifest.description
+        );
+        return Ok(s);
+    }
     let forget = suite.splits[at].questions();
     let owner_of = |r: &QaRecord| {
         ["patient", "author"]
@@ -146,5 +172,28 @@ mod tests {
         }
         assert!(round_of(&suite, 0, 3).is_err());
         assert!(round_of(&suite, 4, 3).is_err());
+    }
+
+    #[test]
+    fn a_forget_split_of_documents_is_cut_document_by_document() {
+        let suite = lethe_suites::generate::news(&lethe_suites::generate::NewsConfig {
+            forget_share: 0.15,
+            ..lethe_suites::generate::NewsConfig::default()
+        })
+        .unwrap();
+        let ids = |s: &Suite| -> Vec<String> {
+            s.splits_with(SplitRole::Forget)
+                .flat_map(|s| s.texts().iter().map(|t| t.id.clone()))
+                .collect()
+        };
+        let parts: Vec<Vec<String>> = (1..=3)
+            .map(|k| ids(&round_of(&suite, k, 3).unwrap()))
+            .collect();
+        assert!(parts.iter().all(|p| !p.is_empty()));
+        assert_eq!(parts.concat(), ids(&suite));
+        let one =
+            lethe_suites::generate::news(&lethe_suites::generate::NewsConfig::tiny()).unwrap();
+        let e = round_of(&one, 1, 3).unwrap_err();
+        assert!(e.contains("cannot be split into 3 rounds"), "{e}");
     }
 }

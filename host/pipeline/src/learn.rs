@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use candle_core::Device;
 use lethe_model::train::{FitSettings, OptimSettings, fit};
 use lethe_model::{Config, LanguageModel, Params, Sequence, Tokenizer};
-use lethe_suites::{QaRecord, SplitRole, Suite};
+use lethe_suites::{QaRecord, SplitRole, Suite, TextRecord};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -341,6 +341,72 @@ impl ModelCache {
     fn dir(&self) -> Option<&Path> {
         self.dir.as_deref()
     }
+
+    fn observed_path(&self, key: &str) -> Option<PathBuf> {
+        self.dir
+            .as_ref()
+            .map(|d| d.join("observations").join(format!("{key}.json")))
+    }
+
+    /// A model's clean observations stored under `key`, if they are there as they were stored
+    /// (their sha256 is checked; anything else is observed again).
+    pub(crate) fn load_observed(&self, key: &str) -> Option<Vec<lethe_manifest::ObservedSplit>> {
+        let path = self.observed_path(key)?;
+        let bytes = fs_err::read(&path).ok()?;
+        let want = fs_err::read_to_string(path.with_extension("sha256")).ok()?;
+        if hex(&Sha256::digest(&bytes)) != want.trim() {
+            warn!(
+                "cached observations {} were altered; observing again",
+                path.display()
+            );
+            return None;
+        }
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Store a model's clean observations under `key` (written aside and renamed: a crash
+    /// never leaves half a file where a reader would take it).
+    pub(crate) fn store_observed(
+        &self,
+        key: &str,
+        observed: &[lethe_manifest::ObservedSplit],
+    ) -> Result<(), PipelineError> {
+        let Some(path) = self.observed_path(key) else {
+            return Ok(());
+        };
+        if let Some(parent) = path.parent() {
+            fs_err::create_dir_all(parent)?;
+        }
+        let bytes =
+            serde_json::to_vec(observed).map_err(|e| PipelineError::Internal(e.to_string()))?;
+        let pid = std::process::id();
+        let tmp = path.with_extension(format!("json.tmp-{pid}"));
+        let tmp_sum = path.with_extension(format!("sha256.tmp-{pid}"));
+        fs_err::write(&tmp, &bytes)?;
+        fs_err::write(&tmp_sum, hex(&Sha256::digest(&bytes)))?;
+        // The digest lands first: a reader that finds the new file checks it against its own.
+        fs_err::rename(&tmp_sum, path.with_extension("sha256"))?;
+        fs_err::rename(&tmp, &path)?;
+        Ok(())
+    }
+}
+
+/// The key of a model's clean observations: the model, the suite as observed, what was
+/// observed and how.
+pub(crate) fn observed_key(
+    model_key: &str,
+    eval_digest: &str,
+    needs: &str,
+    settings: &str,
+) -> String {
+    key(&[
+        "observed",
+        &lethe_model::NUMERIC_VERSION.to_string(),
+        model_key,
+        eval_digest,
+        needs,
+        settings,
+    ])
 }
 
 /// The file in a cache entry that lists its other files' sha256.
@@ -439,6 +505,19 @@ fn finetune_records<'a>(suite: &'a Suite, roles: &[SplitRole]) -> Vec<&'a QaReco
         .collect();
     records.sort_by(|a, b| a.id.cmp(&b.id));
     records
+}
+
+/// The documents (text records of forget and retain splits: MUSE's corpora) a finetune learns
+/// beside its questions, in id order, for the same reason.
+fn finetune_documents<'a>(suite: &'a Suite, roles: &[SplitRole]) -> Vec<&'a TextRecord> {
+    let mut docs: Vec<&TextRecord> = suite
+        .splits
+        .iter()
+        .filter(|s| roles.contains(&s.role))
+        .flat_map(|s| s.texts())
+        .collect();
+    docs.sort_by(|a, b| a.id.cmp(&b.id));
+    docs
 }
 
 fn records_digest(records: &[&QaRecord]) -> String {
@@ -546,24 +625,37 @@ pub fn learn(
     ]);
     let target_records = finetune_records(suite, &[SplitRole::Forget, SplitRole::Retain]);
     let oracle_records = finetune_records(suite, &[SplitRole::Retain]);
-    // Replay enters the finetuned models' keys only when it is used, so the keys of runs
-    // without it are what they were.
-    let replayed = |records: &[&QaRecord], seed: u64| -> (Vec<&str>, String) {
-        let texts = replay_texts(suite, spec.replay, records.len(), seed);
-        let digest = if spec.replay > 0.0 {
-            format!(
-                "{}:replay:{}:{}",
-                records_digest(records),
+    let target_docs = finetune_documents(suite, &[SplitRole::Forget, SplitRole::Retain]);
+    let oracle_docs = finetune_documents(suite, &[SplitRole::Retain]);
+    // Documents and replay enter the finetuned models' keys only when there are any, so the
+    // keys of runs on question suites without replay are what they were.
+    let replayed = |records: &[&QaRecord], docs: &[&TextRecord], seed: u64| {
+        let replay = replay_texts(suite, spec.replay, records.len() + docs.len(), seed);
+        let mut digest = records_digest(records);
+        if !docs.is_empty() {
+            let parts = docs.iter().flat_map(|d| [d.id.as_str(), d.text.as_str()]);
+            digest = format!("{digest}:documents:{}", texts_digest(parts));
+        }
+        if spec.replay > 0.0 {
+            digest = format!(
+                "{digest}:replay:{}:{}",
                 spec.replay,
-                texts_digest(texts.iter().copied())
-            )
-        } else {
-            records_digest(records)
-        };
-        (texts, digest)
+                texts_digest(replay.iter().copied())
+            );
+        }
+        (replay, digest)
     };
-    let (target_replay, target_digest) = replayed(&target_records, spec.seed + 4);
-    let (oracle_replay, oracle_digest) = replayed(&oracle_records, spec.seed + 5);
+    // The texts each finetune learns beside its questions: its documents, then the replay.
+    let with_docs = |docs: &[&'_ TextRecord], replay: Vec<&'_ str>| -> Vec<String> {
+        docs.iter()
+            .map(|d| d.text.clone())
+            .chain(replay.into_iter().map(str::to_owned))
+            .collect()
+    };
+    let (replay, target_digest) = replayed(&target_records, &target_docs, spec.seed + 4);
+    let target_replay = with_docs(&target_docs, replay);
+    let (replay, oracle_digest) = replayed(&oracle_records, &oracle_docs, spec.seed + 5);
+    let oracle_replay = with_docs(&oracle_docs, replay);
     let target_key = key(&["target", &base_key, &target_digest]);
     let oracle_key = key(&["oracle", &base_key, &oracle_digest]);
 
@@ -604,7 +696,7 @@ pub fn learn(
     let finetune_data = |tok: &Tokenizer,
                          max_len: usize,
                          records: &[&QaRecord],
-                         replay: &[&str]|
+                         replay: &[String]|
      -> Result<Vec<Sequence>, PipelineError> {
         let mut data = qa_sequences(records, tok, max_len)?;
         for t in replay {
@@ -753,6 +845,27 @@ mod tests {
         assert!(cache.load("k").is_some());
         fs_err::write(&weights, &clean[..clean.len() / 2]).unwrap();
         assert!(cache.load("k").is_none());
+
+        // Observations: stored, read back equal, and an altered file is observed again.
+        let observed = vec![lethe_manifest::ObservedSplit {
+            model: lethe_manifest::ModelRole::Subject,
+            split: "forget".into(),
+            examples: vec![lethe_manifest::ObservedExample {
+                id: "q1".into(),
+                answer_logprobs: Some(vec![-0.125, -3.5e-7, -12.75]),
+                generated: Some("Lisbon".into()),
+                ..lethe_manifest::ObservedExample::default()
+            }],
+        }];
+        cache.store_observed("o", &observed).unwrap();
+        assert_eq!(cache.load_observed("o"), Some(observed.clone()));
+        let file = cache.observed_path("o").unwrap();
+        let text = fs_err::read_to_string(&file)
+            .unwrap()
+            .replace("Lisbon", "Lisboa");
+        fs_err::write(&file, text).unwrap();
+        assert_eq!(cache.load_observed("o"), None);
+        assert_eq!(ModelCache::new(None).load_observed("o"), None);
 
         // An entry without its digests (an older Lethe's, or a copy cut short) is not trusted.
         cache.store("k", &model).unwrap();

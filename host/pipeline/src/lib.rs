@@ -413,6 +413,14 @@ struct Stages<'s, 'a> {
     /// ([`ObserveSettings::evaluation_view`]). Training (unlearning, relearning) reads the
     /// whole suite.
     eval: &'s Suite,
+    /// The kind of records of each evaluated split, for what reaches which metric
+    /// ([`observe::reaches`]).
+    kinds: BTreeMap<String, lethe_suites::RecordKind>,
+    /// Where the learned models' clean observations are kept between jobs.
+    cache: &'s ModelCache,
+    /// What besides the model keys its observations: the observed suite's digest, the
+    /// observations asked for and the observe settings.
+    observed_parts: [String; 3],
     host: &'s PluginHost,
     reporter: &'s dyn Reporter,
     needs: BTreeSet<ObservationKind>,
@@ -427,6 +435,29 @@ struct Stages<'s, 'a> {
 }
 
 impl Stages<'_, '_> {
+    /// Observe a learned model (base, target or oracle, by its cache key) clean, or read what
+    /// an earlier job observed of it: every method's job scores against the oracle, and the
+    /// oracle is the same model, observed the same way, in each.
+    fn observe_learned(
+        &self,
+        name: &str,
+        model: &LanguageModel,
+        model_key: &str,
+    ) -> Result<Vec<ObservedSplit>, PipelineError> {
+        let [eval, needs, settings] = &self.observed_parts;
+        let key = learn::observed_key(model_key, eval, needs, settings);
+        if let Some(o) = self.cache.load_observed(&key) {
+            info!(model = name, "reusing cached observations");
+            return Ok(o);
+        }
+        let o = self.observe_one(name, model, &Query::clean())?;
+        if let Err(e) = self.cache.store_observed(&key, &o) {
+            self.reporter
+                .warn(&format!("observations of {name} not cached: {e}"));
+        }
+        Ok(o)
+    }
+
     /// Observe one model on the suite's evaluated splits under one way of asking.
     fn observe_one(
         &self,
@@ -482,16 +513,18 @@ impl Stages<'_, '_> {
         label: String,
         sha256: String,
         model: &LanguageModel,
+        model_key: Option<&str>,
     ) -> Result<Row, PipelineError> {
         let spec = self.spec;
         let suite = spec.suite;
         let eval = self.eval;
         let reporter = self.reporter;
         let attack_seed = self.attack_seed;
-        let mut observed = vec![(
-            AttackLabel::Clean.to_string(),
-            self.observe_one(&label, model, &Query::clean())?,
-        )];
+        let clean = match model_key {
+            Some(k) => self.observe_learned(&label, model, k)?,
+            None => self.observe_one(&label, model, &Query::clean())?,
+        };
+        let mut observed = vec![(AttackLabel::Clean.to_string(), clean)];
         let mut leaks = Vec::new();
         let mut relearn_change = None;
         let mut failures = Vec::new();
@@ -695,6 +728,11 @@ impl Stages<'_, '_> {
                         observed.extend(relabel(r, *role));
                     }
                 }
+                observed.retain(|s| {
+                    self.kinds
+                        .get(&s.split)
+                        .is_none_or(|k| observe::reaches(&plugin.manifest.observations, *k))
+                });
                 match self.host.score(
                     plugin,
                     &choice.config,
@@ -749,7 +787,7 @@ pub fn run(
 ) -> Result<RunOutput, PipelineError> {
     check_forget(spec.suite)?;
     let learned = learn::learn(spec.suite, &spec.learn, cache, reporter)?;
-    run_learned(spec, &learned, &Starts::default(), host, reporter)
+    run_learned(spec, &learned, &Starts::default(), host, cache, reporter)
 }
 
 fn check_forget(suite: &Suite) -> Result<(), PipelineError> {
@@ -779,6 +817,7 @@ pub fn run_learned(
     learned: &Learned,
     starts: &Starts,
     host: &PluginHost,
+    cache: &ModelCache,
     reporter: &dyn Reporter,
 ) -> Result<RunOutput, PipelineError> {
     let suite = spec.suite;
@@ -888,9 +927,21 @@ pub fn run_learned(
         Some(j) => j,
         None => &TermJudge,
     };
+    let observed_parts = [
+        eval.digest(),
+        serde_json::to_string(&needs).map_err(|e| PipelineError::Internal(e.to_string()))?,
+        serde_json::to_string(&spec.observe).map_err(|e| PipelineError::Internal(e.to_string()))?,
+    ];
     let stages = Stages {
         spec,
         eval,
+        kinds: eval
+            .splits
+            .iter()
+            .map(|s| (s.name.clone(), s.records.kind()))
+            .collect(),
+        cache,
+        observed_parts,
         host,
         reporter,
         needs,
@@ -909,8 +960,23 @@ pub fn run_learned(
     ];
     let mut rows = Vec::new();
     if spec.baselines {
-        for (role, model) in baselines {
-            rows.push(stages.observe_row(role.as_str().to_owned(), String::new(), model)?);
+        // A base trained on nothing (a suite without pretraining text, no checkpoint: TOFU
+        // as released) is its random initialisation: no row to report, and observing it
+        // would cost as much as the target's.
+        let untrained_base = spec.learn.checkpoint.is_none()
+            && suite
+                .splits_with(SplitRole::Pretrain)
+                .all(lethe_suites::Split::is_empty);
+        for (i, (role, model)) in baselines.into_iter().enumerate() {
+            if role == ModelRole::Base && untrained_base {
+                continue;
+            }
+            rows.push(stages.observe_row(
+                role.as_str().to_owned(),
+                String::new(),
+                model,
+                Some(&learned.keys[i]),
+            )?);
         }
     }
     // References are always the clean observations of the baselines: an attacked row is
@@ -926,9 +992,9 @@ pub fn run_learned(
         if !declared.contains(&role) {
             continue;
         }
-        let clean = match rows.get(i) {
+        let clean = match rows.iter().find(|r| r.label == role.as_str()) {
             Some(row) => row.clean().to_vec(),
-            None => stages.observe_one(role.as_str(), model, &Query::clean())?,
+            None => stages.observe_learned(role.as_str(), model, &learned.keys[i])?,
         };
         references.insert(role, clean);
     }
@@ -955,6 +1021,7 @@ pub fn run_learned(
                     label.clone(),
                     plugin.sha256.clone(),
                     &state.model,
+                    None,
                 )?);
                 if starts.keep {
                     models.insert(label, state.model);

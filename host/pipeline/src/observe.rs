@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use lethe_manifest::{ModelRole, ObservationKind, ObservedExample, ObservedSplit};
 use lethe_model::{AnswerStats, LanguageModel, Sequence};
-use lethe_suites::{QaRecord, Records, Suite};
+use lethe_suites::{QaRecord, RecordKind, Records, Split, Suite};
 
 use crate::prompt::{Query, prompt_ids, prompted_sequence};
 use crate::{PipelineError, Reporter};
@@ -127,11 +127,27 @@ pub fn observe(
     let tok = model.tokenizer();
     let mut out = Vec::new();
     for split in suite.splits.iter().filter(|s| s.role.evaluated()) {
-        let records: Vec<(&QaRecord, String)> = split
-            .questions()
-            .iter()
-            .filter_map(|r| query.prompt(r).map(|p| (r, p)))
-            .collect();
+        let kind = split.records.kind();
+        // Documents and continuations are put to the model as they are, with no template:
+        // a query attack (which rewrites questions) does not apply to them.
+        if kind != RecordKind::Questions && !query.is_clean() {
+            continue;
+        }
+        let as_records = as_questions(split);
+        let records: Vec<(&QaRecord, String)> = match kind {
+            RecordKind::Questions => split
+                .questions()
+                .iter()
+                .filter_map(|r| query.prompt(r).map(|p| (r, p)))
+                .collect(),
+            RecordKind::Texts => as_records.iter().map(|r| (r, String::new())).collect(),
+            RecordKind::Continuations => {
+                as_records.iter().map(|r| (r, r.question.clone())).collect()
+            }
+        };
+        // A document has no question to answer, and only a question has variants.
+        let generate = needs.contains(&K::GeneratedAnswer) && kind != RecordKind::Texts;
+        let variants = kind == RecordKind::Questions;
         let mut examples: Vec<ObservedExample> = records
             .iter()
             .map(|(r, _)| ObservedExample {
@@ -145,7 +161,7 @@ pub fn observe(
                 ..ObservedExample::default()
             })
             .collect();
-        if needs.contains(&K::GeneratedAnswer) {
+        if generate {
             let max_len = model.config().max_position_embeddings;
             for (chunk_i, chunk) in records.chunks(settings.batch_size.max(1)).enumerate() {
                 let mut prompts = Vec::with_capacity(chunk.len());
@@ -183,7 +199,7 @@ pub fn observe(
                 }
             }
         }
-        if needs.contains(&K::ParaphrasedAnswerLogprobs) {
+        if variants && needs.contains(&K::ParaphrasedAnswerLogprobs) {
             let v = variant_logprobs(
                 model,
                 &records,
@@ -194,7 +210,7 @@ pub fn observe(
                 e.paraphrased_logprobs = Some(lp);
             }
         }
-        if needs.contains(&K::PerturbedAnswerLogprobs) {
+        if variants && needs.contains(&K::PerturbedAnswerLogprobs) {
             let v = variant_logprobs(
                 model,
                 &records,
@@ -205,7 +221,7 @@ pub fn observe(
                 e.perturbed_logprobs = Some(lp);
             }
         }
-        if needs.contains(&K::OptionLogprobs) {
+        if variants && needs.contains(&K::OptionLogprobs) {
             let v = variant_logprobs(model, &records, |r| &r.options, settings.batch_size)?;
             for (e, lp) in examples.iter_mut().zip(v) {
                 e.option_logprobs = Some(lp);
@@ -226,6 +242,54 @@ pub fn generation_count(suite: &Suite) -> u64 {
         .splits
         .iter()
         .filter(|s| s.role.evaluated())
-        .map(|s| s.questions().len() as u64)
+        .map(|s| match s.records.kind() {
+            RecordKind::Questions | RecordKind::Continuations => s.len() as u64,
+            RecordKind::Texts => 0,
+        })
         .sum()
+}
+
+/// The records of a document or continuation split in question form, for observation: a
+/// document is an answer to an empty prompt (its every token scored), a continuation the
+/// answer to its prompt. Empty for a question split (its records are used as they are).
+fn as_questions(split: &Split) -> Vec<QaRecord> {
+    let record = |id: &str, question: &str, answer: &str| QaRecord {
+        id: id.to_owned(),
+        question: question.to_owned(),
+        answer: answer.to_owned(),
+        groups: BTreeMap::new(),
+        paraphrased_answers: Vec::new(),
+        perturbed_answers: Vec::new(),
+        paraphrased_questions: Vec::new(),
+        terms: Vec::new(),
+        options: Vec::new(),
+        correct_option: None,
+    };
+    match &split.records {
+        Records::Qa(_) => Vec::new(),
+        Records::Text(t) => t.iter().map(|t| record(&t.id, "", &t.text)).collect(),
+        Records::Continuation(c) => c
+            .iter()
+            .map(|c| record(&c.id, &c.prompt, &c.continuation))
+            .collect(),
+    }
+}
+
+/// Whether a metric that asks for `observations` is shown a split of `kind`: a document or
+/// continuation split has no paraphrased, perturbed or option answers, and a document no
+/// generated answer, so a metric that needs them would only fail on it.
+pub fn reaches(observations: &[ObservationKind], kind: RecordKind) -> bool {
+    use ObservationKind as K;
+    let question_only = [
+        K::ParaphrasedAnswerLogprobs,
+        K::PerturbedAnswerLogprobs,
+        K::OptionLogprobs,
+    ];
+    match kind {
+        RecordKind::Questions => true,
+        RecordKind::Continuations => !observations.iter().any(|o| question_only.contains(o)),
+        RecordKind::Texts => !observations
+            .iter()
+            .any(|o| question_only.contains(o) || *o == K::GeneratedAnswer),
+    }
 }

@@ -46,6 +46,11 @@ impl<'a> Query<'a> {
         }
     }
 
+    /// Whether this is the clean prompt (no attack rewrites the question).
+    pub fn is_clean(&self) -> bool {
+        self.form == Form::Clean && self.given.is_none()
+    }
+
     /// The first paraphrase of each question (questions without one are left out).
     pub fn paraphrased() -> Self {
         Self {
