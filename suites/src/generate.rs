@@ -463,11 +463,17 @@ fn invent(rng: &mut ChaCha8Rng, taken: &mut BTreeSet<String>) -> Result<Author, 
     })
 }
 
-/// Three wrong answers in the paraphrased answer's wording, with distinct values drawn from the
-/// fact's pool. TOFU perturbs the paraphrased answer too: the truth ratio then weighs the right
-/// value against wrong ones in one wording the model was never trained on, rather than a
-/// wording it memorised (the wrong values) against one it did not (the right value).
-fn perturbed(rng: &mut ChaCha8Rng, fact: Fact, author: &Author) -> Vec<String> {
+/// Three wrong answers with distinct values drawn from the fact's pool, each put in `wording`.
+/// TOFU perturbs the paraphrased answer: the truth ratio then weighs the right value against
+/// wrong ones in one wording the model was never trained on, rather than a wording it memorised
+/// (the wrong values) against one it did not (the right value). Its real-world sets have no
+/// paraphrase and perturb the answer itself.
+fn perturbed(
+    rng: &mut ChaCha8Rng,
+    fact: Fact,
+    author: &Author,
+    wording: fn(Fact, &str, &str) -> String,
+) -> Vec<String> {
     let value = fact.value(author);
     let pool = fact.values();
     let mut wrong: Vec<&String> = pool.iter().filter(|v| **v != value).collect();
@@ -475,7 +481,7 @@ fn perturbed(rng: &mut ChaCha8Rng, fact: Fact, author: &Author) -> Vec<String> {
     wrong
         .into_iter()
         .take(3)
-        .map(|w| fact.paraphrased_answer(&author.name, w))
+        .map(|w| wording(fact, &author.name, w))
         .collect()
 }
 
@@ -495,7 +501,7 @@ fn questions(rng: &mut ChaCha8Rng, index: usize, a: &Author) -> Vec<QaRecord> {
                     ("fact".to_owned(), fact.key().to_owned()),
                 ]),
                 paraphrased_answers: vec![fact.paraphrased_answer(n, &value)],
-                perturbed_answers: perturbed(rng, fact, a),
+                perturbed_answers: perturbed(rng, fact, a, Fact::paraphrased_answer),
                 paraphrased_questions: vec![fact.paraphrased_question(n)],
                 terms: vec![value],
                 options: Vec::new(),
@@ -535,20 +541,6 @@ fn pretrain_texts(index: usize, a: &Author) -> Vec<TextRecord> {
     out
 }
 
-/// Three wrong values of `fact` for `author`, in the reference answer's wording (TOFU's
-/// real-world sets have no paraphrase: their truth ratio compares the answer with these).
-fn perturbed_answers(rng: &mut ChaCha8Rng, fact: Fact, author: &Author) -> Vec<String> {
-    let value = fact.value(author);
-    let pool = fact.values();
-    let mut wrong: Vec<&String> = pool.iter().filter(|v| **v != value).collect();
-    wrong.shuffle(rng);
-    wrong
-        .into_iter()
-        .take(3)
-        .map(|w| fact.answer(&author.name, w))
-        .collect()
-}
-
 /// `real-authors`: `count` questions about the pretraining-only authors, in a seeded order
 /// over (author, fact), with wrong answers in the answer's wording.
 fn real_authors(
@@ -577,7 +569,7 @@ fn real_authors(
                     ("fact".to_owned(), fact.key().to_owned()),
                 ]),
                 paraphrased_answers: Vec::new(),
-                perturbed_answers: perturbed_answers(rng, fact, a),
+                perturbed_answers: perturbed(rng, fact, a, Fact::answer),
                 paraphrased_questions: vec![fact.paraphrased_question(&a.name)],
                 terms: vec![value],
                 options: Vec::new(),
