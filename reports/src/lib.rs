@@ -9,6 +9,7 @@
 //! suite importer (which does not depend on polars).
 
 mod merge;
+pub mod meta;
 pub mod stats;
 mod tables;
 mod text_table;
@@ -43,6 +44,9 @@ pub enum ReportError {
         /// Why.
         reason: String,
     },
+    /// The results cannot give what was asked (a meta-evaluation's pools too small …).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// The long-format results table.

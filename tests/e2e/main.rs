@@ -11,6 +11,7 @@ mod checkpoint;
 mod cli;
 mod disks;
 mod hostile;
+mod meta;
 mod parsers;
 mod plans;
 mod protocols;

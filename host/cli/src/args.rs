@@ -24,6 +24,10 @@ pub enum Command {
     /// Write the plan of an experiment (OUT/plan.jsonl) from the options `lethe run` takes,
     /// without running it.
     Plan(Box<PlanCmd>),
+    /// Meta-evaluate metrics: how faithfully each separates models that know the forget set
+    /// from models that do not, and how robust its reading is to relearning, quantization and
+    /// query attacks; a ranked table with intervals, every value, plots.
+    MetaEval(Box<MetaEvalCmd>),
     /// Run the jobs of a plan (all, one index, or a range), one Parquet shard each; jobs whose
     /// complete shard is present are skipped.
     Exec(ExecArgs),
@@ -340,6 +344,40 @@ pub struct RunCmd {
     /// What to run.
     #[command(flatten)]
     pub args: RunArgs,
+    /// Jobs run at once, each in a worker process of its own (results do not depend on it).
+    #[arg(long, default_value_t = 1, help_heading = "Execution")]
+    pub workers: usize,
+}
+
+/// Options of `lethe meta-eval`. The options of `lethe run` apply (suite, preset, model,
+/// budgets, runtime); its --methods are the robustness pool's methods, --attack its attacks,
+/// --metrics the metrics meta-evaluated, and the first of --seeds (or --seed) the reference
+/// models' seed.
+#[derive(Debug, Args)]
+pub struct MetaEvalCmd {
+    /// What to run on.
+    #[command(flatten)]
+    pub args: RunArgs,
+    /// Models in each faithfulness pool (P knows the forget set, N does not).
+    #[arg(long, default_value_t = 8, help_heading = "Meta-evaluation")]
+    pub pool_size: usize,
+    /// Learning-rate factors of the robustness pool, × each method's rate.
+    #[arg(long, value_delimiter = ',', default_values_t = [1.0, 2.0], help_heading = "Meta-evaluation")]
+    pub lr_factors: Vec<f64>,
+    /// Step budgets of the robustness pool, as unlearning epochs [default: the preset's and
+    /// twice it].
+    #[arg(long, value_delimiter = ',', help_heading = "Meta-evaluation")]
+    pub step_budgets: Vec<usize>,
+    /// Share of the target's utility (ROUGE-L recall on retain) an unlearned model must keep
+    /// to enter the robustness pool.
+    #[arg(long, default_value_t = 0.8, help_heading = "Meta-evaluation")]
+    pub utility_share: f64,
+    /// Bootstrap replicates of the intervals.
+    #[arg(long, default_value_t = 1000, help_heading = "Meta-evaluation")]
+    pub bootstrap: usize,
+    /// Only write OUT/plan.jsonl (then `lethe exec`, `lethe slurm`, `lethe report`).
+    #[arg(long, help_heading = "Meta-evaluation")]
+    pub plan_only: bool,
     /// Jobs run at once, each in a worker process of its own (results do not depend on it).
     #[arg(long, default_value_t = 1, help_heading = "Execution")]
     pub workers: usize,

@@ -8,6 +8,7 @@ mod args;
 mod bench;
 mod bench_model;
 mod catalog;
+mod meta;
 mod plans;
 mod progress;
 mod run;
@@ -88,6 +89,7 @@ fn main() -> ExitCode {
         Command::Run(args) => plans::run(*args, cli.verbose),
         Command::Plan(cmd) if cmd.schema => plans::plan_schema(),
         Command::Plan(cmd) => plans::plan(&cmd.args),
+        Command::MetaEval(cmd) => meta::run(cmd, cli.verbose),
         Command::Exec(args) => plans::exec(&args, cli.verbose),
         Command::Report(args) => plans::report(&args),
         Command::Slurm(args) => plans::slurm(&args),

@@ -31,7 +31,7 @@ use crate::run::{
 };
 
 /// An experiment error with the exit status it deserves (2 for bad input).
-fn failure(e: ExperimentError) -> Failure {
+pub(crate) fn failure(e: ExperimentError) -> Failure {
     if e.is_input() {
         Failure::input(e)
     } else {
@@ -39,11 +39,11 @@ fn failure(e: ExperimentError) -> Failure {
     }
 }
 
-fn absolute(p: &Path) -> PathBuf {
+pub(crate) fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_owned())
 }
 
-fn plugin_ref(c: &Choice<'_>) -> PluginRef {
+pub(crate) fn plugin_ref(c: &Choice<'_>) -> PluginRef {
     let p = c.plugin;
     PluginRef {
         name: p.manifest.name.clone(),
@@ -299,7 +299,9 @@ fn make_plan(args: &RunArgs) -> Result<(Plan, Setup), Failure> {
 }
 
 /// Parse `--eval-first SPLIT=N` options.
-fn eval_subsets(given: &[String]) -> Result<std::collections::BTreeMap<String, usize>, Failure> {
+pub(crate) fn eval_subsets(
+    given: &[String],
+) -> Result<std::collections::BTreeMap<String, usize>, Failure> {
     let mut out = std::collections::BTreeMap::new();
     for text in given {
         let bad =
@@ -320,7 +322,7 @@ fn eval_subsets(given: &[String]) -> Result<std::collections::BTreeMap<String, u
 }
 
 /// `run` and `plan` make the folder's plan theirs: say so when it replaces another.
-fn replacing(shards: &Shards, plan: &Plan) -> Result<(), Failure> {
+pub(crate) fn replacing(shards: &Shards, plan: &Plan) -> Result<(), Failure> {
     if let Some(other) = shards.other_plan(plan).map_err(failure)? {
         eprintln!(
             "note: replacing the plan in {} ('{}', {} jobs); its shards stay, and jobs the new \
@@ -601,9 +603,31 @@ pub fn run(cmd: RunCmd, verbose: u8) -> Result<ExitCode, Failure> {
     let args = &cmd.args;
     let started = Instant::now();
     let (plan, setup) = make_plan(args)?;
-    let shards = Shards::new(&args.out);
-    replacing(&shards, &plan)?;
-    shards.adopt(&plan).map_err(failure)?;
+    run_plan(
+        &plan,
+        &setup,
+        &args.out,
+        &args.runtime,
+        cmd.workers,
+        verbose,
+        started,
+    )
+}
+
+/// Adopt `plan` in `out`, run its jobs here (in `workers` processes), report, and say where
+/// the time went.
+pub(crate) fn run_plan(
+    plan: &Plan,
+    setup: &Setup,
+    out: &Path,
+    runtime: &RuntimeArgs,
+    workers: usize,
+    verbose: u8,
+    started: Instant,
+) -> Result<ExitCode, Failure> {
+    let shards = Shards::new(out);
+    replacing(&shards, plan)?;
+    shards.adopt(plan).map_err(failure)?;
     let plugins: Vec<&Plugin> = setup.catalog.plugins.iter().chain(&setup.extra).collect();
     let progress = reporter(verbose);
     let env = JobEnv {
@@ -615,12 +639,12 @@ pub fn run(cmd: RunCmd, verbose: u8) -> Result<ExitCode, Failure> {
     let indices: Vec<usize> = (0..plan.jobs.len()).collect();
     let summary = exec_here(
         &shards.plan_path(),
-        &plan,
+        plan,
         &indices,
         &shards,
         &env,
-        cmd.workers,
-        &args.runtime,
+        workers,
+        runtime,
     )?;
     if !summary.errors.is_empty() {
         print_summary(&summary, &shards);
@@ -630,9 +654,9 @@ pub fn run(cmd: RunCmd, verbose: u8) -> Result<ExitCode, Failure> {
             plan.jobs.len()
         )));
     }
-    let collected = report::collect(std::slice::from_ref(&args.out), false).map_err(failure)?;
+    let collected = report::collect(&[out.to_owned()], false).map_err(failure)?;
     let report = report::build(&collected, &reading_from(&setup.catalog)).map_err(failure)?;
-    report::write(&args.out, &report).map_err(failure)?;
+    report::write(out, &report).map_err(failure)?;
     eprintln!(
         "{} jobs ({} run now) in {}",
         plan.jobs.len(),
@@ -645,7 +669,7 @@ pub fn run(cmd: RunCmd, verbose: u8) -> Result<ExitCode, Failure> {
         .filter_map(|&i| plan.jobs.get(i).map(|j| j.id.clone()))
         .collect();
     let timings: Vec<_> = shards
-        .timings(&plan)
+        .timings(plan)
         .into_iter()
         .filter(|t| ran.contains(&t.job))
         .collect();
@@ -660,7 +684,7 @@ pub fn run(cmd: RunCmd, verbose: u8) -> Result<ExitCode, Failure> {
             shards.timings_dir().display()
         );
     }
-    finish_report(&report, &args.out)
+    finish_report(&report, out)
 }
 
 /// The task command of a scheduler writer.

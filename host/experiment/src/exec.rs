@@ -155,6 +155,7 @@ impl Shards {
             title: "unreadable".into(),
             jobs: Vec::new(),
             tables: Vec::new(),
+            meta: None,
         })))
     }
 
@@ -395,7 +396,7 @@ pub fn prepare<'a>(
             None => None,
         };
         let method = match &job.rows {
-            Rows::Baselines => None,
+            Rows::Baselines | Rows::Pool { .. } => None,
             Rows::Method { label, plugin } => {
                 let mut c = resolve(plugin, env, "rows.plugin").map_err(fail)?;
                 c.label = Some(label.clone());
@@ -467,6 +468,26 @@ pub fn run_job(
         seed: job.seed,
         baselines: matches!(job.rows, Rows::Baselines),
     };
+    if let Rows::Pool { label, member } = &job.rows {
+        // A pool model: the job's models are its references, the pool model its one row.
+        let suite = &p.suites.whole;
+        let learned = lethe_pipeline::learn(suite, &learn, env.cache, env.reporter)?;
+        let (model, key) =
+            lethe_pipeline::learn_member(suite, &learn, &learned, member, env.cache, env.reporter)?;
+        let starts = Starts {
+            members: vec![(label.clone(), model, key)],
+            ..Starts::default()
+        };
+        let out = lethe_pipeline::run_learned(
+            &spec(suite),
+            &learned,
+            &starts,
+            env.host,
+            env.cache,
+            env.reporter,
+        )?;
+        return Ok(stamped(job, out));
+    }
     let out = match p.suites.rounds.split_last() {
         None => lethe_pipeline::run(&spec(&p.suites.whole), env.host, env.cache, env.reporter)?,
         Some((measured, before)) => {
@@ -474,6 +495,7 @@ pub fn run_job(
             let mut starts = Starts {
                 models: BTreeMap::new(),
                 keep: true,
+                ..Starts::default()
             };
             // The baselines do not unlearn: only a method's rows carry the earlier rounds.
             let earlier = if p.method.is_some() { before } else { &[] };

@@ -13,6 +13,7 @@
 //!   what they share, and lays out the leaderboard with intervals over seeds.
 
 pub mod exec;
+pub mod meta;
 pub mod plan;
 pub mod pool;
 pub mod presets;

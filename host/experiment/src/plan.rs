@@ -36,6 +36,9 @@ pub struct Header {
     /// The tables a protocol reports from the jobs' results.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tables: Vec<TableSpec>,
+    /// A meta-evaluation's pools and settings, computed from the jobs' results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<lethe_reports::meta::MetaSpec>,
 }
 
 /// An experiment: jobs, in the order they run and are reported.
@@ -47,6 +50,8 @@ pub struct Plan {
     pub jobs: Vec<Job>,
     /// The tables a protocol reports (none for a plain sweep: its report is the leaderboard).
     pub tables: Vec<TableSpec>,
+    /// A meta-evaluation's pools and settings (`lethe meta-eval`).
+    pub meta: Option<lethe_reports::meta::MetaSpec>,
 }
 
 /// A plugin a job uses, pinned by its component's sha256.
@@ -203,6 +208,14 @@ pub enum Rows {
         /// The method.
         plugin: PluginRef,
     },
+    /// One model of a meta-evaluation's faithfulness pools, scored as it is (the job's
+    /// target and oracle are its metrics' references).
+    Pool {
+        /// The row's name in results ("forget[lr=2e-3,epochs=8,seed=1]" …).
+        label: String,
+        /// How it is finetuned.
+        member: lethe_pipeline::PoolMember,
+    },
 }
 
 /// One unit of work: one shard of results.
@@ -287,7 +300,7 @@ impl Job {
     pub fn labels(&self) -> Vec<&str> {
         match &self.rows {
             Rows::Baselines => vec!["base", "target", "oracle"],
-            Rows::Method { label, .. } => vec![label],
+            Rows::Method { label, .. } | Rows::Pool { label, .. } => vec![label],
         }
     }
 
@@ -295,7 +308,7 @@ impl Job {
     pub fn describe(&self) -> String {
         let rows = match &self.rows {
             Rows::Baselines => "baselines",
-            Rows::Method { label, .. } => label,
+            Rows::Method { label, .. } | Rows::Pool { label, .. } => label,
         };
         match &self.suite_name {
             Some(name) => format!("{rows} · {name} · seed {}", self.seed),
@@ -358,6 +371,7 @@ impl Plan {
             title: self.title.clone(),
             jobs: self.jobs.len(),
             tables: self.tables.clone(),
+            meta: self.meta.clone(),
         };
         let mut out = serde_json::to_string(&header)?;
         out.push('\n');
@@ -432,6 +446,7 @@ impl Plan {
             title: header.title,
             jobs,
             tables: header.tables,
+            meta: header.meta,
         };
         plan.check().map_err(|(job, message)| {
             invalid(path, at_line.get(job).copied().unwrap_or(1), message)
@@ -500,6 +515,22 @@ impl Plan {
                 }
                 if ["base", "target", "oracle"].contains(&label.as_str()) || label.is_empty() {
                     return Err((i, format!("rows.label: '{label}' is reserved or empty")));
+                }
+            }
+            if let Rows::Pool { label, member } = &job.rows {
+                if ["base", "target", "oracle"].contains(&label.as_str()) || label.is_empty() {
+                    return Err((i, format!("rows.label: '{label}' is reserved or empty")));
+                }
+                if !(member.learning_rate.is_finite() && member.learning_rate > 0.0)
+                    || member.epochs == 0
+                {
+                    return Err((
+                        i,
+                        format!(
+                            "rows.member: learning rate {} and epochs {} must be positive",
+                            member.learning_rate, member.epochs
+                        ),
+                    ));
                 }
             }
             for p in job.metrics.iter() {

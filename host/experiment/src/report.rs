@@ -34,6 +34,8 @@ pub struct Collected {
     pub titles: Vec<String>,
     /// The tables the plans' protocols report, each once.
     pub tables: Vec<lethe_reports::TableSpec>,
+    /// The meta-evaluations the plans carry, each once.
+    pub meta: Vec<lethe_reports::meta::MetaSpec>,
 }
 
 /// Gather the shards of the plans in `dirs`. Missing or damaged shards are an error unless
@@ -54,6 +56,11 @@ pub fn collect(dirs: &[PathBuf], partial: bool) -> Result<Collected, ExperimentE
         let plan = Plan::read(&shards.plan_path())?;
         if !out.titles.contains(&plan.title) {
             out.titles.push(plan.title.clone());
+        }
+        if let Some(m) = plan.meta
+            && !out.meta.contains(&m)
+        {
+            out.meta.push(m);
         }
         for t in plan.tables {
             match out.tables.iter().find(|o| o.file == t.file) {
@@ -380,7 +387,13 @@ pub fn build(collected: &Collected, reading: Reading<'_>) -> Result<Report, Expe
     let mut markdown = String::from("# Lethe leaderboard\n\n");
     let mut files = Vec::new();
     let scratch = tempfile_dir()?;
-    let tables = protocol_tables(&df, collected, &scratch, &mut files)?;
+    let mut tables = protocol_tables(&df, collected, &scratch, &mut files)?;
+    if let Some(m) = meta_section(&df, collected, &scratch, &mut files)? {
+        tables = Some(match tables {
+            Some(t) => format!("{m}\n{t}"),
+            None => m,
+        });
+    }
     if let Some(t) = &tables {
         markdown = format!("{t}\n# All results, by suite\n\n");
     }
@@ -467,6 +480,123 @@ pub fn build(collected: &Collected, reading: Reading<'_>) -> Result<Report, Expe
         files,
         failures,
     })
+}
+
+/// The meta-evaluation (Markdown) and its files — `meta-eval.md`, `meta-eval.csv` (the ranked
+/// table with intervals), `meta-values.parquet` (every model × output × attack value used) —
+/// when a plan carries one. Metrics that failed on some model are left out with the reason.
+fn meta_section(
+    df: &DataFrame,
+    collected: &Collected,
+    scratch: &Path,
+    files: &mut Vec<(String, Vec<u8>)>,
+) -> Result<Option<String>, ExperimentError> {
+    let spec = match collected.meta.as_slice() {
+        [] => return Ok(None),
+        [one] => one,
+        _ => {
+            return Err(ExperimentError::Merge(
+                "the folders hold different meta-evaluations; report them apart".into(),
+            ));
+        }
+    };
+    let mut failed: BTreeMap<String, (usize, String)> = BTreeMap::new();
+    for f in collected.records.iter().flat_map(|r| &r.failures) {
+        if f.kind != lethe_manifest::PluginKind::Metric {
+            continue;
+        }
+        let name = f.plugin.split('@').next().unwrap_or(&f.plugin).to_owned();
+        let e = failed.entry(name).or_insert((0, f.error.clone()));
+        e.0 += 1;
+    }
+    let failed: BTreeMap<String, String> = failed
+        .into_iter()
+        .map(|(m, (n, first))| {
+            (
+                m,
+                format!("failed on {n} model measurement(s), first: {first}"),
+            )
+        })
+        .collect();
+    let table = lethe_reports::meta::meta_evaluate(df, spec, &failed)?;
+    let md = format!(
+        "# Metric meta-evaluation\n\n{}\n## What produced it\n\n{}\n",
+        table.to_markdown(3),
+        meta_provenance(collected, spec)
+    );
+    files.push(("meta-eval.md".to_owned(), md.clone().into_bytes()));
+    let csv = scratch.join("meta-eval.csv");
+    table.write_csv(&csv)?;
+    files.push(("meta-eval.csv".to_owned(), fs_err::read(&csv)?));
+    let parquet = scratch.join("meta-values.parquet");
+    lethe_reports::write_parquet(&mut table.values_frame()?, &parquet)?;
+    files.push(("meta-values.parquet".to_owned(), fs_err::read(&parquet)?));
+    for (name, svg) in lethe_reports::meta::plots(&table) {
+        files.push((name, svg.into_bytes()));
+    }
+    Ok(Some(md))
+}
+
+/// The pools, their models' cache keys, the plugins' hashes and the seeds.
+fn meta_provenance(collected: &Collected, spec: &lethe_reports::meta::MetaSpec) -> String {
+    let mut out = String::new();
+    let mut keys: Vec<String> = Vec::new();
+    for r in &collected.records {
+        match &r.job.rows {
+            crate::plan::Rows::Pool { label, member } => keys.push(format!(
+                "- `{label}` (pool {}): {} · lr {:e} · {} epochs · seed {} · model {}",
+                if member.data.knows() { "P" } else { "N" },
+                member.data.name(),
+                member.learning_rate,
+                member.epochs,
+                member.seed,
+                r.run
+                    .member_keys
+                    .get(label)
+                    .map_or("?", |k| &k[..16.min(k.len())])
+            )),
+            crate::plan::Rows::Baselines => keys.push(format!(
+                "- base, target, oracle: models {}",
+                r.run
+                    .model_keys
+                    .iter()
+                    .map(|k| &k[..16.min(k.len())])
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            crate::plan::Rows::Method { label, plugin } => keys.push(format!(
+                "- `{label}` (unlearned): {} sha256 {}… · lr {:e} · {} epochs ({} steps)",
+                plugin.name,
+                &plugin.sha256[..12.min(plugin.sha256.len())],
+                r.job.unlearn.learning_rate,
+                r.job.unlearn.epochs,
+                r.run.unlearn_steps
+            )),
+        }
+    }
+    let mut metrics: Vec<String> = Vec::new();
+    for r in &collected.records {
+        for m in &r.job.metrics {
+            let t = format!("{} {}…", m.name, &m.sha256[..12.min(m.sha256.len())]);
+            if !metrics.contains(&t) {
+                metrics.push(t);
+            }
+        }
+    }
+    out.push_str(&format!(
+        "Pool P {} models, pool N {}, unlearned {}; relearning `{}`, 4-bit {}, further {}; seed {} (bootstrap {} replicates). Metrics: {}.\n\nModels:\n{}\n",
+        spec.knows.len(),
+        spec.unaware.len(),
+        spec.unlearned.len(),
+        spec.relearn,
+        spec.quant4.join(", "),
+        if spec.extra.is_empty() { "none".to_owned() } else { spec.extra.join(", ") },
+        spec.seed,
+        spec.bootstrap,
+        metrics.join(", "),
+        keys.join("\n")
+    ));
+    out
 }
 
 /// The protocols' tables (Markdown, with what produced them), and their files: `tables.md`

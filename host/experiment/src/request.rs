@@ -320,6 +320,7 @@ impl PlanRequest {
             title: self.title.clone(),
             jobs,
             tables: self.tables.clone(),
+            meta: None,
         };
         plan.check()
             .map_err(|(i, why)| ExperimentError::Selection(format!("job {i}: {why}")))?;
@@ -334,6 +335,7 @@ impl Plan {
             title,
             jobs: Vec::new(),
             tables: Vec::new(),
+            meta: None,
         };
         for p in plans {
             out.jobs.extend(p.jobs);

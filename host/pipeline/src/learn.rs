@@ -141,7 +141,7 @@ fn is_zero(x: &f64) -> bool {
 
 /// The pretraining texts a finetune of `questions` examples replays: `round(replay ·
 /// questions)` of them, in a seeded order, cycling when the split holds fewer.
-fn replay_texts(suite: &Suite, replay: f64, questions: usize, seed: u64) -> Vec<&str> {
+pub(crate) fn replay_texts(suite: &Suite, replay: f64, questions: usize, seed: u64) -> Vec<&str> {
     use rand::SeedableRng;
     use rand::seq::SliceRandom;
     let pool: Vec<&str> = suite
@@ -256,7 +256,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn key(parts: &[&str]) -> String {
+pub(crate) fn key(parts: &[&str]) -> String {
     let mut h = Sha256::new();
     for p in parts {
         h.update((p.len() as u64).to_le_bytes());
@@ -275,7 +275,7 @@ impl ModelCache {
         self.dir.as_ref().map(|d| d.join("models").join(key))
     }
 
-    fn load(&self, key: &str) -> Option<LanguageModel> {
+    pub(crate) fn load(&self, key: &str) -> Option<LanguageModel> {
         let path = self.path(key)?;
         if !path.join("model.safetensors").exists() {
             return None;
@@ -300,7 +300,7 @@ impl ModelCache {
         }
     }
 
-    fn store(&self, key: &str, model: &LanguageModel) -> Result<(), PipelineError> {
+    pub(crate) fn store(&self, key: &str, model: &LanguageModel) -> Result<(), PipelineError> {
         let Some(path) = self.path(key) else {
             return Ok(());
         };
@@ -323,7 +323,7 @@ impl ModelCache {
     }
 
     /// Hold an exclusive lock on `key` (released when the guard drops); none without a cache.
-    fn lock(&self, key: &str) -> Result<Option<fs_err::File>, PipelineError> {
+    pub(crate) fn lock(&self, key: &str) -> Result<Option<fs_err::File>, PipelineError> {
         let Some(dir) = &self.dir else {
             return Ok(None);
         };
@@ -462,7 +462,7 @@ fn discard(dir: &Path) {
     }
 }
 
-fn qa_sequences(
+pub(crate) fn qa_sequences(
     records: &[&QaRecord],
     tok: &Tokenizer,
     max_len: usize,
@@ -520,7 +520,7 @@ fn finetune_documents<'a>(suite: &'a Suite, roles: &[SplitRole]) -> Vec<&'a Text
     docs
 }
 
-fn records_digest(records: &[&QaRecord]) -> String {
+pub(crate) fn records_digest(records: &[&QaRecord]) -> String {
     let mut h = Sha256::new();
     for r in records {
         for part in [&r.id, &r.question, &r.answer] {
@@ -531,7 +531,7 @@ fn records_digest(records: &[&QaRecord]) -> String {
     hex(&h.finalize())
 }
 
-fn texts_digest<'a>(texts: impl Iterator<Item = &'a str>) -> String {
+pub(crate) fn texts_digest<'a>(texts: impl Iterator<Item = &'a str>) -> String {
     let mut h = Sha256::new();
     for t in texts {
         h.update((t.len() as u64).to_le_bytes());
@@ -541,7 +541,7 @@ fn texts_digest<'a>(texts: impl Iterator<Item = &'a str>) -> String {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn train_phase(
+pub(crate) fn train_phase(
     name: &str,
     model: &LanguageModel,
     data: &[Sequence],

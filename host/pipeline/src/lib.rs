@@ -9,6 +9,7 @@
 pub mod attack;
 pub mod learn;
 pub mod observe;
+pub mod pool;
 pub mod prompt;
 mod reporter;
 
@@ -30,6 +31,7 @@ use tracing::{info, info_span};
 pub use attack::{Attack, AttackSpec, QuantScope, RelearnSettings, RelearnSource};
 pub use learn::{Checkpoint, LearnSpec, Learned, ModelCache, ModelPreset, Phase, learn};
 pub use observe::ObserveSettings;
+pub use pool::{PoolData, PoolMember, learn_member};
 pub use reporter::{Reporter, Silent, StageTime, StageTimer, stage_kind};
 
 /// Why a run could not go on. Plugin failures are not here: they are recorded and skipped.
@@ -179,6 +181,10 @@ pub struct RunInfo {
     /// The epochs each learning phase ran, when a token budget cut one short.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<learn::Schedule>,
+    /// Cache keys of the models scored as they are (a meta-evaluation's pool models), by
+    /// row label.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub member_keys: BTreeMap<String, String>,
 }
 
 /// What a run produced.
@@ -808,6 +814,10 @@ pub struct Starts {
     pub models: BTreeMap<String, LanguageModel>,
     /// Keep every unlearned model in [`RunOutput::models`] (for the next round).
     pub keep: bool,
+    /// Models scored as rows as they are, after the baselines (a meta-evaluation's pool
+    /// models), each with its label and its cache key (their clean observations are cached
+    /// under it).
+    pub members: Vec<(String, LanguageModel, String)>,
 }
 
 /// Unlearn, observe and score on models already learned. Each method starts from its entry
@@ -869,6 +879,11 @@ pub fn run_learned(
         model_keys: learned.keys.clone(),
         eval_first: spec.observe.eval_first.clone(),
         schedule: Some(learned.schedule.clone()).filter(learn::Schedule::was_cut),
+        member_keys: starts
+            .members
+            .iter()
+            .map(|(label, _, key)| (label.clone(), key.clone()))
+            .collect(),
     };
     info.run = digest_hex(
         &serde_json::to_string(&info).map_err(|e| PipelineError::Internal(e.to_string()))?,
@@ -978,6 +993,9 @@ pub fn run_learned(
                 Some(&learned.keys[i]),
             )?);
         }
+    }
+    for (label, model, key) in &starts.members {
+        rows.push(stages.observe_row(label.clone(), String::new(), model, Some(key))?);
     }
     // References are always the clean observations of the baselines: an attacked row is
     // compared with the models as they were, and with the attacked baselines in the report.
