@@ -5,15 +5,17 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::anyhow;
+use lethe_experiment::SuiteSource;
 use lethe_experiment::meta::MetaRequest;
-use lethe_experiment::{ModelSource, SuiteSource};
 use lethe_manifest::Reading;
 use lethe_reports::meta::{MetaOutput, UtilityRule};
 use lethe_suites::{SplitRole, Suite};
 
 use crate::Failure;
 use crate::args::{AttackArg, MetaEvalCmd, ProtocolArg};
-use crate::plans::{absolute, eval_subsets, failure, plugin_ref, replacing, run_plan};
+use crate::plans::{
+    absolute, eval_subsets, failure, learn_and_model, plugin_ref, replacing, run_plan,
+};
 use crate::run::{AttackNames, library_preset, select, setup};
 
 /// The robustness pool's methods unless --methods names others.
@@ -176,28 +178,7 @@ pub fn run(cmd: Box<MetaEvalCmd>, verbose: u8) -> Result<ExitCode, Failure> {
                 "the suite has no retain split to measure utility on"
             ))
         })?;
-    let model = setup
-        .settings
-        .learn
-        .checkpoint
-        .as_ref()
-        .map(|c| ModelSource {
-            path: absolute(&c.path),
-            sha256: c.sha256.clone(),
-        });
-    let mut learn = setup.settings.learn.clone();
-    learn.checkpoint = None;
-    if let Some(r) = args.finetune_replay {
-        if !(r.is_finite() && r >= 0.0) {
-            return Err(Failure::input(anyhow!(
-                "--finetune-replay {r}: a share of the finetuning questions, at least 0"
-            )));
-        }
-        learn.replay = r;
-    }
-    if let Some(t) = args.finetune_tokens {
-        learn.finetune.token_budget = (t > 0).then_some(t);
-    }
+    let (learn, model) = learn_and_model(args, &setup)?;
     let epochs = if cmd.step_budgets.is_empty() {
         let e = setup.settings.unlearn.epochs;
         vec![e, 2 * e]

@@ -111,11 +111,12 @@ fn request(
     })
 }
 
-/// The plan of `lethe run` / `lethe plan` options, checked against what is installed; and the
-/// setup it was made with (for running it in the same process).
-fn make_plan(args: &RunArgs) -> Result<(Plan, Setup), Failure> {
-    let seeds = args.seed_list().map_err(failure)?;
-    let mut setup = setup(args, seeds[0])?;
+/// The learn stage of a plan's jobs (the checkpoint moved to the jobs' `model`) from the
+/// preset and the finetuning options; `replay` is 0 unless given.
+pub(crate) fn learn_and_model(
+    args: &RunArgs,
+    setup: &Setup,
+) -> Result<(lethe_pipeline::LearnSpec, Option<ModelSource>), Failure> {
     let model = setup
         .settings
         .learn
@@ -138,6 +139,15 @@ fn make_plan(args: &RunArgs) -> Result<(Plan, Setup), Failure> {
     if let Some(t) = args.finetune_tokens {
         learn.finetune.token_budget = (t > 0).then_some(t);
     }
+    Ok((learn, model))
+}
+
+/// The plan of `lethe run` / `lethe plan` options, checked against what is installed; and the
+/// setup it was made with (for running it in the same process).
+fn make_plan(args: &RunArgs) -> Result<(Plan, Setup), Failure> {
+    let seeds = args.seed_list().map_err(failure)?;
+    let mut setup = setup(args, seeds[0])?;
+    let (learn, model) = learn_and_model(args, &setup)?;
     let user_eval_first = eval_subsets(&args.eval_first)?;
     setup.settings.observe.eval_first = user_eval_first.clone();
     let mut common = Common {
