@@ -197,6 +197,8 @@ pub struct RunOutput {
     pub failures: Vec<RunFailure>,
     /// The loss of every unlearning step, per method row.
     pub losses: BTreeMap<String, Vec<f64>>,
+    /// Requests the host denied each method row (only rows with any).
+    pub denials: BTreeMap<String, Vec<String>>,
     /// The unlearned models by method label, when [`Starts::keep`] asked for them.
     pub models: BTreeMap<String, LanguageModel>,
 }
@@ -904,6 +906,7 @@ pub fn run_learned(
         * u64::from(needs.contains(&ObservationKind::GeneratedAnswer));
     let mut failures = Vec::new();
     let mut losses = BTreeMap::new();
+    let mut denials = BTreeMap::new();
     spec.attacks.validate(suite)?;
 
     // Every row is observed clean, then under each attack with the same seeds, so rows stay
@@ -1035,6 +1038,9 @@ pub fn run_learned(
             Ok(state) => {
                 info!(steps = state.losses.len(), "unlearned");
                 losses.insert(label.clone(), state.losses.clone());
+                if !state.denials.is_empty() {
+                    denials.insert(label.clone(), state.denials.clone());
+                }
                 rows.push(stages.observe_row(
                     label.clone(),
                     plugin.sha256.clone(),
@@ -1068,6 +1074,7 @@ pub fn run_learned(
         rows: out,
         failures,
         losses,
+        denials,
         models,
     })
 }

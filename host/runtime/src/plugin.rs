@@ -350,6 +350,7 @@ impl PluginHost {
                 .call_unlearn(&mut store, &config.to_string(), &budget);
         returned(&label, "unlearn", result, &store)?;
         let calls = store.data().host_calls;
+        let denials = std::mem::take(&mut store.data_mut().denials);
         let mut state = store
             .data_mut()
             .training
@@ -359,6 +360,7 @@ impl PluginHost {
                 reason: "training state lost".into(),
             })?;
         state.host_calls = calls;
+        state.denials = denials;
         Ok(state)
     }
 

@@ -150,6 +150,7 @@ impl Sandbox {
             live_bytes: 0,
             log_bytes: 0,
             host_calls: 0,
+            denials: Vec::new(),
             sandbox_limits: self.limits.clone(),
             training,
         };
@@ -186,6 +187,9 @@ pub struct HostState {
     pub(crate) log_bytes: usize,
     /// Guest→host calls made so far (for the boundary benchmark).
     pub(crate) host_calls: u64,
+    /// Requests the host denied (a split not declared, a step past the budget …), in order:
+    /// a plugin may swallow the error, but a conformance check still sees the attempt.
+    pub(crate) denials: Vec<String>,
     pub(crate) sandbox_limits: Limits,
     pub(crate) training: Option<TrainingState>,
 }
@@ -195,6 +199,18 @@ impl HostState {
     pub(crate) fn touch(&mut self) -> wasmtime::Result<()> {
         self.host_calls += 1;
         self.check_progress()
+    }
+
+    /// Note `e` if it is a denial, and hand it back (for the import to return).
+    pub(crate) fn denial(
+        &mut self,
+        e: crate::bindings::method::lethe::plugin::types::PluginError,
+    ) -> crate::bindings::method::lethe::plugin::types::PluginError {
+        use crate::bindings::method::lethe::plugin::types::PluginError as E;
+        if let E::Denied(m) = &e {
+            self.denials.push(m.clone());
+        }
+        e
     }
 
     /// A method's training step: progress, so its timeout starts again.

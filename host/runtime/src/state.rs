@@ -118,6 +118,8 @@ pub struct TrainingState {
     pub losses: Vec<f64>,
     /// Calls the plugin made into the host.
     pub host_calls: u64,
+    /// Requests of the plugin the host denied, in order (the plugin may have carried on).
+    pub denials: Vec<String>,
     pub(crate) trainer: Trainer,
     pub(crate) rng: ChaCha8Rng,
 }
@@ -149,6 +151,7 @@ impl TrainingState {
             optim,
             losses: Vec::new(),
             host_calls: 0,
+            denials: Vec::new(),
             trainer,
             rng: ChaCha8Rng::seed_from_u64(seed),
         })

@@ -197,7 +197,7 @@ impl HostState {
             None => all(&t),
             Some(d) => match dim_arg(&t, d) {
                 Ok(d) => along(&t, d),
-                Err(e) => return Ok(Err(e)),
+                Err(e) => return Ok(Err(self.denial(e))),
             },
         }
         .map_err(host_err)?;
@@ -232,7 +232,7 @@ impl HostState {
             Model::Current => training.model.forward(&batch, true).map_err(host_err)?,
             Model::Reference => match reference_model(training) {
                 Ok(r) => r.forward(&batch, true).map_err(host_err)?,
-                Err(e) => return Ok(Err(e)),
+                Err(e) => return Ok(Err(self.denial(e))),
             },
         };
         let entry = self.table.get_mut(b)?;
@@ -285,7 +285,7 @@ impl HostState {
             Model::Current => training.model.masked_logprobs(&batch).map_err(host_err)?,
             Model::Reference => match reference_model(training) {
                 Ok(r) => r.masked_logprobs(&batch).map_err(host_err)?,
-                Err(e) => return Ok(Err(e)),
+                Err(e) => return Ok(Err(self.denial(e))),
             },
         };
         let entry = self.table.get_mut(b)?;
@@ -436,7 +436,7 @@ impl wit::HostTensor for HostState {
             ))));
         };
         if let Err(e) = self.check_elements(&shape) {
-            return Ok(Err(e));
+            return Ok(Err(self.denial(e)));
         }
         let r = match op {
             BinaryOp::Add => a.broadcast_add(&b),
@@ -525,10 +525,10 @@ impl wit::HostTensor for HostState {
         self.touch()?;
         let t = self.tensor(&this)?;
         if t.elem_count() > 1 << 20 {
-            return Ok(Err(denied(format!(
+            return Ok(Err(self.denial(denied(format!(
                 "reading {} values back is refused (limit 1048576)",
                 t.elem_count()
-            ))));
+            )))));
         }
         Ok(Ok(t
             .flatten_all()
@@ -676,7 +676,7 @@ impl wit::HostBatch for HostState {
         let split = format!("{}+idk", entry.split);
         let training = self.training()?;
         if training.idk_answers.is_empty() {
-            return Ok(Err(denied("the suite has no idk split")));
+            return Ok(Err(self.denial(denied("the suite has no idk split"))));
         }
         // The split feeds cut their sequences to the model's context; so must this batch, or
         // a long question would leave it wider than the model takes.
@@ -779,9 +779,9 @@ impl wit::HostBatch for HostState {
             Model::Reference => match training.reference.as_ref() {
                 Some(r) => r.llama(),
                 None => {
-                    return Ok(Err(denied(
+                    return Ok(Err(self.denial(denied(
                         "no reference model: declare needs-reference in the manifest",
-                    )));
+                    ))));
                 }
             },
         };
@@ -864,7 +864,7 @@ impl wit::Host for HostState {
         self.touch()?;
         let shape = dims(&shape);
         if let Err(e) = self.check_elements(&shape) {
-            return Ok(Err(e));
+            return Ok(Err(self.denial(e)));
         }
         let device = self.training()?.model.device().clone();
         let t = Tensor::full(value as f32, shape, &device).map_err(host_err)?;
@@ -875,7 +875,7 @@ impl wit::Host for HostState {
         self.touch()?;
         let shape = dims(&shape);
         if let Err(e) = self.check_elements(&shape) {
-            return Ok(Err(e));
+            return Ok(Err(self.denial(e)));
         }
         let training = self.training()?;
         let n: usize = shape.iter().product();
@@ -911,7 +911,7 @@ impl wit::Host for HostState {
                         .join(", ")
                 )
             });
-            return Ok(Err(denied(reason)));
+            return Ok(Err(self.denial(denied(reason))));
         };
         let examples = feed.draw(size as usize, &mut training.rng);
         if examples.is_empty() {
@@ -929,11 +929,10 @@ impl wit::Host for HostState {
         let loss = self.tensor(&loss)?;
         let training = self.training()?;
         if training.steps() >= training.max_steps {
-            return Ok(Err(denied(format!(
-                "the step budget of {} is spent",
-                training.max_steps
-            ))));
+            let message = format!("the step budget of {} is spent", training.max_steps);
+            return Ok(Err(self.denial(denied(message))));
         }
+        let training = self.training()?;
         if loss.elem_count() != 1 {
             return Ok(Err(invalid(format!(
                 "the loss must have one element, not shape {:?}",
