@@ -8,9 +8,11 @@
 //! [`read_table`] also reads users' CSV, TSV and Parquet files into plain rows of text, for the
 //! suite importer (which does not depend on polars).
 
+pub mod html;
 mod merge;
 pub mod meta;
 pub mod stats;
+mod svg;
 mod tables;
 mod text_table;
 

@@ -44,6 +44,11 @@ pub enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    /// Leaderboards from submissions: add one (checked, run, verified), build the pages.
+    Leaderboard {
+        #[command(subcommand)]
+        command: LeaderboardCommand,
+    },
     /// Work with suites.
     Suite {
         #[command(subcommand)]
@@ -121,6 +126,115 @@ pub enum PluginCommand {
     /// Validate a third-party component (API version, manifest, config schema) without
     /// running a suite.
     Check(CheckArgs),
+    /// Write a new plugin crate of its own (no workspace needed) from the SDK's template.
+    New(NewPluginArgs),
+    /// The conformance check a leaderboard runs before it accepts a plugin: run it on the
+    /// tiny preset (twice) and report every check, exiting non-zero if any fails.
+    Test(Box<PluginTestArgs>),
+}
+
+/// What a plugin is, on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KindArg {
+    /// An unlearning method.
+    Method,
+    /// A metric.
+    Metric,
+    /// A query attack.
+    QueryAttack,
+    /// A judge of sampled answers.
+    Judge,
+}
+
+impl From<KindArg> for lethe_manifest::PluginKind {
+    fn from(k: KindArg) -> Self {
+        match k {
+            KindArg::Method => Self::Method,
+            KindArg::Metric => Self::Metric,
+            KindArg::QueryAttack => Self::QueryAttack,
+            KindArg::Judge => Self::Judge,
+        }
+    }
+}
+
+/// Options of `lethe plugin new`.
+#[derive(Debug, Args)]
+pub struct NewPluginArgs {
+    /// The plugin's name (also the crate's): lowercase letters, digits and '-'.
+    pub name: String,
+    /// What the plugin is.
+    #[arg(long, value_enum)]
+    pub kind: KindArg,
+    /// The folder to create (default: ./NAME); it must not exist or be empty.
+    #[arg(long)]
+    pub path: Option<PathBuf>,
+    /// The SDK as a path: the `plugin-sdk/rust` folder of a Lethe checkout (default: the
+    /// checkout this binary was built from, when it is still there; else --sdk-git).
+    #[arg(long, value_name = "DIR", conflicts_with = "sdk_git")]
+    pub sdk_path: Option<PathBuf>,
+    /// The SDK as a git dependency on this Lethe repository (default: the repository this
+    /// binary was built from).
+    #[arg(long, value_name = "URL")]
+    pub sdk_git: Option<String>,
+    /// The tag of --sdk-git (default: v<this Lethe's version>).
+    #[arg(long, requires = "sdk_git")]
+    pub sdk_tag: Option<String>,
+}
+
+/// Leaderboard subcommands.
+#[derive(Debug, Subcommand)]
+pub enum LeaderboardCommand {
+    /// Check a submission folder (submission.toml, the component's sha256, the conformance
+    /// check), run the board's plan for it, run one of its jobs again to verify the shard is
+    /// byte-identical, and accept it; anything that fails refuses it with the reason.
+    Add(Box<BoardAddArgs>),
+    /// Regenerate the board's leaderboard.md, leaderboard.csv and index.html from every
+    /// accepted entry's shards.
+    Build(BoardBuildArgs),
+    /// Print the JSON Schema of submission.toml (its TOML read as JSON).
+    Schema,
+}
+
+/// Options of `lethe leaderboard add`.
+#[derive(Debug, Args)]
+pub struct BoardAddArgs {
+    /// The submission folder (submission.toml and the component it names).
+    pub submission: PathBuf,
+    /// The board folder (board.toml, entries/).
+    #[arg(long)]
+    pub board: PathBuf,
+    /// Run an entry already on the board again, replacing it once accepted.
+    #[arg(long)]
+    pub replace: bool,
+    /// Jobs run at once, each in a worker process of its own.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Sandbox, cache and plugin folder.
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+/// Options of `lethe leaderboard build`.
+#[derive(Debug, Args)]
+pub struct BoardBuildArgs {
+    /// The board folder.
+    pub board: PathBuf,
+}
+
+/// Options of `lethe plugin test`.
+#[derive(Debug, Args)]
+pub struct PluginTestArgs {
+    /// The component to test.
+    pub file: PathBuf,
+    /// The configuration to test it with (JSON; default: the plugin's defaults).
+    #[arg(long, default_value = "{}")]
+    pub config: String,
+    /// Seed of the tiny suite, its models and the runs.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Sandbox, cache and plugin folder.
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 }
 
 /// Suite subcommands.
@@ -617,8 +731,9 @@ pub struct RunArgs {
     /// (the run record says how many); 0 lifts the limit [default: the preset's, 1.5 M].
     #[arg(long, value_name = "TOKENS")]
     pub finetune_tokens: Option<u64>,
-    /// Methods to run, by name (built-in or from --plugin-dir), comma-separated [default:
-    /// ga,graddiff; a protocol's own list with --protocol].
+    /// Methods to run, by name (built-in, from --plugin-dir, or a --plugin's),
+    /// comma-separated [default: ga,graddiff; a protocol's own list with --protocol]; a
+    /// --plugin method not named here runs too.
     #[arg(long, value_delimiter = ',')]
     pub methods: Option<Vec<String>>,
     /// Metrics to compute, by name, comma-separated [default: rouge,probability; a protocol's

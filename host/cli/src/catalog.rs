@@ -10,7 +10,7 @@ use lethe_manifest::PluginKind;
 use lethe_runtime::{Limits, Plugin, PluginHost};
 
 use crate::Failure;
-use crate::args::{CheckArgs, PluginsArgs};
+use crate::args::{CheckArgs, PluginTestArgs, PluginsArgs};
 
 /// The plugins a command can choose from.
 pub struct Catalog {
@@ -200,4 +200,64 @@ pub fn check(args: &CheckArgs) -> Result<ExitCode, Failure> {
         writeln!(out, "  config:      valid")?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `lethe plugin test FILE.wasm`: the conformance check, printed as a report.
+pub fn test(args: &PluginTestArgs, verbose: u8) -> Result<ExitCode, Failure> {
+    use lethe_experiment::conformance::{self, PARTNER_METHOD, PARTNER_METRIC, Partners};
+    let config: serde_json::Value = serde_json::from_str(&args.config)
+        .map_err(|e| Failure::input(anyhow!("--config is not JSON: {e}")))?;
+    let wanted = [PARTNER_METHOD.to_owned(), PARTNER_METRIC.to_owned()];
+    let (host, catalog, cache) = crate::run::runtime(&args.runtime, Some(&wanted))?;
+    let plugin = load_file(&host, &args.file)?;
+    let partners = Partners {
+        method: catalog.find(PARTNER_METHOD, PluginKind::Method)?,
+        metric: catalog.find(PARTNER_METRIC, PluginKind::Metric)?,
+    };
+    let progress = crate::progress::reporter(verbose);
+    let report = conformance::check(
+        &plugin, &config, &partners, &host, &cache, &*progress, args.seed,
+    )
+    .map_err(crate::plans::failure)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "conformance of {} ({}, sha256 {}) on the tiny preset, seed {}",
+        report.plugin,
+        report.kind,
+        &plugin.sha256[..12],
+        args.seed
+    )?;
+    let width = report
+        .checks
+        .iter()
+        .map(|c| c.name.len())
+        .max()
+        .unwrap_or(0);
+    for c in &report.checks {
+        let mark = if c.passed { "pass" } else { "FAIL" };
+        writeln!(out, "  {mark}  {:<width$}  {}", c.name, c.detail)?;
+    }
+    let runs: Vec<String> = report
+        .runs
+        .iter()
+        .map(|d| format!("{:.1} s", d.as_secs_f64()))
+        .collect();
+    if !runs.is_empty() {
+        writeln!(out, "  runs: {}", runs.join(", "))?;
+    }
+    let failed = report.checks.iter().filter(|c| !c.passed).count();
+    if failed == 0 {
+        writeln!(out, "ok: {} passed every check", args.file.display())?;
+        Ok(ExitCode::SUCCESS)
+    } else {
+        writeln!(
+            out,
+            "failed: {} of {} checks failed for {}",
+            failed,
+            report.checks.len(),
+            args.file.display()
+        )?;
+        Ok(ExitCode::from(1))
+    }
 }

@@ -8,10 +8,12 @@ mod args;
 mod bench;
 mod bench_model;
 mod catalog;
+mod leaderboard;
 mod meta;
 mod plans;
 mod progress;
 mod run;
+mod scaffold;
 mod suites;
 
 use std::io::Write;
@@ -24,7 +26,9 @@ use clap::Parser;
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use args::{BenchCommand, Cli, Command, ImportCommand, PluginCommand, SuiteCommand};
+use args::{
+    BenchCommand, Cli, Command, ImportCommand, LeaderboardCommand, PluginCommand, SuiteCommand,
+};
 
 /// An error with the exit status it deserves.
 pub struct Failure {
@@ -98,6 +102,21 @@ fn main() -> ExitCode {
         Command::Plugin {
             command: PluginCommand::Check(args),
         } => catalog::check(&args),
+        Command::Plugin {
+            command: PluginCommand::New(args),
+        } => scaffold::new_plugin(&args),
+        Command::Plugin {
+            command: PluginCommand::Test(args),
+        } => catalog::test(&args, cli.verbose),
+        Command::Leaderboard {
+            command: LeaderboardCommand::Add(args),
+        } => leaderboard::add(&args, cli.verbose),
+        Command::Leaderboard {
+            command: LeaderboardCommand::Build(args),
+        } => leaderboard::build(&args),
+        Command::Leaderboard {
+            command: LeaderboardCommand::Schema,
+        } => leaderboard::schema(),
         Command::Suite {
             command: SuiteCommand::Check(args),
         } => run::suite_check(&args),

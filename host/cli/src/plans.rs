@@ -144,7 +144,7 @@ pub(crate) fn learn_and_model(
 
 /// The plan of `lethe run` / `lethe plan` options, checked against what is installed; and the
 /// setup it was made with (for running it in the same process).
-fn make_plan(args: &RunArgs) -> Result<(Plan, Setup), Failure> {
+pub(crate) fn make_plan(args: &RunArgs) -> Result<(Plan, Setup), Failure> {
     let seeds = args.seed_list().map_err(failure)?;
     let mut setup = setup(args, seeds[0])?;
     let (learn, model) = learn_and_model(args, &setup)?;

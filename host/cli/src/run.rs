@@ -333,17 +333,39 @@ pub(crate) fn select<'a>(
         Some(name) => Some(named("--judge", name, PluginKind::Judge)?),
         None => None,
     };
+    // A method or metric named in --methods / --metrics comes from --plugin when one of that
+    // kind has the name, else from those installed; it then runs once, in the order named.
+    let given = |name: &str, kind: PluginKind| {
+        setup
+            .extra
+            .iter()
+            .find(|p| p.manifest.name == name && p.manifest.kind == kind)
+    };
     for name in method_names.iter().filter(|n| !n.is_empty()) {
-        methods.push(configured(setup.catalog.find(name, PluginKind::Method)?)?);
+        let plugin = match given(name, PluginKind::Method) {
+            Some(p) => p,
+            None => setup.catalog.find(name, PluginKind::Method)?,
+        };
+        methods.push(configured(plugin)?);
     }
     for name in metric_names.iter().filter(|n| !n.is_empty()) {
-        metrics.push(configured(setup.catalog.find(name, PluginKind::Metric)?)?);
+        let plugin = match given(name, PluginKind::Metric) {
+            Some(p) => p,
+            None => setup.catalog.find(name, PluginKind::Metric)?,
+        };
+        metrics.push(configured(plugin)?);
     }
     // Every other --plugin runs by what it exports.
     let judge_name = judge.as_ref().map(|c| c.plugin.manifest.name.clone());
+    let named_already = |p: &lethe_runtime::Plugin| match p.manifest.kind {
+        PluginKind::Method => method_names.contains(&p.manifest.name),
+        PluginKind::Metric => metric_names.contains(&p.manifest.name),
+        _ => false,
+    };
     for p in setup.extra.iter().filter(|p| {
         !attack_names.names().any(|n| n == &p.manifest.name)
             && judge_name.as_ref() != Some(&p.manifest.name)
+            && !named_already(p)
     }) {
         let c = configured(p)?;
         match p.manifest.kind {

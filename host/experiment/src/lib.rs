@@ -9,9 +9,13 @@
 //!   job whose complete shard is present is skipped (resume after a crash, many workers).
 //! - [`pool`] runs pending jobs in worker processes on one machine; [`schedulers`] writes a
 //!   Slurm array script or a Kubernetes Indexed Job for many machines.
+//! - [`board`] holds a leaderboard's definition, its submissions and its entries' records;
+//!   [`conformance`] is the check a plugin passes before a leaderboard takes it.
 //! - [`report`] merges the shards of one or more output folders, checks that they agree on
 //!   what they share, and lays out the leaderboard with intervals over seeds.
 
+pub mod board;
+pub mod conformance;
 pub mod exec;
 pub mod meta;
 pub mod plan;

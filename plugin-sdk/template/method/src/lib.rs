@@ -1,11 +1,11 @@
-//! A template for an unlearning method. Copy this folder, rename the package in Cargo.toml,
-//! change `NAME`, and write your loss.
+//! A template for an unlearning method: `lethe plugin new NAME --kind method` writes a copy
+//! of it, renamed, as a crate of its own. Write your loss in `unlearn`.
 //!
 //! As shipped it is KL-Min: gradient ascent on the forget split, held in place on the retain
 //! split by the KL divergence to the frozen model from before unlearning,
 //! `L = γ·(−mean avg(y|x) on forget) + α·mean_t KL(p_ref ‖ p_θ) on retain`.
 //!
-//! Build: `cargo build --release --target wasm32-wasip2`; check: `lethe plugin check
+//! Build: `cargo build --release --target wasm32-wasip2`; check: `lethe plugin test
 //! target/wasm32-wasip2/release/<name>.wasm`; run: `lethe run --plugin <that file>`.
 
 use lethe_plugin_sdk::prelude::*;

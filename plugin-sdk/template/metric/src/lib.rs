@@ -1,5 +1,8 @@
-//! A template for a metric. Copy this folder, rename the package in Cargo.toml, change
-//! `NAME`, declare the observations you need, and compute your values.
+//! A template for a metric: `lethe plugin new NAME --kind metric` writes a copy of it,
+//! renamed, as a crate of its own. Declare the observations you need and compute your values.
+//!
+//! Build: `cargo build --release --target wasm32-wasip2`; check: `lethe plugin test
+//! target/wasm32-wasip2/release/<name>.wasm`; run: `lethe run --plugin <that file>`.
 //!
 //! As shipped it is exact match: 1 when the greedy answer equals the reference answer after
 //! lowercasing and dropping punctuation, per example, and its mean per split.
