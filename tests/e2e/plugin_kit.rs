@@ -19,6 +19,15 @@ fn plugin_test(file: &Path) -> std::process::Output {
         .unwrap()
 }
 
+/// The report's line of one check.
+fn line_of(report: &str, check: &str) -> String {
+    report
+        .lines()
+        .find(|l| l.contains(check))
+        .unwrap_or_else(|| panic!("{check}\n{report}"))
+        .to_owned()
+}
+
 #[test]
 fn a_method_scaffolded_outside_the_repository_builds_passes_conformance_and_runs() {
     // A temporary folder is outside the repository: no workspace above it to inherit from.
@@ -126,13 +135,7 @@ fn a_method_that_asks_for_a_denied_split_fails_conformance_even_if_it_carries_on
     let o = plugin_test(Path::new(artifacts::HOSTILE_SPLIT));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let report = String::from_utf8_lossy(&o.stdout).into_owned();
-    let line = |check: &str| {
-        report
-            .lines()
-            .find(|l| l.contains(check))
-            .unwrap_or_else(|| panic!("{check}\n{report}"))
-            .to_owned()
-    };
+    let line = |check: &str| line_of(&report, check);
     let failed = line("runs without failing");
     assert!(
         failed.contains("FAIL") && failed.contains("holdout"),
@@ -144,13 +147,7 @@ fn a_method_that_asks_for_a_denied_split_fails_conformance_even_if_it_carries_on
     let o = plugin_test(Path::new(artifacts::HOSTILE_SWALLOW));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let report = String::from_utf8_lossy(&o.stdout).into_owned();
-    let line = |check: &str| {
-        report
-            .lines()
-            .find(|l| l.contains(check))
-            .unwrap_or_else(|| panic!("{check}\n{report}"))
-            .to_owned()
-    };
+    let line = |check: &str| line_of(&report, check);
     assert!(line("runs without failing").contains("pass"), "{report}");
     assert!(
         line("forgets the forget split").contains("pass"),

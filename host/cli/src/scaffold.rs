@@ -83,22 +83,10 @@ impl SdkSource {
     }
 }
 
-/// A plugin name as the host accepts it: 1-64 lowercase letters, digits or '-', starting with
-/// a letter (it also names the crate, and the `.wasm` file after it).
+/// A plugin name as the host accepts it, starting with a letter (it also names the crate,
+/// and the `.wasm` file after it).
 pub fn check_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "plugin name '{name}' must be 1-64 lowercase letters, digits or '-', starting with a letter"
-        ))
-    }
+    lethe_experiment::board::check_key(name).map_err(|e| format!("plugin name {e}"))
 }
 
 /// The files of a new plugin crate, by path inside its folder.
