@@ -197,12 +197,10 @@ impl Shards {
         // shared storage may write the same job's shard at once.
         let named =
             |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", shard.display()));
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{}.", job.id))
-            .suffix(".parquet")
-            .tempfile_in(self.dir.join("jobs"))
-            .map_err(named)?
-            .into_temp_path();
+        let tmp =
+            crate::temp_result_file(&self.dir.join("jobs"), &format!(".{}.", job.id), ".parquet")
+                .map_err(named)?
+                .into_temp_path();
         lethe_reports::write_parquet(&mut df, &tmp)?;
         let bytes = fs_err::read(&tmp)?;
         tmp.persist(&shard).map_err(|e| named(e.error))?;

@@ -111,6 +111,24 @@ impl ExperimentError {
     }
 }
 
+/// A temporary file in `dir` for a result that is then renamed into place, with the mode a
+/// file written directly gets (tempfile's own is 0600: a published report would be readable
+/// by its owner only); the umask still applies.
+pub(crate) fn temp_result_file(
+    dir: &Path,
+    prefix: &str,
+    suffix: &str,
+) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix).suffix(suffix);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(dir)
+}
+
 /// Write `bytes` to `path` through a temporary file beside it and a rename, so a reader (or
 /// a process killed meanwhile) never sees half a file.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), ExperimentError> {
@@ -129,11 +147,26 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), ExperimentError> {
     // must not share one. Errors name the file (a full disk, a read-only folder).
     let named =
         |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .tempfile_in(dir)
-        .map_err(named)?;
+    let mut tmp = temp_result_file(dir, &format!(".{name}."), "").map_err(named)?;
     std::io::Write::write_all(&mut tmp, bytes).map_err(named)?;
     tmp.persist(path).map_err(|e| named(e.error))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    #[cfg(unix)]
+    #[test]
+    fn an_atomic_write_leaves_the_mode_a_direct_write_would() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let direct = dir.path().join("direct.md");
+        std::fs::write(&direct, b"x").unwrap();
+        let staged = dir.path().join("staged.md");
+        super::atomic_write(&staged, b"x").unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&staged), mode(&direct));
+    }
 }

@@ -737,9 +737,7 @@ pub fn write(out: &Path, report: &Report) -> Result<(), ExperimentError> {
     // need no space).
     let mut staged = Vec::new();
     for (name, bytes) in &report.files {
-        let mut tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .tempfile_in(out)
+        let mut tmp = crate::temp_result_file(out, &format!(".{name}."), "")
             .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", out.display())))?;
         std::io::Write::write_all(&mut tmp, bytes)
             .and_then(|()| tmp.as_file().sync_data())
