@@ -121,6 +121,9 @@ pub struct EntryInfo {
     pub models: Vec<String>,
     /// Seeds.
     pub seeds: Vec<u64>,
+    /// The configuration its scored runs used, as JSON, per protocol when they differ (a
+    /// grid's choice).
+    pub config: String,
     /// Why it is stale (its results no longer match the board), when it is.
     pub stale: Option<String>,
 }
@@ -439,7 +442,7 @@ pub fn board_html(page: &BoardPage) -> String {
     }
     html.push_str(
         "<section id=\"provenance\"><h2>Entries</h2><div class=\"wide\"><table class=\"prov\"><thead><tr><th>entry</th>\
-         <th>authors</th><th>method</th><th>SDK</th><th>Lethe</th><th>seeds</th>\
+         <th>authors</th><th>method</th><th>configuration</th><th>SDK</th><th>Lethe</th><th>seeds</th>\
          <th>component sha256</th><th>suite digests</th><th>target model</th><th>status</th>\
          </tr></thead><tbody>",
     );
@@ -451,12 +454,13 @@ pub fn board_html(page: &BoardPage) -> String {
         };
         let _ = write!(
             html,
-            "<tr><td class=\"name\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+            "<tr><td class=\"name\">{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td>\
              <td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td><code>{}</code></td>\
              <td>{status}</td></tr>",
             escape(&e.name),
             escape(&e.authors),
             escape(&e.plugin),
+            escape(&e.config),
             escape(&e.api_version),
             escape(&e.lethe),
             seeds.join(", "),

@@ -15,6 +15,13 @@ const BOARD: &str = r#"title = "Tiny authors board"
 run = ["--preset", "tiny", "--seeds", "0..2", "--metrics", "probability,rouge", "--attack", "quant4"]
 rank = { metric = "probability", output = "probability", split = "forget", higher_is_better = false }
 utility = { metric = "rouge", output = "rougeL_recall", split = "retain", higher_is_better = true }
+
+# A submission's grid runs on seed 100 only; the scored seeds never see it.
+[protocols.authors-tiny.select]
+seeds = [100]
+by = { metric = "probability", output = "probability", split = "forget", higher_is_better = false }
+utility = { metric = "rouge", output = "rougeL_recall", split = "retain", higher_is_better = true }
+keep = 0.5
 "#;
 
 fn add(submission: &Path, board: &Path) -> Output {
@@ -78,7 +85,12 @@ fn a_board_of_four_entries_is_ranked_verified_and_renders_in_a_browser() {
 
     // Three built-in methods and a third party's component (the method template, built
     // outside any board).
-    for (name, config) in [("ga", ""), ("graddiff", "alpha = 1.0"), ("npo", "")] {
+    // GradDiff enters with a grid over α, searched by the board's rule.
+    for (name, config) in [
+        ("ga", ""),
+        ("graddiff", "gamma = 1.0\n\n[grid]\nalpha = [0.5, 2.0]"),
+        ("npo", ""),
+    ] {
         let sub = submission(dir.path(), name, &format!("builtin = \"{name}\""), config);
         let o = add(&sub, &board);
         assert!(o.status.success(), "{name}: {}", text(&o));
@@ -88,6 +100,32 @@ fn a_board_of_four_entries_is_ranked_verified_and_renders_in_a_browser() {
             text(&o)
         );
     }
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(board.join("entries/graddiff/entry.json")).unwrap())
+            .unwrap();
+    let search = &record["selections"]["authors-tiny"];
+    let labels: Vec<&str> = search["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        labels,
+        ["graddiff[alpha=0.5]", "graddiff[alpha=2.0]"],
+        "{search}"
+    );
+    let chosen = search["chosen"].as_str().unwrap();
+    let alpha = record["configs"]["authors-tiny"]["alpha"].as_f64().unwrap();
+    assert!(
+        (chosen == "graddiff[alpha=0.5]" && alpha == 0.5)
+            || (chosen == "graddiff[alpha=2.0]" && alpha == 2.0),
+        "{record}"
+    );
+    // The scored runs used the chosen configuration, on the scored seeds only.
+    let plan =
+        std::fs::read_to_string(board.join("entries/graddiff/authors-tiny/plan.jsonl")).unwrap();
+    assert!(!plan.contains("\"seed\":100"), "{plan}");
     let third = component_submission(dir.path(), "my-method", artifacts::TEMPLATE_METHOD, None);
     let o = add(&third, &board);
     assert!(o.status.success(), "{}", text(&o));
@@ -146,6 +184,7 @@ fn a_board_of_four_entries_is_ranked_verified_and_renders_in_a_browser() {
         assert!(!html.contains(fetch), "the page fetches: {fetch}");
     }
     assert!(html.contains("<svg") && html.contains("quant4"), "{html}");
+    assert!(html.contains("(grid)"), "{html}");
 
     // The page in a real browser, from a file: it renders, with every entry ranked.
     let chromium = ["chromium", "/usr/bin/chromium"]

@@ -162,10 +162,15 @@ fn the_same_command_twice_gives_byte_identical_results() {
 fn bad_input_is_refused_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 8] = [
         (
             &["--config", r#"graddiff={"alpha":"much"}"#],
             "graddiff@0.1.0: invalid config: at /alpha",
+        ),
+        // NPO's β > 0 is in its schema (an exclusive minimum), not checked by hand.
+        (
+            &["--methods", "npo", "--config", r#"npo={"beta":0}"#],
+            "npo@0.1.0: invalid config: at /beta",
         ),
         (
             &["--config", "graddiff={oops"],

@@ -30,7 +30,7 @@ use crate::progress::{duration, reporter};
 
 /// `lethe run`'s options, parsed from a board protocol's `run` list.
 #[derive(Parser)]
-#[command(name = "lethe run", no_binary_name = true)]
+#[command(name = "lethe run", no_binary_name = true, args_override_self = true)]
 struct RunOnly {
     #[command(flatten)]
     cmd: RunCmd,
@@ -138,50 +138,52 @@ pub fn add(args: &BoardAddArgs, verbose: u8) -> Result<ExitCode, Failure> {
         .tempdir_in(&entries)
         .with_context(|| format!("cannot write in {}", entries.display()))
         .map_err(Failure::input)?;
-    let wasm = staging.path().join(ENTRY_WASM);
-    fs_err::write(&wasm, &bytes)?;
+    fs_err::write(staging.path().join(ENTRY_WASM), &bytes)?;
+    // The plans name the component by a path that stays: content-addressed, outside the
+    // staging folder (which is renamed), so `lethe exec` of an entry's plan finds it later.
+    let components = entries.join(".components");
+    fs_err::create_dir_all(&components)?;
+    let component = components.join(format!("{}.wasm", plugin.sha256));
+    if !component.exists() {
+        lethe_experiment::atomic_write(&component, &bytes).map_err(failure)?;
+    }
+    let component = component.canonicalize()?;
     let mut verified = BTreeMap::new();
+    let mut configs = BTreeMap::new();
+    let mut selections = BTreeMap::new();
+    let ctx = PlanContext {
+        args,
+        name: &sub.name,
+        component: matches!(source, PluginSource::Wasm { .. }).then_some(component.as_path()),
+        verbose,
+        started,
+    };
     for protocol in &sub.protocols {
         let p = &spec.protocols[protocol];
         let out = staging.path().join(protocol);
-        let mut flags = p.run.clone();
-        flags.extend([
-            "--methods".to_owned(),
-            sub.name.clone(),
-            "--config".to_owned(),
-            format!("{}={config}", sub.name),
-            "--out".to_owned(),
-            out.display().to_string(),
-        ]);
-        if matches!(source, PluginSource::Wasm { .. }) {
-            flags.extend(["--plugin".to_owned(), wasm.display().to_string()]);
+        let mut chosen = config.clone();
+        if let (false, Some(rule)) = (sub.grid.is_empty(), &p.select) {
+            let record = search_grid(&ctx, protocol, p, rule, &config, &sub.grid, staging.path())?;
+            if let Some(c) = record.candidates.iter().find(|c| c.label == record.chosen) {
+                chosen = c.config.clone();
+            }
+            eprintln!(
+                "{}: the grid chose {} on the validation seeds",
+                sub.name, record.chosen
+            );
+            selections.insert(protocol.clone(), record);
         }
-        flags.extend(args.runtime.to_flags());
-        let run = RunOnly::try_parse_from(&flags).map_err(|e| {
-            Failure::input(anyhow!(
-                "{}: protocol '{protocol}': {}",
-                args.board.join(board::BOARD_FILE).display(),
-                e.to_string().trim()
-            ))
-        })?;
-        eprintln!("{}: running protocol '{protocol}'", sub.name);
-        let (plan, setup) = crate::plans::make_plan(&run.cmd.args)?;
-        crate::plans::run_plan(
-            &plan,
-            &setup,
-            &out,
-            &run.cmd.args.runtime,
-            args.workers,
-            verbose,
-            started,
-        )
-        .map_err(|e| Failure {
-            code: 1,
-            error: e.error.context(format!(
-                "refused: the board's plan '{protocol}' did not finish for {}",
-                sub.name
-            )),
-        })?;
+        configs.insert(protocol.clone(), chosen.clone());
+        let (plan, setup, run) = ctx.run(protocol, &p.run, &chosen, None, &[], &out)?;
+        if let Some(rule) = &p.select {
+            let scored = run.cmd.args.seed_list().map_err(failure)?;
+            if let Some(s) = rule.seeds.iter().find(|s| scored.contains(s)) {
+                return Err(Failure::input(anyhow!(
+                    "{}: protocol '{protocol}': validation seed {s} is also a scored seed",
+                    args.board.join(board::BOARD_FILE).display()
+                )));
+            }
+        }
         let failures: Vec<lethe_manifest::RunFailure> =
             serde_json::from_slice(&fs_err::read(out.join("failures.json"))?)?;
         if let Some(f) = failures.iter().find(|f| f.plugin == plugin.label()) {
@@ -265,6 +267,8 @@ pub fn add(args: &BoardAddArgs, verbose: u8) -> Result<ExitCode, Failure> {
             .map(|c| format!("{}: {}", c.name, c.detail))
             .collect(),
         verified,
+        configs,
+        selections,
     };
     fs_err::write(
         staging.path().join(ENTRY_FILE),
@@ -289,6 +293,143 @@ pub fn add(args: &BoardAddArgs, verbose: u8) -> Result<ExitCode, Failure> {
         args.board.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// What every plan run for one submission shares.
+struct PlanContext<'a> {
+    args: &'a BoardAddArgs,
+    name: &'a str,
+    component: Option<&'a Path>,
+    verbose: u8,
+    started: Instant,
+}
+
+impl PlanContext<'_> {
+    /// Plan `run` (a protocol's options) for the submission with `config`, on `seeds` instead
+    /// of the protocol's when given, with `grid` axes, into `out`, and run it here.
+    fn run(
+        &self,
+        protocol: &str,
+        run: &[String],
+        config: &serde_json::Value,
+        seeds: Option<&[u64]>,
+        grid: &[String],
+        out: &Path,
+    ) -> Result<(lethe_experiment::Plan, crate::run::Setup, RunOnly), Failure> {
+        let mut flags = run.to_vec();
+        if let Some(seeds) = seeds {
+            let list: Vec<String> = seeds.iter().map(u64::to_string).collect();
+            flags.extend(["--seeds".to_owned(), list.join(",")]);
+        }
+        flags.extend([
+            "--methods".to_owned(),
+            self.name.to_owned(),
+            "--config".to_owned(),
+            format!("{}={config}", self.name),
+            "--out".to_owned(),
+            out.display().to_string(),
+        ]);
+        for axis in grid {
+            flags.extend(["--grid".to_owned(), axis.clone()]);
+        }
+        if let Some(c) = self.component {
+            flags.extend(["--plugin".to_owned(), c.display().to_string()]);
+        }
+        flags.extend(self.args.runtime.to_flags());
+        let parsed = RunOnly::try_parse_from(&flags).map_err(|e| {
+            Failure::input(anyhow!(
+                "{}: protocol '{protocol}': {}",
+                self.args.board.join(board::BOARD_FILE).display(),
+                e.to_string().trim()
+            ))
+        })?;
+        eprintln!("{}: running protocol '{protocol}'", self.name);
+        let (plan, setup) = crate::plans::make_plan(&parsed.cmd.args)?;
+        crate::plans::run_plan(
+            &plan,
+            &setup,
+            out,
+            &parsed.cmd.args.runtime,
+            self.args.workers,
+            self.verbose,
+            self.started,
+        )
+        .map_err(|e| Failure {
+            code: 1,
+            error: e.error.context(format!(
+                "refused: the board's plan '{protocol}' did not finish for {}",
+                self.name
+            )),
+        })?;
+        Ok((plan, setup, parsed))
+    }
+}
+
+/// Run the grid on the rule's validation seeds and choose one configuration by the rule.
+fn search_grid(
+    ctx: &PlanContext<'_>,
+    protocol: &str,
+    p: &board::BoardProtocol,
+    rule: &board::Selection,
+    config: &serde_json::Value,
+    grid: &BTreeMap<String, Vec<serde_json::Value>>,
+    staging: &Path,
+) -> Result<board::SelectionRecord, Failure> {
+    let axes: Vec<String> = grid
+        .iter()
+        .map(|(key, values)| {
+            let v: Vec<String> = values
+                .iter()
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                .collect();
+            format!("{}.{key}={}", ctx.name, v.join(","))
+        })
+        .collect();
+    let out = staging.join(format!("{protocol}.select"));
+    let (plan, _, _) = ctx.run(protocol, &p.run, config, Some(&rule.seeds), &axes, &out)?;
+    let collected = report::collect(&[out], false).map_err(failure)?;
+    let df = lethe_reports::merge_shards(&collected.shards).map_err(|e| failure(e.into()))?;
+    let columns = [column(&rule.by), column(&rule.utility)];
+    let lb = lethe_reports::leaderboard(&df, &columns).map_err(|e| failure(e.into()))?;
+    let value = |row: &str, j: usize| {
+        lb.methods
+            .iter()
+            .position(|m| m == row)
+            .and_then(|i| lb.values[i][j])
+    };
+    let target_utility = value("target", 1).ok_or_else(|| {
+        Failure::input(anyhow!(
+            "protocol '{protocol}': the validation runs hold no target {} {}:{}",
+            rule.utility.split,
+            rule.utility.metric,
+            rule.utility.output
+        ))
+    })?;
+    let mut candidates: Vec<board::Candidate> = Vec::new();
+    for job in &plan.jobs {
+        if let Rows::Method { label, plugin } = &job.rows
+            && !candidates.iter().any(|c| c.label == *label)
+        {
+            candidates.push(board::Candidate {
+                label: label.clone(),
+                config: plugin.config.clone(),
+                by: value(label, 0),
+                utility: value(label, 1),
+            });
+        }
+    }
+    let i = rule
+        .pick(&candidates, target_utility)
+        .map_err(|e| Failure {
+            code: 1,
+            error: anyhow!("refused: {}: {e}", ctx.name),
+        })?;
+    Ok(board::SelectionRecord {
+        rule: rule.clone(),
+        target_utility,
+        chosen: candidates[i].label.clone(),
+        candidates,
+    })
 }
 
 fn column(r: &ColumnRef) -> ColumnSpec {
@@ -529,8 +670,24 @@ pub fn build(args: &BoardBuildArgs) -> Result<ExitCode, Failure> {
                     suites: Vec::new(),
                     models: Vec::new(),
                     seeds: Vec::new(),
+                    config: String::new(),
                     stale: None,
                 });
+            let used = record.configs.get(name).map_or_else(
+                || serde_json::Value::Object(record.submission.config.clone()),
+                Clone::clone,
+            );
+            let text = if record.selections.contains_key(name) {
+                format!("{name}: {used} (grid)")
+            } else {
+                used.to_string()
+            };
+            if !info.config.split(" · ").any(|c| c == text) {
+                if !info.config.is_empty() {
+                    info.config.push_str(" · ");
+                }
+                info.config.push_str(&text);
+            }
             for r in mine {
                 if !info.suites.contains(&r.run.suite_digest) {
                     info.suites.push(r.run.suite_digest.clone());

@@ -61,6 +61,83 @@ pub struct BoardProtocol {
     /// folder: the page then says how far each metric column can be trusted.
     #[serde(default)]
     pub meta: Option<PathBuf>,
+    /// How one configuration is chosen from a submission's grid (none: grids are refused).
+    #[serde(default)]
+    pub select: Option<Selection>,
+}
+
+/// The rule that picks one configuration of a submission's grid: the grid runs on validation
+/// seeds only, the configurations whose utility keeps `keep` × the target's are eligible, and
+/// the best of them by `by` is then run on the scored seeds. The scored runs never see the
+/// grid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Selection {
+    /// The validation seeds, none of them a scored seed of the protocol.
+    pub seeds: Vec<u64>,
+    /// The column the best configuration is chosen by.
+    pub by: ColumnRef,
+    /// The utility column (its `higher_is_better` must be true).
+    pub utility: ColumnRef,
+    /// Share of the target's utility a configuration must keep, in (0, 1].
+    pub keep: f64,
+}
+
+/// One configuration of a grid as the validation runs measured it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// Its row label in the validation results (`npo[beta=0.5]`).
+    pub label: String,
+    /// Its configuration.
+    pub config: serde_json::Value,
+    /// Its value of the selection column, mean over the validation seeds.
+    pub by: Option<f64>,
+    /// Its utility, mean over the validation seeds.
+    pub utility: Option<f64>,
+}
+
+/// What a grid search found, kept in the entry's record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SelectionRecord {
+    /// The rule.
+    pub rule: Selection,
+    /// The target's utility on the validation seeds.
+    pub target_utility: f64,
+    /// Every configuration, in grid order.
+    pub candidates: Vec<Candidate>,
+    /// The label of the one chosen.
+    pub chosen: String,
+}
+
+impl Selection {
+    /// The best eligible candidate's index: utility ≥ `keep` × `target_utility`, then the
+    /// best by `by` (the first of equals, in grid order).
+    pub fn pick(&self, candidates: &[Candidate], target_utility: f64) -> Result<usize, String> {
+        let floor = self.keep * target_utility;
+        let mut best: Option<(usize, f64)> = None;
+        for (i, c) in candidates.iter().enumerate() {
+            let (Some(by), Some(u)) = (c.by, c.utility) else {
+                continue;
+            };
+            if u < floor {
+                continue;
+            }
+            let better = match best {
+                None => true,
+                Some((_, b)) if self.by.higher_is_better => by > b,
+                Some((_, b)) => by < b,
+            };
+            if better {
+                best = Some((i, by));
+            }
+        }
+        best.map(|(i, _)| i).ok_or_else(|| {
+            format!(
+                "no configuration of the grid keeps {} × the target's {} {}:{} ({target_utility:.4})                  on the validation seeds",
+                self.keep, self.utility.split, self.utility.metric, self.utility.output
+            )
+        })
+    }
 }
 
 /// A leaderboard column: one metric output on one split.
@@ -95,6 +172,10 @@ pub struct Submission {
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub config: serde_json::Map<String, serde_json::Value>,
+    /// Values to search for some configuration keys (each a list of numbers, strings or
+    /// booleans): the board picks one configuration by its protocol's `select` rule.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub grid: BTreeMap<String, Vec<serde_json::Value>>,
     /// The board's protocols it enters.
     pub protocols: Vec<String>,
 }
@@ -146,6 +227,12 @@ pub struct EntryRecord {
     /// Per protocol, the job that was run twice and gave the same shard, and that shard's
     /// sha256.
     pub verified: BTreeMap<String, (String, String)>,
+    /// Per protocol, the configuration its scored runs used.
+    #[serde(default)]
+    pub configs: BTreeMap<String, serde_json::Value>,
+    /// Per protocol, the grid search that chose it (when the submission has a grid).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub selections: BTreeMap<String, SelectionRecord>,
 }
 
 fn bad(path: &Path, message: impl std::fmt::Display) -> ExperimentError {
@@ -164,6 +251,29 @@ impl BoardSpec {
         }
         for (name, p) in &spec.protocols {
             crate::board::check_key(name).map_err(|e| bad(&path, format!("protocol {e}")))?;
+            if let Some(sel) = &p.select {
+                if sel.seeds.is_empty() {
+                    return Err(bad(
+                        &path,
+                        format!("protocol '{name}': select.seeds is empty"),
+                    ));
+                }
+                if !(sel.keep > 0.0 && sel.keep <= 1.0) {
+                    return Err(bad(
+                        &path,
+                        format!(
+                            "protocol '{name}': select.keep {} is not in (0, 1]",
+                            sel.keep
+                        ),
+                    ));
+                }
+                if !sel.utility.higher_is_better {
+                    return Err(bad(
+                        &path,
+                        format!("protocol '{name}': select.utility must be higher-is-better"),
+                    ));
+                }
+            }
             if let Some(flag) = p
                 .run
                 .iter()
@@ -229,6 +339,32 @@ impl Submission {
                             .join(", ")
                     ),
                 ));
+            }
+        }
+        for (key, values) in &sub.grid {
+            let scalar = |v: &serde_json::Value| {
+                v.is_number() || v.is_boolean() || v.as_str().is_some_and(|s| !s.contains(','))
+            };
+            if values.is_empty() || !values.iter().all(scalar) {
+                return Err(bad(
+                    &path,
+                    format!("grid.{key}: give a list of numbers, booleans or strings without ','"),
+                ));
+            }
+            if sub.config.contains_key(key) {
+                return Err(bad(&path, format!("grid.{key}: also set in [config]")));
+            }
+        }
+        if !sub.grid.is_empty() {
+            for p in &sub.protocols {
+                if board.protocols[p].select.is_none() {
+                    return Err(bad(
+                        &path,
+                        format!(
+                            "grid: protocol '{p}' states no selection rule (select), so it takes                              one configuration"
+                        ),
+                    ));
+                }
             }
         }
         let source = match (&sub.plugin.wasm, &sub.plugin.sha256, &sub.plugin.builtin) {
@@ -407,6 +543,54 @@ rank = { metric = "probability", output = "probability", split = "forget", highe
         .unwrap_err();
         assert!(
             e.contains("no protocol 'tofu'") && e.contains("authors-tiny"),
+            "{e}"
+        );
+        let grid = format!("{head}[plugin]\nbuiltin = \"npo\"\n[grid]\nbeta = [0.1, 0.5]\n");
+        let e = submission_in(dir.path(), &grid, &board).unwrap_err();
+        assert!(e.contains("states no selection rule"), "{e}");
+    }
+
+    fn candidate(label: &str, by: f64, utility: f64) -> Candidate {
+        Candidate {
+            label: label.into(),
+            config: serde_json::json!({}),
+            by: Some(by),
+            utility: Some(utility),
+        }
+    }
+
+    #[test]
+    fn a_grid_picks_the_best_configuration_that_keeps_the_utility() {
+        let rule = Selection {
+            seeds: vec![100],
+            by: ColumnRef {
+                metric: "probability".into(),
+                output: "probability".into(),
+                split: "forget".into(),
+                higher_is_better: false,
+            },
+            utility: ColumnRef {
+                metric: "rouge".into(),
+                output: "rougeL_recall".into(),
+                split: "retain".into(),
+                higher_is_better: true,
+            },
+            keep: 0.9,
+        };
+        // c forgets most but keeps 0.5 of the utility; b is the best of those that keep 0.9.
+        let grid = [
+            candidate("a", 0.30, 0.95),
+            candidate("b", 0.20, 0.90),
+            candidate("c", 0.05, 0.50),
+            candidate("d", 0.20, 0.99),
+        ];
+        assert_eq!(rule.pick(&grid, 1.0), Ok(1));
+        let mut higher = rule.clone();
+        higher.by.higher_is_better = true;
+        assert_eq!(higher.pick(&grid, 1.0), Ok(0));
+        let e = rule.pick(&grid, 2.0).unwrap_err();
+        assert!(
+            e.contains("keeps 0.9") && e.contains("retain rouge:rougeL_recall"),
             "{e}"
         );
     }

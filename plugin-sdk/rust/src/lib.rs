@@ -60,7 +60,9 @@ pub mod metric;
 pub use attack::{QueryAttack, Question, Solved};
 pub use error::{PluginError, Result};
 pub use judge::{Judge, Sampled};
-pub use method::{Batch, Budget, Method, Model, Session, StepOutcome, Tensor, Weights};
+pub use method::{
+    Batch, Batches, Budget, Method, Model, Session, StepOutcome, Tensor, Weights, schedule,
+};
 pub use metric::{
     Example, Metric, MetricOutput, ModelRole, Observation, ObservedSplit, Reading, Value,
 };
@@ -71,10 +73,10 @@ pub const API_VERSION: &str = "0.1.2";
 /// Everything a plugin usually needs, in one import.
 pub mod prelude {
     pub use crate::{
-        Batch, Example, Judge, Level, Method, Metric, MetricOutput, Model, ModelRole, Observation,
-        ObservedSplit, PluginError, QueryAttack, Question, Reading, Result, Sampled, Session,
-        Solved, Tensor, Value, export_judge, export_method, export_metric, export_query_attack,
-        log,
+        Batch, Batches, Example, Judge, Level, Method, Metric, MetricOutput, Model, ModelRole,
+        Observation, ObservedSplit, PluginError, QueryAttack, Question, Reading, Result, Sampled,
+        Session, Solved, Tensor, Value, export_judge, export_method, export_metric,
+        export_query_attack, log,
     };
 }
 

@@ -29,8 +29,70 @@ pub trait Method {
     /// Whether the method needs the frozen reference model (KL terms, NPO, DPO …).
     const NEEDS_REFERENCE: bool = false;
 
-    /// Unlearn until done or until the session's step budget is spent.
-    fn unlearn(config: Self::Config, session: &mut Session) -> Result<()>;
+    /// Unlearn until done or until the session's step budget is spent. By default the
+    /// schedule most methods share ([`schedule`]): every step draws one batch of each split in
+    /// [`Method::SPLITS`], in order, and steps on [`Method::loss`] of them. Write your own when
+    /// the steps differ (batches of other sizes, a dual variable, sampled answers …).
+    fn unlearn(config: Self::Config, session: &mut Session) -> Result<()>
+    where
+        Self: Sized,
+    {
+        schedule::<Self>(&config, session)
+    }
+
+    /// The loss of one step of the default schedule, from one batch of each declared split.
+    /// A method that writes its own [`Method::unlearn`] need not write this.
+    fn loss(_config: &Self::Config, _batches: &Batches) -> Result<Tensor> {
+        Err(PluginError::Failed(format!(
+            "method {} writes neither `loss` nor `unlearn`",
+            Self::NAME
+        )))
+    }
+}
+
+/// One batch of each split a method declares, for [`Method::loss`].
+pub struct Batches {
+    batches: Vec<(&'static str, Batch)>,
+}
+
+impl Batches {
+    /// The batch of `split`; an error when the method did not declare it.
+    pub fn get(&self, split: &str) -> Result<&Batch> {
+        self.batches
+            .iter()
+            .find(|(s, _)| *s == split)
+            .map(|(_, b)| b)
+            .ok_or_else(|| {
+                PluginError::Failed(format!(
+                    "no '{split}' batch: the method's SPLITS do not declare it"
+                ))
+            })
+    }
+
+    /// The forget batch.
+    pub fn forget(&self) -> Result<&Batch> {
+        self.get("forget")
+    }
+
+    /// The retain batch.
+    pub fn retain(&self) -> Result<&Batch> {
+        self.get("retain")
+    }
+}
+
+/// The schedule of [`Method::unlearn`]'s default: until the step budget is spent, one batch
+/// of each of `M::SPLITS` (in that order, at the run's batch size), then one step on
+/// `M::loss`.
+pub fn schedule<M: Method>(config: &M::Config, session: &mut Session) -> Result<()> {
+    while session.steps_left() > 0 {
+        let mut batches = Vec::with_capacity(M::SPLITS.len());
+        for split in M::SPLITS {
+            batches.push((*split, session.next_batch(split)?));
+        }
+        let loss = M::loss(config, &Batches { batches })?;
+        session.step(&loss)?;
+    }
+    Ok(())
 }
 
 /// The configuration of a method whose loss is `γ·L_forget + α·L_retain`: the two weights,
@@ -52,6 +114,13 @@ impl Default for Weights {
             gamma: 1.0,
             alpha: 1.0,
         }
+    }
+}
+
+impl Weights {
+    /// `γ·forget + α·retain`.
+    pub fn combine(&self, forget: &Tensor, retain: &Tensor) -> Result<Tensor> {
+        forget.scale(self.gamma).add(&retain.scale(self.alpha))
     }
 }
 

@@ -49,12 +49,8 @@ impl Method for CeU {
         "Cross-entropy towards the model's own distribution without the true token.";
     const SPLITS: &'static [&'static str] = &["forget"];
 
-    fn unlearn(config: Config, session: &mut Session) -> Result<()> {
-        while session.steps_left() > 0 {
-            let forget = session.next_batch("forget")?;
-            session.step(&loss(&config, &forget)?)?;
-        }
-        Ok(())
+    fn loss(config: &Config, batches: &Batches) -> Result<Tensor> {
+        loss(config, batches.forget()?)
     }
 }
 

@@ -26,12 +26,8 @@ impl Method for GradientAscent {
     const SUMMARY: &'static str = "Gradient ascent on the forget split's answer NLL.";
     const SPLITS: &'static [&'static str] = &["forget"];
 
-    fn unlearn(_config: Config, session: &mut Session) -> Result<()> {
-        while session.steps_left() > 0 {
-            let batch = session.next_batch("forget")?;
-            session.step(&forget_loss(&batch)?)?;
-        }
-        Ok(())
+    fn loss(_config: &Config, batches: &Batches) -> Result<Tensor> {
+        forget_loss(batches.forget()?)
     }
 }
 

@@ -13,8 +13,10 @@ pub struct GradDiff;
 
 /// The GradDiff loss of a forget batch and a retain batch.
 pub fn loss(config: &Config, forget: &Batch, retain: &Batch) -> Result<Tensor> {
-    let forget_term = losses::gradient_ascent(forget)?.scale(config.gamma);
-    forget_term.add(&losses::answer_nll(retain)?.scale(config.alpha))
+    config.combine(
+        &losses::gradient_ascent(forget)?,
+        &losses::answer_nll(retain)?,
+    )
 }
 
 impl Method for GradDiff {
@@ -24,13 +26,8 @@ impl Method for GradDiff {
     const SUMMARY: &'static str = "Gradient ascent on forget plus NLL on retain (GradDiff).";
     const SPLITS: &'static [&'static str] = &["forget", "retain"];
 
-    fn unlearn(config: Config, session: &mut Session) -> Result<()> {
-        while session.steps_left() > 0 {
-            let forget = session.next_batch("forget")?;
-            let retain = session.next_batch("retain")?;
-            session.step(&loss(&config, &forget, &retain)?)?;
-        }
-        Ok(())
+    fn loss(config: &Config, batches: &Batches) -> Result<Tensor> {
+        loss(config, batches.forget()?, batches.retain()?)
     }
 }
 

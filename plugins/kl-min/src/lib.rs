@@ -24,15 +24,11 @@ impl Method for KlMin {
     const SPLITS: &'static [&'static str] = &["forget", "retain"];
     const NEEDS_REFERENCE: bool = true;
 
-    fn unlearn(config: Config, session: &mut Session) -> Result<()> {
-        while session.steps_left() > 0 {
-            let forget = session.next_batch("forget")?;
-            let retain = session.next_batch("retain")?;
-            let ascent = losses::gradient_ascent(&forget)?.scale(config.gamma);
-            let kl = retain_kl(&retain)?.scale(config.alpha);
-            session.step(&ascent.add(&kl)?)?;
-        }
-        Ok(())
+    fn loss(config: &Config, batches: &Batches) -> Result<Tensor> {
+        config.combine(
+            &losses::gradient_ascent(batches.forget()?)?,
+            &retain_kl(batches.retain()?)?,
+        )
     }
 }
 

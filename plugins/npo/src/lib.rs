@@ -10,8 +10,8 @@ use lethe_plugin_sdk::prelude::*;
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Inverse temperature β.
-    #[schemars(range(min = 0.0))]
+    /// Inverse temperature β, > 0 (the host refuses 0 by the schema).
+    #[schemars(extend("exclusiveMinimum" = 0.0))]
     pub beta: f64,
     /// Weight γ of the forget term.
     #[schemars(range(min = 0.0))]
@@ -47,18 +47,9 @@ impl Method for Npo {
     const SPLITS: &'static [&'static str] = &["forget", "retain"];
     const NEEDS_REFERENCE: bool = true;
 
-    fn unlearn(config: Config, session: &mut Session) -> Result<()> {
-        if config.beta <= 0.0 {
-            return Err(PluginError::InvalidConfig("beta must be positive".into()));
-        }
-        while session.steps_left() > 0 {
-            let forget = session.next_batch("forget")?;
-            let retain = session.next_batch("retain")?;
-            let f = forget_loss(config.beta, &forget)?.scale(config.gamma);
-            let r = losses::answer_nll(&retain)?.scale(config.alpha);
-            session.step(&f.add(&r)?)?;
-        }
-        Ok(())
+    fn loss(config: &Config, batches: &Batches) -> Result<Tensor> {
+        let f = forget_loss(config.beta, batches.forget()?)?.scale(config.gamma);
+        f.add(&losses::answer_nll(batches.retain()?)?.scale(config.alpha))
     }
 }
 

@@ -9,8 +9,8 @@ use lethe_plugin_sdk::prelude::*;
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Inverse temperature β.
-    #[schemars(range(min = 0.0))]
+    /// Inverse temperature β, > 0 (the host refuses 0 by the schema).
+    #[schemars(extend("exclusiveMinimum" = 0.0))]
     pub beta: f64,
     /// Margin δ on the mean NLL.
     pub delta: f64,
@@ -48,18 +48,9 @@ impl Method for SimNpo {
     const SUMMARY: &'static str = "Reference-free, length-normalised NPO plus NLL on retain.";
     const SPLITS: &'static [&'static str] = &["forget", "retain"];
 
-    fn unlearn(config: Config, session: &mut Session) -> Result<()> {
-        if config.beta <= 0.0 {
-            return Err(PluginError::InvalidConfig("beta must be positive".into()));
-        }
-        while session.steps_left() > 0 {
-            let forget = session.next_batch("forget")?;
-            let retain = session.next_batch("retain")?;
-            let f = forget_loss(&config, &forget)?.scale(config.gamma);
-            let r = losses::answer_nll(&retain)?.scale(config.alpha);
-            session.step(&f.add(&r)?)?;
-        }
-        Ok(())
+    fn loss(config: &Config, batches: &Batches) -> Result<Tensor> {
+        let f = forget_loss(config, batches.forget()?)?.scale(config.gamma);
+        f.add(&losses::answer_nll(batches.retain()?)?.scale(config.alpha))
     }
 }
 

@@ -45,12 +45,8 @@ impl Method for Undial {
     const SPLITS: &'static [&'static str] = &["forget"];
     const NEEDS_REFERENCE: bool = true;
 
-    fn unlearn(config: Config, session: &mut Session) -> Result<()> {
-        while session.steps_left() > 0 {
-            let forget = session.next_batch("forget")?;
-            session.step(&loss(&config, &forget)?)?;
-        }
-        Ok(())
+    fn loss(config: &Config, batches: &Batches) -> Result<Tensor> {
+        loss(config, batches.forget()?)
     }
 }
 

@@ -47,14 +47,9 @@ impl Method for Wga {
     const SUMMARY: &'static str = "Gradient ascent weighted per token by p^beta, NLL on retain.";
     const SPLITS: &'static [&'static str] = &["forget", "retain"];
 
-    fn unlearn(config: Config, session: &mut Session) -> Result<()> {
-        while session.steps_left() > 0 {
-            let forget = session.next_batch("forget")?;
-            let retain = session.next_batch("retain")?;
-            let f = forget_loss(&config, &forget)?.scale(config.gamma);
-            session.step(&f.add(&losses::answer_nll(&retain)?.scale(config.alpha))?)?;
-        }
-        Ok(())
+    fn loss(config: &Config, batches: &Batches) -> Result<Tensor> {
+        let f = forget_loss(config, batches.forget()?)?.scale(config.gamma);
+        f.add(&losses::answer_nll(batches.retain()?)?.scale(config.alpha))
     }
 }
 

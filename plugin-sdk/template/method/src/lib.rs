@@ -8,6 +8,7 @@
 //! Build: `cargo build --release --target wasm32-wasip2`; check: `lethe plugin test
 //! target/wasm32-wasip2/release/<name>.wasm`; run: `lethe run --plugin <that file>`.
 
+use lethe_plugin_sdk::losses;
 use lethe_plugin_sdk::prelude::*;
 
 /// The configuration. Every field has a default; unknown fields are rejected. The host
@@ -45,28 +46,16 @@ impl Method for MyMethod {
     // Ask for the frozen reference model only when the loss uses it: it costs memory.
     const NEEDS_REFERENCE: bool = true;
 
-    fn unlearn(config: Config, session: &mut Session) -> Result<()> {
-        // The schedule is yours: here, one forget and one retain batch per step until the
-        // host's step budget is spent.
-        while session.steps_left() > 0 {
-            let forget = session.next_batch("forget")?;
-            let retain = session.next_batch("retain")?;
-            let ascent = forget.mean_nll(Model::Current)?.mean()?.neg();
-            // Mean KL over the retain answer tokens.
-            let kl = retain
-                .kl_to_reference()?
-                .sum()?
-                .div(&retain.answer_mask().sum()?)?;
-            let loss = ascent.scale(config.gamma).add(&kl.scale(config.alpha))?;
-            let outcome = session.step(&loss)?;
-            if outcome.step % 10 == 0 {
-                log(
-                    Level::Info,
-                    &format!("step {} loss {:.4}", outcome.step, outcome.loss),
-                );
-            }
-        }
-        Ok(())
+    // The SDK runs the schedule: each step, one batch of every split in `SPLITS`, then a
+    // step on this loss, until the host's budget is spent. Write `unlearn` instead when your
+    // steps differ (see `lethe_plugin_sdk::schedule`).
+    fn loss(config: &Config, batches: &Batches) -> Result<Tensor> {
+        let (forget, retain) = (batches.forget()?, batches.retain()?);
+        // The shared terms of the SDK (`losses`): −mean avg(y|x) on forget, and the KL to the
+        // frozen reference over the retain answer tokens.
+        let ascent = losses::gradient_ascent(forget)?;
+        let kl = losses::kl_to_reference(retain)?;
+        ascent.scale(config.gamma).add(&kl.scale(config.alpha))
     }
 }
 
