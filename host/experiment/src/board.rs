@@ -595,6 +595,72 @@ rank = { metric = "probability", output = "probability", split = "forget", highe
         );
     }
 
+    /// Seeded damage (bytes flipped, cut, inserted, TOML punctuation swapped in) to a valid
+    /// text, `LETHE_FUZZ_CASES` times (a short budget by default).
+    fn damaged(text: &str, seed: u64) -> Vec<Vec<u8>> {
+        const PUNCT: &[u8] = b"[]{}=\",.'#\n\\ 0-9e\x00\xff";
+        let cases = std::env::var("LETHE_FUZZ_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(300);
+        let mut x = seed | 1;
+        let mut next = move |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n.max(1) as u64) as usize
+        };
+        (0..cases)
+            .map(|_| {
+                let mut out = text.as_bytes().to_vec();
+                for _ in 0..1 + next(4) {
+                    let at = next(out.len());
+                    match next(4) {
+                        0 if !out.is_empty() => out[at] ^= 1 << next(8),
+                        1 if !out.is_empty() => out[at] = PUNCT[next(PUNCT.len())],
+                        2 => out.truncate(at),
+                        _ => out
+                            .splice(at..at, [PUNCT[next(PUNCT.len())]; 2])
+                            .for_each(drop),
+                    }
+                }
+                out
+            })
+            .collect()
+    }
+
+    #[test]
+    fn damaged_board_and_submission_files_are_refused_by_name_without_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let board = board_in(dir.path(), BOARD).unwrap();
+        let submission = "name = \"npo\"\nauthors = [\"A\"]\ncontact = \"a@b\"\n\
+                          protocols = [\"authors-tiny\"]\n[plugin]\nbuiltin = \"npo\"\n\
+                          [config]\nbeta = 0.5\n";
+        let (mut refused, mut read) = (0, 0);
+        for bytes in damaged(submission, 7) {
+            std::fs::write(dir.path().join(SUBMISSION_FILE), &bytes).unwrap();
+            match Submission::read(dir.path(), &board) {
+                Ok(_) => read += 1,
+                Err(e) => {
+                    assert!(e.to_string().contains(SUBMISSION_FILE), "{e}");
+                    refused += 1;
+                }
+            }
+        }
+        for bytes in damaged(BOARD, 11) {
+            std::fs::write(dir.path().join(BOARD_FILE), &bytes).unwrap();
+            match BoardSpec::read(dir.path()) {
+                Ok(_) => read += 1,
+                Err(e) => {
+                    assert!(e.to_string().contains(BOARD_FILE), "{e}");
+                    refused += 1;
+                }
+            }
+        }
+        // The damage is real: most cases are refused.
+        assert!(refused > read, "{refused} refused, {read} read");
+    }
+
     #[test]
     fn the_submission_schema_names_every_field() {
         let schema = Submission::schema().to_string();
