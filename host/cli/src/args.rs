@@ -86,6 +86,12 @@ pub struct ModelBenchArgs {
     /// Seed of the weights and the input tokens.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// PyTorch's figures to compare with: JSON files written by the reference `bench.py
+    /// {train,fwd,gen} --out FILE` on this machine in the same hour (repeatable; several files
+    /// of one workload give the median of their medians). Without it the ratio is to PyTorch's
+    /// figures on the reference machine, which the table says.
+    #[arg(long, value_name = "FILE")]
+    pub against: Vec<PathBuf>,
 }
 
 /// A workload of `lethe bench model`.

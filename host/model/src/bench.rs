@@ -182,6 +182,29 @@ impl Bench {
         Ok(out)
     }
 
+    /// A digest of the exact bits the engine computes: two train steps (their losses and
+    /// every weight after them), the forward log-probs of the trained model and its greedy
+    /// continuations. Two CPUs that give the same digest computed the same numbers, so a
+    /// cached model or a result from one is valid on the other.
+    pub fn fingerprint(&mut self) -> Result<String, ModelError> {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for _ in 0..2 {
+            h.update(self.train_step()?.to_bits().to_le_bytes());
+        }
+        for var in self.trainer.vars() {
+            for x in var.as_tensor().flatten_all()?.to_vec1::<f32>()? {
+                h.update(x.to_bits().to_le_bytes());
+            }
+        }
+        let lp = self.label_logprobs(&self.llama.detached())?;
+        for x in lp.flatten_all()?.to_vec1::<f32>()? {
+            h.update(x.to_bits().to_le_bytes());
+        }
+        h.update(self.generate()?.to_bits().to_le_bytes());
+        Ok(format!("{:x}", h.finalize()))
+    }
+
     /// Log-prob of every next token, as the training loop computes them (vocabulary
     /// projection and log-softmax fused).
     fn label_logprobs(&self, llama: &Llama) -> Result<Tensor, ModelError> {
@@ -229,7 +252,32 @@ impl Bench {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
+
+    /// The digest of [`Bench::fingerprint`] on the reference shape, seed 0, on x86-64 with
+    /// AVX2 and FMA. Recorded on an AMD Zen 4 with `gemm`'s AVX-512 kernels and, the same
+    /// digest, with its AVX2 ones; a change that alters a computed bit on purpose bumps
+    /// [`crate::NUMERIC_VERSION`] and records the new digest here.
+    const X86_FINGERPRINT: &str =
+        "fed36e41681cb0de441b826c199ee460f7c85b29ffd1db47dd3acb19080ac8dd";
+
+    #[test]
+    fn the_engine_computes_the_same_bits_on_every_x86_cpu_with_avx2_and_fma() {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            let mut bench = Bench::new(&reference_config(), 0, &Device::Cpu).unwrap();
+            let got = bench.fingerprint().unwrap();
+            assert_eq!(
+                got,
+                X86_FINGERPRINT,
+                "this CPU ({:?}) computed other bits than the recorded ones",
+                crate::isa::kernel_isa()
+            );
+        }
+    }
 
     #[test]
     fn reference_flops_match_the_published_estimate() {

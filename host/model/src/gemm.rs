@@ -111,7 +111,12 @@ pub fn matmul(
         return Ok(());
     }
     let threads = rayon::current_num_threads();
-    if m <= DOT_MAX_ROWS && a.col_stride == 1 && b.row_stride == 1 {
+    // Products whose operands are both contiguous along k and whose output is small or a
+    // single row or column: `gemm` would sum each element across its SIMD lanes (its
+    // horizontal kernels and matrix-vector paths), so the bits would depend on the vector width
+    // it picked (8 lanes with AVX2, 16 with AVX-512). The dot-product path has a fixed width.
+    let unit_k = a.col_stride == 1 && b.row_stride == 1;
+    if unit_k && (m <= DOT_MAX_ROWS || m * n <= 256 || n == 1) {
         dot_product(dst, a, b, accumulate, threads);
         return Ok(());
     }
@@ -125,13 +130,13 @@ pub fn matmul(
     // 512 on a 32 KiB 8-way L1, 1024 on a 48 KiB 12-way one), adding each block's sum to
     // `dst` in turn, so a product with k > 512 rounded differently on different CPUs (the
     // weight gradients, where k = batch × tokens). `gemm` takes a product with k ≤ 512 as one
-    // block on every CPU, so Lethe cuts k itself, as `gemm` does for a 512 target. Two of
-    // its other paths use fixed blocks and are left as they are: both sides ≤ 64 (blocks of
-    // 512) and small outputs of unit-stride operands (1024). Everything else is cut — its
-    // vector paths have no blocks, so cutting them keeps them machine-independent too.
+    // block on every CPU, so Lethe cuts k itself, as `gemm` does for a 512 target. Its path
+    // for both sides ≤ 64 uses fixed blocks of 512 and is left as it is. Everything else is
+    // cut — its vector paths have no blocks, so cutting them keeps them machine-independent
+    // too. Within a block every kernel sums each element in k order, one fused multiply-add at
+    // a time, so its AVX2 and AVX-512 kernels give the same bits.
     let small = m <= 64 && n <= 64;
-    let horizontal = a.col_stride == 1 && b.row_stride == 1 && m * n <= 256;
-    if k > K_BLOCK && !small && !horizontal {
+    if k > K_BLOCK && !small {
         for (k0, kb) in k_blocks(k) {
             gemm_block(dst, a, b, k0, kb, accumulate || k0 > 0, parallelism);
         }
@@ -205,7 +210,7 @@ fn gemm_block(
 fn dot_product(dst: &mut [f32], a: MatRef<'_>, b: MatRef<'_>, accumulate: bool, threads: usize) {
     let (m, n, k) = (a.rows, b.cols, a.cols);
     if threads < 2 || m * n * k < DOT_PAR_MIN_MACS {
-        pulp::Arch::new().dispatch(DotBlock {
+        fixed_width(DotBlock {
             out: dst,
             a,
             b,
@@ -223,7 +228,7 @@ fn dot_product(dst: &mut [f32], a: MatRef<'_>, b: MatRef<'_>, accumulate: bool, 
         .map(|j0| {
             let cols = j0..(j0 + per).min(n);
             let mut out = vec![0f32; m * cols.len()];
-            pulp::Arch::new().dispatch(DotBlock {
+            fixed_width(DotBlock {
                 out: &mut out,
                 a,
                 b,
@@ -244,6 +249,18 @@ fn dot_product(dst: &mut [f32], a: MatRef<'_>, b: MatRef<'_>, accumulate: bool, 
             }
         }
     }
+}
+
+/// Run `op` on 8-lane vectors where the CPU has AVX2 and FMA, even where it has AVX-512:
+/// the lane accumulators of a dot product fix its order of summation, so one width on every
+/// such CPU keeps the results the same bits on all of them. (The dot-product path is bound by
+/// reading the weights, not by arithmetic, so the wider vectors would buy little.)
+pub(crate) fn fixed_width<Op: WithSimd>(op: Op) -> Op::Output {
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    if let Some(v3) = pulp::x86::V3::try_new() {
+        return Simd::vectorize(v3, op);
+    }
+    pulp::Arch::new().dispatch(op)
 }
 
 /// Columns `cols` of `a · b` into `out`, a row-major `a.rows × cols.len()` block.
@@ -566,6 +583,45 @@ mod tests {
         // A different blocking gives different bits: the order is what the test pins.
         let other = blocked_reference(a, b, &[(0, 1024), (1024, 276)]);
         assert_ne!(bits(&other), bits(&want));
+    }
+
+    /// Every shape `gemm` computes (its small-shape path, its general path in one block and
+    /// in Lethe's blocks, strided and contiguous operands) equals the scalar order bit for bit,
+    /// so its AVX2 and AVX-512 kernels, whichever the CPU runs, give the same bits.
+    #[test]
+    fn every_gemm_path_sums_in_the_scalar_order() {
+        let shapes = [
+            (40, 50, 700, true),    // both sides ≤ 64: gemm's own 512-blocks
+            (300, 200, 256, false), // general path, one block, contiguous k
+            (130, 70, 1030, true),  // general path, Lethe's blocks, strided k
+            (33, 257, 96, false),   // odd widths: partial register tiles
+        ];
+        for (m, n, k, strided) in shapes {
+            let x: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 7919 % 1013) as f32 - 506.0) * 1e-3)
+                .collect();
+            let w: Vec<f32> = (0..n * k)
+                .map(|i| ((i * 104_729 % 997) as f32 - 498.0) * 1e-3)
+                .collect();
+            let (a, b) = if strided {
+                (MatRef::transposed(&x, k, m), MatRef::rows(&w, k, n))
+            } else {
+                (MatRef::rows(&x, m, k), MatRef::transposed(&w, n, k))
+            };
+            let blocks: Vec<_> = if m <= 64 && n <= 64 {
+                (0..k)
+                    .step_by(512)
+                    .map(|k0| (k0, 512.min(k - k0)))
+                    .collect()
+            } else {
+                k_blocks(k).collect()
+            };
+            let want = blocked_reference(a, b, &blocks);
+            let mut got = vec![0f32; m * n];
+            matmul(&mut got, a, b, false).unwrap();
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "{m}×{n}×{k}, strided {strided}");
+        }
     }
 
     #[test]

@@ -2,13 +2,13 @@
 //! rayon (the pool the matrix products use, so the two never fight over the cores). The loops
 //! are written so that the compiler vectorises them (no branches, lane accumulators for sums).
 //!
-//! Each kernel is compiled twice by `multiversion`, for AVX2 + FMA and for the baseline, and
-//! picks one at run time. The rayon closures that hold the loops are compiled with the features
+//! Each kernel is compiled three times by `multiversion`, for AVX-512 (F, BW, VL, DQ), for
+//! AVX2 + FMA and for the baseline, and picks one at run time. The rayon closures that hold the loops are compiled with the features
 //! of the function they are written in; a closure handed to a dispatcher such as
 //! `pulp::Arch::dispatch` is not, and stayed SSE2 code (perf showed it: scalar conversions and
 //! 4-wide arithmetic in every kernel). Both versions compute the same IEEE operations in the
-//! same order (no fused multiply-add is introduced without `mul_add`): the two give the same
-//! bits.
+//! same order (no fused multiply-add is introduced without `mul_add`; sums keep their eight
+//! lane accumulators whatever the vector width): all versions give the same bits.
 //!
 //! Every kernel has a composed (candle) twin in `ops.rs`; the tests compare the two.
 
@@ -125,7 +125,10 @@ fn max(xs: &[f32]) -> f32 {
 }
 
 /// RMSNorm forward: `y = (x · 1/√(mean(x²) + eps)) · w`, rows of `w.len()`.
-#[multiversion(targets("x86_64+avx2+fma"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
+    "x86_64+avx2+fma"
+))]
 pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, y: &mut [f32]) {
     let d = w.len();
     let per = rows_per_task(x.len() / d.max(1), d);
@@ -142,7 +145,10 @@ pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, y: &mut [f32]) {
 }
 
 /// RMSNorm backward: writes `dx` (same shape as `x`) and returns `dw`.
-#[multiversion(targets("x86_64+avx2+fma"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
+    "x86_64+avx2+fma"
+))]
 pub fn rms_norm_bwd(x: &[f32], w: &[f32], dy: &[f32], eps: f32, dx: &mut [f32]) -> Vec<f32> {
     let d = w.len();
     // `dw` sums over rows. Both the rows per partial sum (`rows_per_task`) and rayon's
@@ -223,7 +229,10 @@ pub struct RopeShape {
 
 /// Rotary embedding (Hugging Face's half-split layout) fused with the transpose to heads:
 /// `x [b, t, h, hd]` → `y [b, h, t, hd]`, `y = x·cos + rotate_half(x)·sin`.
-#[multiversion(targets("x86_64+avx2+fma"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
+    "x86_64+avx2+fma"
+))]
 pub fn rope(x: &[f32], cos: &[f32], sin: &[f32], s: RopeShape, y: &mut [f32]) {
     let RopeShape { t, h, hd, .. } = s;
     let half = hd / 2;
@@ -251,7 +260,10 @@ pub fn rope(x: &[f32], cos: &[f32], sin: &[f32], s: RopeShape, y: &mut [f32]) {
 }
 
 /// Backward of [`rope`]: `dy [b, h, t, hd]` → `dx [b, t, h, hd]`.
-#[multiversion(targets("x86_64+avx2+fma"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
+    "x86_64+avx2+fma"
+))]
 pub fn rope_bwd(dy: &[f32], cos: &[f32], sin: &[f32], s: RopeShape, dx: &mut [f32]) {
     let RopeShape { t, h, hd, .. } = s;
     let half = hd / 2;
@@ -338,7 +350,10 @@ impl SoftmaxShape {
 }
 
 /// `p = softmax(scores · scale + mask)` over the last dimension.
-#[multiversion(targets("x86_64+avx2+fma"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
+    "x86_64+avx2+fma"
+))]
 pub fn attn_softmax(scores: &[f32], mask: &[f32], scale: f32, sh: SoftmaxShape, p: &mut [f32]) {
     let s = sh.s;
     let rows = scores.len() / s.max(1);
@@ -438,7 +453,10 @@ type AttnGradRow<'a> = (usize, (&'a mut [f32], (&'a mut [f32], &'a mut [f32])));
 /// softmax or head-merge pass. With `probs` (`[b, heads, t, s]`) the attention weights are kept
 /// there for [`attention_bwd`].
 #[allow(clippy::too_many_arguments)]
-#[multiversion(targets("x86_64+avx2+fma"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
+    "x86_64+avx2+fma"
+))]
 pub fn attention(
     q: &[f32],
     k: HeadsView<'_>,
@@ -544,7 +562,10 @@ pub fn attention(
 /// `dq = ds · k`, `dk += dsᵀ · q`, `dv += pᵀ · dout_h` (the key/value heads of a group sum
 /// over its query heads). `dk` and `dv` must come zeroed. Batch rows run in parallel.
 #[allow(clippy::too_many_arguments)]
-#[multiversion(targets("x86_64+avx2+fma"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
+    "x86_64+avx2+fma"
+))]
 pub fn attention_bwd(
     q: &[f32],
     k: &[f32],
@@ -628,7 +649,10 @@ pub fn attention_bwd(
 }
 
 /// Backward of [`attn_softmax`] with respect to the scores: `ds = scale · p ⊙ (dp − Σ dp·p)`.
-#[multiversion(targets("x86_64+avx2+fma"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
+    "x86_64+avx2+fma"
+))]
 pub fn attn_softmax_bwd(p: &[f32], dp: &[f32], scale: f32, s: usize, ds: &mut [f32]) {
     let rows = p.len() / s.max(1);
     let per = rows_per_task(rows, s);
@@ -649,7 +673,10 @@ pub fn attn_softmax_bwd(p: &[f32], dp: &[f32], scale: f32, s: usize, ds: &mut [f
 }
 
 /// SwiGLU: `y = silu(g) · u` with `silu(g) = g / (1 + e^{-g})`.
-#[multiversion(targets("x86_64+avx2+fma"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
+    "x86_64+avx2+fma"
+))]
 pub fn swiglu(g: &[f32], u: &[f32], y: &mut [f32]) {
     let per = rows_per_task(g.len().div_ceil(1024), 1024) * 1024;
     y.par_chunks_mut(per)
@@ -662,7 +689,10 @@ pub fn swiglu(g: &[f32], u: &[f32], y: &mut [f32]) {
 }
 
 /// Backward of [`swiglu`]: `out = [dg, du]` (twice the length of `g`).
-#[multiversion(targets("x86_64+avx2+fma"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
+    "x86_64+avx2+fma"
+))]
 pub fn swiglu_bwd(g: &[f32], u: &[f32], dy: &[f32], out: &mut [f32]) {
     let n = g.len();
     let (dg, du) = out.split_at_mut(n);
@@ -687,7 +717,10 @@ pub fn swiglu_bwd(g: &[f32], u: &[f32], dy: &[f32], out: &mut [f32]) {
 
 /// Log-probability of each row's label: `(x[label] − max) − ln Σ e^{x − max}`, rows of `v`.
 /// Also returns each row's `(max, ln Σ)` for the backward pass. Labels must be `< v`.
-#[multiversion(targets("x86_64+avx2+fma"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
+    "x86_64+avx2+fma"
+))]
 pub fn label_logprobs(
     logits: &[f32],
     labels: &[u32],
@@ -716,7 +749,10 @@ pub fn label_logprobs(
 
 /// Backward of [`label_logprobs`], in place: each row of logits becomes its gradient
 /// `dy · (δ(v, label) − p(v))`.
-#[multiversion(targets("x86_64+avx2+fma"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
+    "x86_64+avx2+fma"
+))]
 pub fn label_logprobs_bwd(
     logits: &mut [f32],
     labels: &[u32],
@@ -765,7 +801,10 @@ pub struct AdamStep {
 }
 
 /// One AdamW step in place on `theta`, `m`, `v`.
-#[multiversion(targets("x86_64+avx2+fma"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
+    "x86_64+avx2+fma"
+))]
 pub fn adamw(theta: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32], a: AdamStep) {
     let per = rows_per_task(theta.len().div_ceil(4096), 4096) * 4096;
     let decay = 1.0 - a.lr * a.weight_decay;

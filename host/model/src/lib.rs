@@ -15,6 +15,7 @@ mod config;
 pub mod data;
 mod gemm;
 pub mod generate;
+pub mod isa;
 mod kernels;
 pub mod llama;
 mod lm;
@@ -31,7 +32,10 @@ pub mod train;
 /// 2: products cut the inner dimension into fixed blocks (the same bits on every x86-64 CPU
 /// with AVX2 and FMA); RMSNorm's weight gradient sums fixed row blocks in order.
 /// 3: an over-long question is cut from the front of its prompt, never through its answer.
-pub const NUMERIC_VERSION: u32 = 3;
+/// 4: products with a small output or a single column of operands contiguous along the inner
+/// dimension take the fixed-width dot-product path (gemm summed them across its lanes, whose
+/// number is 16 with AVX-512): the same bits with AVX2 and with AVX-512.
+pub const NUMERIC_VERSION: u32 = 4;
 
 pub use config::Config;
 pub use data::{Sequence, TokenBatch};

@@ -179,6 +179,11 @@ impl Trainer {
         }
     }
 
+    /// The parameters it updates.
+    pub fn vars(&self) -> &[Var] {
+        &self.vars
+    }
+
     /// Steps taken.
     pub fn steps(&self) -> usize {
         self.steps
