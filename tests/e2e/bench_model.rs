@@ -106,12 +106,23 @@ fn bench_model_compares_with_pytorch_files_of_this_machine_and_names_the_kernels
     let median: f64 = cols[2].parse().unwrap();
     assert_eq!(cols[7], "400.0", "{row}");
     let speed_up: f64 = cols[8].trim_end_matches('x').parse().unwrap();
-    assert!((speed_up - 400.0 / median).abs() < 0.01 + 0.01 * speed_up, "{row}");
+    assert!(
+        (speed_up - 400.0 / median).abs() < 0.01 + 0.01 * speed_up,
+        "{row}"
+    );
 
     // Files that are not what bench.py writes are refused by name before any timing.
     for (name, body, says) in [
-        ("no-mode.json", r#"{"median_ms": 3.0}"#.to_owned(), "no \"mode\""),
-        ("mode.json", bench_py("decode", 3.0), "\"decode\" is none of"),
+        (
+            "no-mode.json",
+            r#"{"median_ms": 3.0}"#.to_owned(),
+            "no \"mode\"",
+        ),
+        (
+            "mode.json",
+            bench_py("decode", 3.0),
+            "\"decode\" is none of",
+        ),
         ("zero.json", bench_py("fwd", 0.0), "not a positive time"),
         ("text.json", "median 3 ms".to_owned(), "not JSON"),
         (

@@ -95,6 +95,17 @@ fn a_bad_checkpoint_folder_is_refused_before_anything_runs() {
     std::fs::create_dir_all(&broken).unwrap();
     std::fs::write(broken.join("config.json"), "{\"vocab_size\": 10}").unwrap();
     std::fs::write(broken.join("tokenizer.json"), "{}").unwrap();
+    // Llama 3.1 405B's shape: 9 TB for a run, more than any machine this runs on has.
+    let huge = dir.path().join("huge");
+    std::fs::create_dir_all(&huge).unwrap();
+    std::fs::write(
+        huge.join("config.json"),
+        r#"{"architectures": ["LlamaForCausalLM"], "vocab_size": 128256, "hidden_size": 16384,
+            "intermediate_size": 53248, "num_hidden_layers": 126, "num_attention_heads": 128,
+            "num_key_value_heads": 8, "max_position_embeddings": 131072, "rms_norm_eps": 1e-5}"#,
+    )
+    .unwrap();
+    std::fs::write(huge.join("tokenizer.json"), "{}").unwrap();
     for (model, expected) in [
         (fixture.to_owned(), "has no tokenizer.json".to_owned()),
         (
@@ -102,6 +113,11 @@ fn a_bad_checkpoint_folder_is_refused_before_anything_runs() {
             format!("{} does not exist", missing.display()),
         ),
         (broken.display().to_string(), "config.json".to_owned()),
+        (
+            huge.display().to_string(),
+            "405.85 B parameters (1511.9 GiB of f32 weights); a run holds at least 6 copies"
+                .to_owned(),
+        ),
     ] {
         let out = dir.path().join("out");
         let o = lethe()

@@ -206,6 +206,12 @@ impl Checkpoint {
         let cfg = Config::from_hf_json(&text).map_err(|e| {
             PipelineError::Checkpoint(format!("{}: config.json: {e}", path.display()))
         })?;
+        // A model the machine cannot hold would be killed by the kernel mid-run, results and
+        // all: refused from its config alone, before the weights are even hashed.
+        if let Some(available) = available_memory() {
+            check_fits(&cfg, available)
+                .map_err(|e| PipelineError::Checkpoint(format!("{}: {e}", path.display())))?;
+        }
         let tok = Tokenizer::load_pretrained(
             &path.join("tokenizer.json"),
             (cfg.bos_token_id, cfg.eos_token_id, cfg.pad_token_id),
@@ -231,6 +237,104 @@ impl Checkpoint {
             sha256: hex(&h.finalize()),
         })
     }
+}
+
+/// Copies of the weights a run holds at least: base, target and oracle, and while it trains
+/// one of them (or unlearns a copy) that model's gradient and AdamW's two moments.
+pub const RESIDENT_COPIES: u64 = 6;
+
+/// Parameters of a model of this shape.
+pub fn parameter_count(cfg: &Config) -> u64 {
+    lethe_model::shapes(cfg)
+        .iter()
+        .map(|(_, shape)| shape.iter().map(|&d| d as u64).product::<u64>())
+        .sum()
+}
+
+/// Bytes a run needs at least for a model of this shape: [`RESIDENT_COPIES`] copies of its
+/// f32 weights (activations, the tokenizer and the plugins come on top).
+pub fn memory_floor(cfg: &Config) -> u64 {
+    parameter_count(cfg)
+        .saturating_mul(4)
+        .saturating_mul(RESIDENT_COPIES)
+}
+
+fn gib(bytes: u64) -> String {
+    format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
+}
+
+/// Refuse a model whose [`memory_floor`] exceeds `available` bytes, naming both.
+pub fn check_fits(cfg: &Config, available: u64) -> Result<(), String> {
+    let need = memory_floor(cfg);
+    if need <= available {
+        return Ok(());
+    }
+    let params = parameter_count(cfg);
+    Err(format!(
+        "config.json describes {:.2} B parameters ({} of f32 weights); a run holds at least \
+         {RESIDENT_COPIES} copies (base, target, oracle, and a gradient and two AdamW moments \
+         while one trains): {} needed, {} of memory available",
+        params as f64 / 1e9,
+        gib(params.saturating_mul(4)),
+        gib(need),
+        gib(available)
+    ))
+}
+
+/// Memory this process can still use: the system's `MemAvailable`, or less where a cgroup
+/// (a container, a Slurm job) on this process's path sets a lower limit. `None` where the OS
+/// does not tell.
+pub fn available_memory() -> Option<u64> {
+    let meminfo = fs_err::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    let system = kib.saturating_mul(1024);
+    let cgroups = fs_err::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    Some(cgroup_headroom(&cgroups, Path::new("/sys/fs/cgroup")).map_or(system, |c| c.min(system)))
+}
+
+/// The least `limit − usage` over the memory cgroups (v2, or v1's memory controller) on the
+/// paths `/proc/self/cgroup` names and their ancestors, under the mount `root`.
+fn cgroup_headroom(proc_self_cgroup: &str, root: &Path) -> Option<u64> {
+    let read = |f: PathBuf| -> Option<u64> { fs_err::read_to_string(f).ok()?.trim().parse().ok() };
+    let mut least: Option<u64> = None;
+    for line in proc_self_cgroup.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        // v2 ("0::/path", limit in memory.max; "max" does not parse: no limit) or v1's memory
+        // controller (memory.limit_in_bytes).
+        let (mount, limit, usage) = if controllers.is_empty() {
+            (root.to_owned(), "memory.max", "memory.current")
+        } else if controllers.split(',').any(|c| c == "memory") {
+            (
+                root.join("memory"),
+                "memory.limit_in_bytes",
+                "memory.usage_in_bytes",
+            )
+        } else {
+            continue;
+        };
+        let mut dir = mount.join(path.trim_start_matches('/'));
+        loop {
+            if let Some(max) = read(dir.join(limit)) {
+                let left = max.saturating_sub(read(dir.join(usage)).unwrap_or(0));
+                least = Some(least.map_or(left, |l| l.min(left)));
+            }
+            if dir == mount || !dir.pop() || !dir.starts_with(&mount) {
+                break;
+            }
+        }
+    }
+    least
 }
 
 /// The three models every run starts from.
@@ -820,6 +924,59 @@ mod tests {
         let cfg = Config::tiny(tok.vocab_size());
         let params = Params::init(&cfg, 3, &Device::Cpu).unwrap();
         LanguageModel::new(cfg, tok, params).unwrap()
+    }
+
+    /// Llama 3 8B's config.json as published.
+    const LLAMA3_8B: &str = r#"{"architectures": ["LlamaForCausalLM"], "model_type": "llama",
+        "vocab_size": 128256, "hidden_size": 4096, "intermediate_size": 14336,
+        "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
+        "max_position_embeddings": 8192, "rms_norm_eps": 1e-5, "rope_theta": 500000.0,
+        "tie_word_embeddings": false, "bos_token_id": 128000, "eos_token_id": 128001}"#;
+
+    #[test]
+    fn a_model_too_large_for_the_memory_left_is_refused_with_the_numbers() {
+        let cfg = Config::from_hf_json(LLAMA3_8B).unwrap();
+        // The model card's count.
+        assert_eq!(parameter_count(&cfg), 8_030_261_248);
+        let gib = 1u64 << 30;
+        // 8.03 B × 4 bytes × 6 copies = 179.5 GiB.
+        let err = check_fits(&cfg, 100 * gib).unwrap_err();
+        for part in [
+            "8.03 B parameters",
+            "29.9 GiB of f32 weights",
+            "179.5 GiB needed",
+            "100.0 GiB of memory available",
+        ] {
+            assert!(err.contains(part), "{part:?} not in {err}");
+        }
+        assert!(check_fits(&cfg, 180 * gib).is_ok());
+        assert!(available_memory().is_none_or(|b| b > 0));
+    }
+
+    #[test]
+    fn the_tightest_cgroup_on_the_process_path_bounds_the_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let put = |p: &str, v: &str| {
+            let f = root.join(p);
+            fs_err::create_dir_all(f.parent().unwrap()).unwrap();
+            fs_err::write(f, v).unwrap();
+        };
+        // v2: the job's own cgroup has no limit ("max"), its parent 8 GiB with 3 GiB used.
+        put("slurm/job_7/memory.max", "max\n");
+        put("slurm/job_7/memory.current", "1073741824\n");
+        put("slurm/memory.max", "8589934592\n");
+        put("slurm/memory.current", "3221225472\n");
+        let v2 = "0::/slurm/job_7\n";
+        assert_eq!(cgroup_headroom(v2, root), Some(5 << 30));
+        // v1's memory controller, listed among others; an unlimited v1 limit is a huge number.
+        put("memory/docker/abc/memory.limit_in_bytes", "2147483648\n");
+        put("memory/docker/abc/memory.usage_in_bytes", "536870912\n");
+        put("memory/memory.limit_in_bytes", "9223372036854771712\n");
+        let v1 = "4:memory:/docker/abc\n3:cpu,cpuacct:/docker/abc\n";
+        assert_eq!(cgroup_headroom(v1, root), Some(3 << 29));
+        // No memory cgroup at all: nothing to say.
+        assert_eq!(cgroup_headroom("1:cpu:/\n", root), None);
     }
 
     #[test]
