@@ -509,6 +509,13 @@ mod tests {
 
     /// gemm's micro-kernel order on one k-block: per output, a fused multiply-add chain from
     /// +0 in k order, then one rounding of `dst + block` (gemm-common's `microkernel.rs`).
+    /// `len` values in [-0.5, 0.5] from a multiplicative pattern (no two operands alike).
+    fn operand(len: usize, mul: usize, modulus: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| ((i * mul % modulus) as f32 - (modulus / 2) as f32) * 1e-3)
+            .collect()
+    }
+
     fn blocked_reference(a: MatRef<'_>, b: MatRef<'_>, blocks: &[(usize, usize)]) -> Vec<f32> {
         let mut out = vec![0f32; a.rows * b.cols];
         for i in 0..a.rows {
@@ -554,12 +561,7 @@ mod tests {
         // 1300 → two of 650 on this machine, three of 434 on a 32 KiB L1). m = 70 > 64 takes
         // the general (L1-derived) path, not the small-shape one.
         let (m, n, k) = (70, 90, 1300);
-        let x: Vec<f32> = (0..m * k)
-            .map(|i| ((i * 7919 % 1013) as f32 - 506.0) * 1e-3)
-            .collect();
-        let w: Vec<f32> = (0..n * k)
-            .map(|i| ((i * 104_729 % 997) as f32 - 498.0) * 1e-3)
-            .collect();
+        let (x, w) = (operand(m * k, 7919, 1013), operand(n * k, 104_729, 997));
         // a = xᵀ-style strided view (a weight gradient: k runs down the rows of both operands).
         let a = MatRef::transposed(&x, k, m);
         let b = MatRef::rows(&w, k, n);
@@ -597,12 +599,7 @@ mod tests {
             (33, 257, 96, false),   // odd widths: partial register tiles
         ];
         for (m, n, k, strided) in shapes {
-            let x: Vec<f32> = (0..m * k)
-                .map(|i| ((i * 7919 % 1013) as f32 - 506.0) * 1e-3)
-                .collect();
-            let w: Vec<f32> = (0..n * k)
-                .map(|i| ((i * 104_729 % 997) as f32 - 498.0) * 1e-3)
-                .collect();
+            let (x, w) = (operand(m * k, 7919, 1013), operand(n * k, 104_729, 997));
             let (a, b) = if strided {
                 (MatRef::transposed(&x, k, m), MatRef::rows(&w, k, n))
             } else {
@@ -621,6 +618,23 @@ mod tests {
             matmul(&mut got, a, b, false).unwrap();
             let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&got), bits(&want), "{m}×{n}×{k}, strided {strided}");
+        }
+    }
+
+    /// Products gemm would sum across its SIMD lanes (a small output, a single column) take
+    /// the fixed-width dot path: the same bits as that path computes directly, whichever
+    /// vector width gemm would have picked on this CPU.
+    #[test]
+    fn lane_summed_shapes_take_the_fixed_width_dot_path() {
+        for (m, n, k) in [(16, 16, 700), (20, 12, 64), (300, 1, 513)] {
+            let (x, w) = (operand(m * k, 7919, 1013), operand(n * k, 104_729, 997));
+            let (a, b) = (MatRef::rows(&x, m, k), MatRef::transposed(&w, n, k));
+            let mut got = vec![0f32; m * n];
+            matmul(&mut got, a, b, false).unwrap();
+            let mut want = vec![0f32; m * n];
+            dot_product(&mut want, a, b, false, 1);
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "{m}×{n}×{k}");
         }
     }
 
