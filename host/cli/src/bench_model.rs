@@ -105,8 +105,8 @@ fn read_pytorch(path: &Path) -> anyhow::Result<(Workload, f64)> {
 type PyTorchFigures = BTreeMap<&'static str, (f64, usize)>;
 
 /// PyTorch's milliseconds per workload: the median of the given files' medians, or the
-/// reference machine's figures when no file is given. The flag says which.
-fn pytorch_figures(files: &[std::path::PathBuf]) -> anyhow::Result<(PyTorchFigures, bool)> {
+/// reference machine's figures when no file is given.
+fn pytorch_figures(files: &[std::path::PathBuf]) -> anyhow::Result<PyTorchFigures> {
     let mut by: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
     if files.is_empty() {
         for (w, ms) in PYTORCH_REFERENCE_MS {
@@ -130,7 +130,7 @@ fn pytorch_figures(files: &[std::path::PathBuf]) -> anyhow::Result<(PyTorchFigur
             (k, (med, n))
         })
         .collect();
-    Ok((out, !files.is_empty()))
+    Ok(out)
 }
 
 /// Run the benchmark and print its table.
@@ -141,7 +141,7 @@ pub fn run(args: &ModelBenchArgs) -> Result<ExitCode, Failure> {
         )));
     }
     // Bad reference files are refused before minutes of timing.
-    let (pytorch, same_machine) = pytorch_figures(&args.against).map_err(Failure::input)?;
+    let pytorch = pytorch_figures(&args.against).map_err(Failure::input)?;
     let workloads: Vec<Workload> = if args.workload.is_empty() {
         Workload::ALL.to_vec()
     } else {
@@ -224,7 +224,7 @@ pub fn run(args: &ModelBenchArgs) -> Result<ExitCode, Failure> {
             rss
         )?;
     }
-    if same_machine {
+    if !args.against.is_empty() {
         let files: Vec<String> = pytorch
             .iter()
             .map(|(k, (_, n))| format!("{k}: {n}"))

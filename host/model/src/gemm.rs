@@ -507,8 +507,6 @@ mod tests {
         }
     }
 
-    /// gemm's micro-kernel order on one k-block: per output, a fused multiply-add chain from
-    /// +0 in k order, then one rounding of `dst + block` (gemm-common's `microkernel.rs`).
     /// `len` values in [-0.5, 0.5] from a multiplicative pattern (no two operands alike).
     fn operand(len: usize, mul: usize, modulus: usize) -> Vec<f32> {
         (0..len)
@@ -516,6 +514,8 @@ mod tests {
             .collect()
     }
 
+    /// gemm's micro-kernel order on one k-block: per output, a fused multiply-add chain from
+    /// +0 in k order, then one rounding of `dst + block` (gemm-common's `microkernel.rs`).
     fn blocked_reference(a: MatRef<'_>, b: MatRef<'_>, blocks: &[(usize, usize)]) -> Vec<f32> {
         let mut out = vec![0f32; a.rows * b.cols];
         for i in 0..a.rows {

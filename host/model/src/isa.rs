@@ -18,51 +18,11 @@ pub struct KernelIsa {
     pub fused: &'static str,
 }
 
+/// Whether every named CPU feature is detected.
 #[cfg(target_arch = "x86_64")]
-fn has(features: &[&str]) -> bool {
-    features.iter().all(|f| match *f {
-        "avx512f" => std::arch::is_x86_feature_detected!("avx512f"),
-        "avx512bw" => std::arch::is_x86_feature_detected!("avx512bw"),
-        "avx512vl" => std::arch::is_x86_feature_detected!("avx512vl"),
-        "avx512dq" => std::arch::is_x86_feature_detected!("avx512dq"),
-        "avx2" => std::arch::is_x86_feature_detected!("avx2"),
-        "fma" => std::arch::is_x86_feature_detected!("fma"),
-        "avx512bitalg" => std::arch::is_x86_feature_detected!("avx512bitalg"),
-        "avx512cd" => std::arch::is_x86_feature_detected!("avx512cd"),
-        "avx512ifma" => std::arch::is_x86_feature_detected!("avx512ifma"),
-        "avx512vbmi" => std::arch::is_x86_feature_detected!("avx512vbmi"),
-        "avx512vbmi2" => std::arch::is_x86_feature_detected!("avx512vbmi2"),
-        "avx512vnni" => std::arch::is_x86_feature_detected!("avx512vnni"),
-        "avx512vpopcntdq" => std::arch::is_x86_feature_detected!("avx512vpopcntdq"),
-        "gfni" => std::arch::is_x86_feature_detected!("gfni"),
-        "vaes" => std::arch::is_x86_feature_detected!("vaes"),
-        "vpclmulqdq" => std::arch::is_x86_feature_detected!("vpclmulqdq"),
-        _ => false,
-    })
+macro_rules! detected {
+    ($($feature:tt),+) => { $(std::arch::is_x86_feature_detected!($feature))&&+ };
 }
-
-/// What `multiversion` requires of an AVX-512 target: the Ice Lake extensions too, so that
-/// the first AVX-512 CPUs (Skylake-SP, Cascade Lake), whose clock drops under 512-bit
-/// arithmetic, keep the AVX2 versions.
-#[cfg(target_arch = "x86_64")]
-const MULTIVERSION_AVX512: [&str; 16] = [
-    "avx512bitalg",
-    "avx512bw",
-    "avx512cd",
-    "avx512dq",
-    "avx512f",
-    "avx512ifma",
-    "avx512vbmi",
-    "avx512vbmi2",
-    "avx512vl",
-    "avx512vnni",
-    "avx512vpopcntdq",
-    "gfni",
-    "vaes",
-    "vpclmulqdq",
-    "avx2",
-    "fma",
-];
 
 /// The kernels' instruction sets on this CPU, by the rules their dispatchers follow: `gemm`
 /// takes AVX-512 where `avx512f` is detected, else FMA; the fused kernels take the first of
@@ -70,17 +30,38 @@ const MULTIVERSION_AVX512: [&str; 16] = [
 pub fn kernel_isa() -> KernelIsa {
     #[cfg(target_arch = "x86_64")]
     {
-        let avx2 = has(&["avx2", "fma"]);
-        let products = if has(&["avx512f"]) {
+        let avx2 = detected!("avx2", "fma");
+        let avx512f = detected!("avx512f");
+        // multiversion's AVX-512 target: the Ice Lake extensions too, so that the first
+        // AVX-512 CPUs (Skylake-SP, Cascade Lake), whose clock drops under 512-bit arithmetic,
+        // keep the AVX2 versions.
+        let multiversion_avx512 = avx2
+            && detected!(
+                "avx512bitalg",
+                "avx512bw",
+                "avx512cd",
+                "avx512dq",
+                "avx512f",
+                "avx512ifma",
+                "avx512vbmi",
+                "avx512vbmi2",
+                "avx512vl",
+                "avx512vnni",
+                "avx512vpopcntdq",
+                "gfni",
+                "vaes",
+                "vpclmulqdq"
+            );
+        let products = if avx512f {
             "AVX-512 (16 lanes)"
-        } else if has(&["fma"]) {
+        } else if detected!("fma") {
             "AVX2+FMA (8 lanes)"
         } else {
             "scalar"
         };
-        let fused = if has(&MULTIVERSION_AVX512) {
+        let fused = if multiversion_avx512 {
             "AVX-512"
-        } else if avx2 && has(&["avx512f"]) {
+        } else if avx2 && avx512f {
             "AVX2+FMA (an AVX-512 CPU without the Ice Lake extensions)"
         } else if avx2 {
             "AVX2+FMA"

@@ -2,11 +2,13 @@
 //! rayon (the pool the matrix products use, so the two never fight over the cores). The loops
 //! are written so that the compiler vectorises them (no branches, lane accumulators for sums).
 //!
-//! Each kernel is compiled three times by `multiversion`, for AVX-512 (F, BW, VL, DQ), for
-//! AVX2 + FMA and for the baseline, and picks one at run time. The rayon closures that hold the loops are compiled with the features
-//! of the function they are written in; a closure handed to a dispatcher such as
-//! `pulp::Arch::dispatch` is not, and stayed SSE2 code (perf showed it: scalar conversions and
-//! 4-wide arithmetic in every kernel). Both versions compute the same IEEE operations in the
+//! Each kernel is compiled three times by `multiversion`, for AVX-512 (which `multiversion`
+//! takes only with the Ice Lake extensions too, so Skylake-SP and Cascade Lake keep AVX2), for
+//! AVX2 + FMA and for the baseline, and picks one at run time. The rayon closures that hold the
+//! loops are compiled with the features of the function they are written in; a closure handed
+//! to a dispatcher such as `pulp::Arch::dispatch` is not, and stayed SSE2 code (perf showed it:
+//! scalar conversions and 4-wide arithmetic in every kernel). All versions compute the same
+//! IEEE operations in the
 //! same order (no fused multiply-add is introduced without `mul_add`; sums keep their eight
 //! lane accumulators whatever the vector width): all versions give the same bits.
 //!
