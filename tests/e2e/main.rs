@@ -12,6 +12,7 @@ mod cli;
 mod disks;
 mod hostile;
 mod leaderboard;
+mod lora;
 mod meta;
 mod parsers;
 mod plans;

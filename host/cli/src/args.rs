@@ -59,6 +59,55 @@ pub enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// Work with model checkpoints.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
+}
+
+/// Model checkpoints.
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Make a Llama-shaped checkpoint of any size in Hugging Face layout (config.json,
+    /// model.safetensors, tokenizer.json): a BPE trained on a suite's text and seeded initial
+    /// weights, for `lethe run --model DIR` (e.g. a ~100 M-parameter model to try LoRA on).
+    Init(ModelInitArgs),
+}
+
+/// Options of `lethe model init`.
+#[derive(Debug, Args)]
+pub struct ModelInitArgs {
+    /// The folder to write (must not exist).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The suite whose text the tokenizer learns [default: the generated authors suite].
+    #[arg(long)]
+    pub suite: Option<PathBuf>,
+    /// Width of the residual stream.
+    #[arg(long, default_value_t = 768)]
+    pub hidden_size: usize,
+    /// Width of the SwiGLU MLP.
+    #[arg(long, default_value_t = 2048)]
+    pub intermediate_size: usize,
+    /// Decoder layers.
+    #[arg(long, default_value_t = 12)]
+    pub layers: usize,
+    /// Query heads.
+    #[arg(long, default_value_t = 12)]
+    pub heads: usize,
+    /// Key/value heads (fewer than --heads: grouped-query attention).
+    #[arg(long, default_value_t = 4)]
+    pub kv_heads: usize,
+    /// Largest vocabulary the tokenizer may learn.
+    #[arg(long, default_value_t = 8192)]
+    pub vocab_size: usize,
+    /// Longest sequence.
+    #[arg(long, default_value_t = 256)]
+    pub max_positions: usize,
+    /// Seed of the initial weights.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 /// Benchmarks.
@@ -697,6 +746,15 @@ pub struct K8sArgs {
 }
 
 /// Options of `lethe run` and `lethe plan`: what an experiment computes.
+/// A stage LoRA can replace full training in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LoraStage {
+    /// The target's and the oracle's finetuning.
+    Finetune,
+    /// Unlearning (and model attacks written as methods).
+    Unlearn,
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Model size, suite size and training lengths.
@@ -803,6 +861,31 @@ pub struct RunArgs {
     /// wipe the model's general text [default: the protocol's (mllmu-med 0.5), else 0].
     #[arg(long, value_name = "SHARE")]
     pub finetune_replay: Option<f64>,
+    /// Train low-rank adapters (LoRA) of this rank instead of every weight, in the target's
+    /// and the oracle's finetuning and in unlearning (see --lora-for): the frozen weights are
+    /// shared, a method's reference model is them without adapters, and every model is
+    /// evaluated merged. Pretraining from scratch always trains every weight.
+    #[arg(long, value_name = "RANK")]
+    pub lora_rank: Option<usize>,
+    /// LoRA's α: adapters are scaled by α / rank [default: 2 × rank].
+    #[arg(long, value_name = "ALPHA", requires = "lora_rank")]
+    pub lora_alpha: Option<f64>,
+    /// The projections LoRA adapts, comma-separated, from q_proj, k_proj, v_proj, o_proj,
+    /// gate_proj, up_proj, down_proj [default: all seven].
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "MODULES",
+        requires = "lora_rank"
+    )]
+    pub lora_targets: Vec<String>,
+    /// LoRA's learning rates: each phase's (and method's) rate times this (a large
+    /// checkpoint finetuned at ~1e-5 usually wants about 10) [default: 1].
+    #[arg(long, value_name = "SCALE", requires = "lora_rank")]
+    pub lora_lr_scale: Option<f64>,
+    /// Where LoRA replaces full training, comma-separated [default: finetune,unlearn].
+    #[arg(long, value_enum, value_delimiter = ',', requires = "lora_rank")]
+    pub lora_for: Vec<LoraStage>,
     /// Relearning: passes over them (at least; see --relearn-min-steps).
     #[arg(long, default_value_t = 1)]
     pub relearn_epochs: usize,

@@ -27,7 +27,8 @@ use clap::Parser;
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use args::{
-    BenchCommand, Cli, Command, ImportCommand, LeaderboardCommand, PluginCommand, SuiteCommand,
+    BenchCommand, Cli, Command, ImportCommand, LeaderboardCommand, ModelCommand, PluginCommand,
+    SuiteCommand,
 };
 
 /// An error with the exit status it deserves.
@@ -147,6 +148,9 @@ fn main() -> ExitCode {
         Command::Bench {
             command: BenchCommand::Boundary(args),
         } => bench::boundary(&args),
+        Command::Model {
+            command: ModelCommand::Init(args),
+        } => run::model_init(&args),
         Command::Bench {
             command: BenchCommand::Model(args),
         } => bench_model::run(&args),

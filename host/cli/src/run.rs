@@ -18,8 +18,8 @@ use lethe_suites::generate::{ForgetSpec, MedicalConfig, authors, medical};
 
 use crate::Failure;
 use crate::args::{
-    AttackArg, GeneratorKind, Preset, QuantScopeArg, RunArgs, RuntimeArgs, SuiteCheckArgs,
-    SuiteGenerateArgs, SuiteImportArgs, SuitePreset,
+    AttackArg, GeneratorKind, LoraStage, ModelInitArgs, Preset, QuantScopeArg, RunArgs,
+    RuntimeArgs, SuiteCheckArgs, SuiteGenerateArgs, SuiteImportArgs, SuitePreset,
 };
 use crate::catalog::{Catalog, load_file};
 
@@ -203,8 +203,46 @@ pub(crate) fn setup(args: &RunArgs, seed: u64) -> Result<Setup, Failure> {
             args.out.display()
         )));
     }
+    if let Some(rank) = args.lora_rank {
+        let mut lora = lethe_model::LoraSettings::all_linear(rank);
+        if let Some(alpha) = args.lora_alpha {
+            lora.alpha = alpha;
+        }
+        if let Some(scale) = args.lora_lr_scale {
+            lora.learning_rate_scale = scale;
+        }
+        if !args.lora_targets.is_empty() {
+            lora.targets = args
+                .lora_targets
+                .iter()
+                .map(|t| t.trim().to_owned())
+                .collect();
+        }
+        let stages = match args.lora_for.as_slice() {
+            [] => &[LoraStage::Finetune, LoraStage::Unlearn][..],
+            given => given,
+        };
+        if stages.contains(&LoraStage::Finetune) {
+            settings.learn.lora = Some(lora.clone());
+        }
+        if stages.contains(&LoraStage::Unlearn) {
+            settings.unlearn.lora = Some(lora.clone());
+        }
+        // Checked against the model's shape before anything trains (a checkpoint's below,
+        // from its config.json).
+        if args.model.is_none() {
+            let cfg = settings.learn.preset.config(settings.learn.vocab_size);
+            lora.check(&cfg)
+                .map_err(|e| Failure::input(anyhow!("--lora-rank/--lora-targets: {e}")))?;
+        }
+    }
     if let Some(dir) = &args.model {
-        settings.learn.checkpoint = Some(Checkpoint::open(dir).map_err(Failure::input)?);
+        let lora = settings
+            .learn
+            .lora
+            .as_ref()
+            .or(settings.unlearn.lora.as_ref());
+        settings.learn.checkpoint = Some(Checkpoint::open_with(dir, lora).map_err(Failure::input)?);
     }
     // Only the built-ins the run names are compiled (a protocol names its own).
     let (default_methods, default_metrics) = defaults(args);
@@ -510,6 +548,38 @@ pub fn suite_check(args: &SuiteCheckArgs) -> Result<ExitCode, Failure> {
 }
 
 /// `lethe suite generate`.
+/// `lethe model init`: a checkpoint of the asked shape, its tokenizer trained on a suite.
+pub fn model_init(args: &ModelInitArgs) -> Result<ExitCode, Failure> {
+    let suite = match &args.suite {
+        Some(dir) => Suite::load(dir).map_err(Failure::input)?,
+        None => authors(&preset(Preset::Default, 0, 0).suite).map_err(Failure::input)?,
+    };
+    let shape = lethe_pipeline::Shape {
+        hidden_size: args.hidden_size,
+        intermediate_size: args.intermediate_size,
+        layers: args.layers,
+        heads: args.heads,
+        kv_heads: args.kv_heads,
+        vocab_size: args.vocab_size,
+        max_positions: args.max_positions,
+    };
+    let cfg = lethe_pipeline::init_checkpoint(&suite, &shape, args.seed, &args.out)
+        .map_err(Failure::input)?;
+    println!(
+        "wrote {}: {} parameters ({} layers, hidden {}, MLP {}, {} heads / {} key-value, \
+         vocabulary {})",
+        args.out.display(),
+        lethe_pipeline::learn::parameter_count(&cfg),
+        cfg.num_hidden_layers,
+        cfg.hidden_size,
+        cfg.intermediate_size,
+        cfg.num_attention_heads,
+        cfg.num_key_value_heads,
+        cfg.vocab_size
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn suite_generate(args: &SuiteGenerateArgs) -> Result<ExitCode, Failure> {
     if args.out.exists() {
         return Err(Failure::input(anyhow!(

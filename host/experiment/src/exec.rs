@@ -378,9 +378,11 @@ pub fn prepare<'a>(
                 s
             }
         };
+        let lora = job.learn.lora.as_ref().or(job.unlearn.lora.as_ref());
         let checkpoint = match &job.model {
             Some(m) => {
-                let c = Checkpoint::open(&m.path).map_err(|e| fail(format!("model: {e}")))?;
+                let c = Checkpoint::open_with(&m.path, lora)
+                    .map_err(|e| fail(format!("model: {e}")))?;
                 if c.sha256 != m.sha256 {
                     return Err(fail(format!(
                         "model: {} changed since the plan was made (sha256 {}…, planned {}…)",
@@ -393,6 +395,14 @@ pub fn prepare<'a>(
             }
             None => None,
         };
+        // A LoRA setting that does not fit the preset's shape is refused before anything
+        // trains (a checkpoint's was checked against its config.json above).
+        if job.model.is_none()
+            && let Some(l) = lora
+        {
+            l.check(&job.learn.preset.config(job.learn.vocab_size))
+                .map_err(|e| fail(format!("lora: {e}")))?;
+        }
         let method = match &job.rows {
             Rows::Baselines | Rows::Pool { .. } => None,
             Rows::Method { label, plugin } => {

@@ -179,6 +179,7 @@ impl MetaRequest {
             batch_size: self.unlearn.batch_size,
             learning_rate: 0.0,
             method_learning_rates: BTreeMap::new(),
+            lora: None,
         };
         let clean = AttackSpec {
             attacks: Vec::new(),

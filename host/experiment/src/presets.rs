@@ -64,12 +64,14 @@ impl Preset {
                     seed,
                     replay: 0.0,
                     checkpoint: None,
+                    lora: None,
                 },
                 unlearn: UnlearnSpec {
                     epochs: 5,
                     batch_size: 8,
                     learning_rate: 3e-4,
                     method_learning_rates: BTreeMap::new(),
+                    lora: None,
                 },
                 observe: ObserveSettings {
                     batch_size: 64,
@@ -100,12 +102,14 @@ impl Preset {
                     seed,
                     replay: 0.0,
                     checkpoint: None,
+                    lora: None,
                 },
                 unlearn: UnlearnSpec {
                     epochs: 2,
                     batch_size: 4,
                     learning_rate: 1e-4,
                     method_learning_rates: BTreeMap::new(),
+                    lora: None,
                 },
                 observe: ObserveSettings {
                     batch_size: 32,

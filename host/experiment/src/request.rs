@@ -201,6 +201,7 @@ impl PlanRequest {
                 batch_size: self.unlearn.batch_size,
                 learning_rate: 0.0,
                 method_learning_rates: BTreeMap::new(),
+                lora: None,
             };
         }
         let mut u = self.unlearn.clone();

@@ -9,6 +9,7 @@
 //! - [`train`]: AdamW with clipping and a seeded epoch loop.
 //! - [`bench`]: the reference workloads of `lethe bench model`.
 //! - [`quant`]: 8-bit and 4-bit weight quantization (quantize → dequantize).
+//! - [`lora`]: low-rank adapters on frozen weights, merged for evaluation.
 
 pub mod bench;
 mod config;
@@ -19,6 +20,7 @@ pub mod isa;
 mod kernels;
 pub mod llama;
 mod lm;
+pub mod lora;
 pub mod ops;
 mod params;
 pub mod quant;
@@ -40,6 +42,7 @@ pub const NUMERIC_VERSION: u32 = 4;
 pub use config::Config;
 pub use data::{Sequence, TokenBatch};
 pub use lm::{AnswerStats, FrozenModel, LanguageModel, lm_loss_from, masked_logprobs};
+pub use lora::LoraSettings;
 pub use params::{Params, shapes};
 pub use tokenizer::{BOS_ID, EOS_ID, PAD_ID, Tokenizer, prompt};
 

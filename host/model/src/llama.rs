@@ -130,25 +130,42 @@ impl KvCache {
 struct Linear {
     weight: Tensor,
     bias: Option<Tensor>,
+    /// A low-rank adapter on the (frozen) weight ([`crate::lora`]).
+    lora: Option<LoraPair>,
+}
+
+/// `A [r, in]`, `B [out, r]` and the scale `α / r`.
+struct LoraPair {
+    a: Tensor,
+    b: Tensor,
+    scale: f64,
 }
 
 impl Linear {
     /// `x [n, in] → [n, out]` (the fused linear op: no transpose node, one product for the
-    /// weight's gradient).
+    /// weight's gradient), plus `scale · (x·Aᵀ)·Bᵀ` under an adapter.
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = ops::linear(x, &self.weight)?;
+        let mut y = ops::linear(x, &self.weight)?;
+        if let Some(l) = &self.lora {
+            // Scaled on the narrow `[n, r]` side: one small op forward and backward.
+            let xa = (ops::linear(x, &l.a)? * l.scale)?;
+            y = (y + ops::linear(&xa, &l.b)?)?;
+        }
         match &self.bias {
             Some(b) => y.broadcast_add(b),
             None => Ok(y),
         }
     }
-}
 
-impl Linear {
     fn detached(&self) -> Self {
         Self {
             weight: self.weight.detach(),
             bias: self.bias.as_ref().map(Tensor::detach),
+            lora: self.lora.as_ref().map(|l| LoraPair {
+                a: l.a.detach(),
+                b: l.b.detach(),
+                scale: l.scale,
+            }),
         }
     }
 }
@@ -180,6 +197,17 @@ pub struct Llama {
 impl Llama {
     /// Build the model from named tensors in Hugging Face layout (`model.layers.0.…`).
     pub fn new(cfg: &Config, tensors: &BTreeMap<String, Tensor>) -> Result<Self, ModelError> {
+        Self::with_adapters(cfg, tensors, &BTreeMap::new(), 1.0)
+    }
+
+    /// [`Llama::new`] with low-rank adapters: every projection `P` whose
+    /// `P.lora_A.weight` and `P.lora_B.weight` are in `adapters` adds `scale · (x·Aᵀ)·Bᵀ`.
+    pub fn with_adapters(
+        cfg: &Config,
+        tensors: &BTreeMap<String, Tensor>,
+        adapters: &BTreeMap<String, Tensor>,
+        scale: f64,
+    ) -> Result<Self, ModelError> {
         cfg.validate()?;
         let get = |name: &str| {
             tensors
@@ -188,6 +216,22 @@ impl Llama {
                 .ok_or_else(|| ModelError::Weights(format!("missing tensor '{name}'")))
         };
         let linear = |prefix: &str, bias: bool| -> Result<Linear, ModelError> {
+            let lora = match (
+                adapters.get(&format!("{prefix}.lora_A.weight")),
+                adapters.get(&format!("{prefix}.lora_B.weight")),
+            ) {
+                (Some(a), Some(b)) => Some(LoraPair {
+                    a: a.clone(),
+                    b: b.clone(),
+                    scale,
+                }),
+                (None, None) => None,
+                _ => {
+                    return Err(ModelError::Weights(format!(
+                        "adapter of '{prefix}' has only one of its two matrices"
+                    )));
+                }
+            };
             Ok(Linear {
                 weight: get(&format!("{prefix}.weight"))?,
                 bias: if bias {
@@ -195,6 +239,7 @@ impl Llama {
                 } else {
                     None
                 },
+                lora,
             })
         };
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
@@ -386,9 +431,12 @@ impl Llama {
             x = (x + layer.o.forward(&attn)?)?;
 
             let xn = ops::rms_norm(&x, &layer.post_norm, cfg.rms_norm_eps)?;
+            let plain = layer.gate.lora.is_none() && layer.up.lora.is_none();
             let act = match (&layer.gate.bias, &layer.up.bias) {
                 // One graph node for both up-projections and the activation.
-                (None, None) => ops::swiglu_projection(&xn, &layer.gate.weight, &layer.up.weight)?,
+                (None, None) if plain => {
+                    ops::swiglu_projection(&xn, &layer.gate.weight, &layer.up.weight)?
+                }
                 _ => {
                     let (gate, up) =
                         rayon::join(|| layer.gate.forward(&xn), || layer.up.forward(&xn));
@@ -467,4 +515,117 @@ pub fn padded_mask(valid: &[Vec<bool>], t: usize, device: &Device) -> Result<Ten
 /// Fused: the `[B, T, V]` log-softmax is never materialised (see [`ops::label_logprobs`]).
 pub fn label_logprobs(logits: &Tensor, labels: &Tensor) -> Result<Tensor, ModelError> {
     Ok(ops::label_logprobs(logits, labels)?)
+}
+
+#[cfg(test)]
+mod tests {
+    // Index loops spell the formulas out as written.
+    #![allow(clippy::unwrap_used, clippy::needless_range_loop)]
+
+    use candle_core::Var;
+
+    use super::*;
+
+    fn values(n: usize, k: f32) -> Vec<f32> {
+        (0..n).map(|i| ((i as f32 + 1.0) * k).sin()).collect()
+    }
+
+    /// An adapted projection computes `x·Wᵀ + s·(x·Aᵀ)·Bᵀ`, and its gradients are
+    /// `∂L/∂B = s·dyᵀ·(x·Aᵀ)`, `∂L/∂A = s·(dy·B)ᵀ·x`, none for `W`: against an f64 loop, on
+    /// shapes (in 6, out 5, rank 3) where a transposed or swapped matrix could not pass.
+    #[test]
+    fn an_adapted_projection_matches_an_independent_computation() {
+        let (n, inp, out, r, s) = (4, 6, 5, 3, 0.75);
+        let dev = Device::Cpu;
+        let xs = values(n * inp, 0.37);
+        let ws = values(out * inp, 0.11);
+        let a_s = values(r * inp, 0.53);
+        let b_s = values(out * r, 0.29);
+        let c = values(n * out, 0.71);
+        let x = Var::from_vec(xs.clone(), (n, inp), &dev).unwrap();
+        let w = Tensor::from_vec(ws.clone(), (out, inp), &dev).unwrap();
+        let a = Var::from_vec(a_s.clone(), (r, inp), &dev).unwrap();
+        let b = Var::from_vec(b_s.clone(), (out, r), &dev).unwrap();
+        let lin = Linear {
+            weight: w,
+            bias: None,
+            lora: Some(LoraPair {
+                a: a.as_tensor().clone(),
+                b: b.as_tensor().clone(),
+                scale: s,
+            }),
+        };
+        let y = lin.forward(x.as_tensor()).unwrap();
+        let cw = Tensor::from_vec(c.clone(), (n, out), &dev).unwrap();
+        let grads = (&y * &cw).unwrap().sum_all().unwrap().backward().unwrap();
+
+        let f = |v: &[f32], i: usize| f64::from(v[i]);
+        // xa = x·Aᵀ [n, r]; y = x·Wᵀ + s·xa·Bᵀ.
+        let mut xa = vec![0f64; n * r];
+        for i in 0..n {
+            for k in 0..r {
+                xa[i * r + k] = (0..inp)
+                    .map(|j| f(&xs, i * inp + j) * f(&a_s, k * inp + j))
+                    .sum();
+            }
+        }
+        let y = y.to_vec2::<f32>().unwrap();
+        for i in 0..n {
+            for o in 0..out {
+                let plain: f64 = (0..inp)
+                    .map(|j| f(&xs, i * inp + j) * f(&ws, o * inp + j))
+                    .sum();
+                let low: f64 = (0..r).map(|k| xa[i * r + k] * f(&b_s, o * r + k)).sum();
+                let want = plain + s * low;
+                assert!((f64::from(y[i][o]) - want).abs() < 1e-5, "y[{i}][{o}]");
+            }
+        }
+        // dy = c. ∂B[o][k] = s Σ_i c[i][o] xa[i][k]; ∂A[k][j] = s Σ_i (Σ_o c[i][o] B[o][k]) x[i][j].
+        let db = grads.get(b.as_tensor()).unwrap().to_vec2::<f32>().unwrap();
+        for o in 0..out {
+            for k in 0..r {
+                let want: f64 = s
+                    * (0..n)
+                        .map(|i| f(&c, i * out + o) * xa[i * r + k])
+                        .sum::<f64>();
+                assert!((f64::from(db[o][k]) - want).abs() < 1e-5, "dB[{o}][{k}]");
+            }
+        }
+        let da = grads.get(a.as_tensor()).unwrap().to_vec2::<f32>().unwrap();
+        for k in 0..r {
+            for j in 0..inp {
+                let want: f64 = s
+                    * (0..n)
+                        .map(|i| {
+                            let cb: f64 = (0..out)
+                                .map(|o| f(&c, i * out + o) * f(&b_s, o * r + k))
+                                .sum();
+                            cb * f(&xs, i * inp + j)
+                        })
+                        .sum::<f64>();
+                assert!((f64::from(da[k][j]) - want).abs() < 1e-5, "dA[{k}][{j}]");
+            }
+        }
+        // The input still gets its gradient: (c·W + s·c·B·A).
+        let dx = grads.get(x.as_tensor()).unwrap().to_vec2::<f32>().unwrap();
+        for i in 0..n {
+            for j in 0..inp {
+                let plain: f64 = (0..out)
+                    .map(|o| f(&c, i * out + o) * f(&ws, o * inp + j))
+                    .sum();
+                let low: f64 = (0..r)
+                    .map(|k| {
+                        let cb: f64 = (0..out)
+                            .map(|o| f(&c, i * out + o) * f(&b_s, o * r + k))
+                            .sum();
+                        cb * f(&a_s, k * inp + j)
+                    })
+                    .sum();
+                assert!(
+                    (f64::from(dx[i][j]) - (plain + s * low)).abs() < 1e-5,
+                    "dx[{i}][{j}]"
+                );
+            }
+        }
+    }
 }

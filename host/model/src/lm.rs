@@ -3,17 +3,21 @@
 
 use std::path::Path;
 
-use candle_core::{D, DType, Device, Tensor};
+use candle_core::{D, DType, Device, Tensor, Var};
 
 use crate::data::{Sequence, TokenBatch};
 use crate::llama::{Llama, Logits, Output, causal_mask, label_logprobs, sequential_positions};
+use crate::lora::{Adapters, LoraSettings};
 use crate::{Config, ModelError, Params, Tokenizer};
 
-/// A trainable language model.
+/// A trainable language model: every weight trained, or low-rank adapters on frozen weights
+/// ([`LanguageModel::with_lora`]).
 pub struct LanguageModel {
     cfg: Config,
     tokenizer: Tokenizer,
+    /// The weights; under adapters, the frozen ones (shared with the model they were put on).
     params: Params,
+    adapters: Option<Adapters>,
     llama: Llama,
     device: Device,
 }
@@ -51,26 +55,189 @@ impl LanguageModel {
             cfg,
             tokenizer,
             params,
+            adapters: None,
             llama,
             device,
         })
     }
 
-    /// A frozen copy: same weights, no gradient, unaffected by later steps on `self`.
+    /// This model's weights, frozen and shared (no copy), under fresh low-rank adapters: the
+    /// adapters are the only parameters ([`LanguageModel::trainable`]), and until a step is
+    /// taken the model computes what `self` does (`B = 0`). Refused, naming the setting, when
+    /// it does not fit the shape.
+    pub fn with_lora(&self, settings: &LoraSettings, seed: u64) -> Result<Self, ModelError> {
+        if self.adapters.is_some() {
+            return Err(ModelError::Input(
+                "LoRA: the model already has adapters; merge them first".to_owned(),
+            ));
+        }
+        let adapters = Adapters::init(&self.cfg, settings, seed, &self.device)?;
+        let frozen: std::collections::BTreeMap<String, Tensor> = self
+            .params
+            .tensors()
+            .into_iter()
+            .map(|(k, t)| (k, t.detach()))
+            .collect();
+        let llama =
+            Llama::with_adapters(&self.cfg, &frozen, &adapters.tensors(), settings.scale())?;
+        Ok(Self {
+            cfg: self.cfg.clone(),
+            tokenizer: self.tokenizer.clone(),
+            params: self.params.shared(),
+            adapters: Some(adapters),
+            llama,
+            device: self.device.clone(),
+        })
+    }
+
+    /// The adapters, when the model has them.
+    pub fn adapters(&self) -> Option<&Adapters> {
+        self.adapters.as_ref()
+    }
+
+    /// What an optimiser trains, by name: the adapters when there are any, else every weight.
+    pub fn trainable(&self) -> Vec<(String, Var)> {
+        match &self.adapters {
+            Some(a) => a.vars().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            None => self
+                .params
+                .vars()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+
+    /// The trainable parameters whose names (without the leading "model.") start with a
+    /// prefix.
+    pub fn select_trainable(&self, prefixes: &[String]) -> Vec<(String, Var)> {
+        self.trainable()
+            .into_iter()
+            .filter(|(name, _)| {
+                let short = name.strip_prefix("model.").unwrap_or(name);
+                prefixes.iter().any(|p| short.starts_with(p.as_str()))
+            })
+            .collect()
+    }
+
+    /// Plugin-facing names of the trainable parameters: Hugging Face names without the
+    /// leading "model.".
+    pub fn trainable_names(&self) -> Vec<String> {
+        self.trainable()
+            .into_iter()
+            .map(|(n, _)| n.strip_prefix("model.").unwrap_or(&n).to_owned())
+            .collect()
+    }
+
+    /// The model as plain weights: under adapters, a new model of `W + (α/r)·B·A`; without,
+    /// an independent copy.
+    pub fn merged(&self) -> Result<Self, ModelError> {
+        match &self.adapters {
+            Some(a) => Self::new(
+                self.cfg.clone(),
+                self.tokenizer.clone(),
+                Params::from_tensors(a.merge(&self.params.tensors())?)?,
+            ),
+            None => self.deep_copy(),
+        }
+    }
+
+    /// [`LanguageModel::merged`] without a second copy of the weights: each adapted weight
+    /// becomes `W + (α/r)·B·A` in its own storage, one matrix at a time.
+    ///
+    /// The frozen weights are shared with the model the adapters were put on, which then
+    /// computes the merged model too (and so does a reference from
+    /// [`LanguageModel::frozen_base`]): only for a start nothing reads afterwards. Without
+    /// adapters, the model itself.
+    pub fn merge_in_place(self) -> Result<Self, ModelError> {
+        let Some(adapters) = &self.adapters else {
+            return Ok(self);
+        };
+        let scale = adapters.settings().scale();
+        let lora = adapters.tensors();
+        for (name, var) in self.params.vars() {
+            let Some(stem) = name.strip_suffix(".weight") else {
+                continue;
+            };
+            if let (Some(a), Some(b)) = (
+                lora.get(&format!("{stem}.lora_A.weight")),
+                lora.get(&format!("{stem}.lora_B.weight")),
+            ) {
+                let merged = crate::lora::merge_one(var.as_tensor(), a, b, scale)?;
+                var.set(&merged)?;
+            }
+        }
+        Self::new(self.cfg, self.tokenizer, self.params)
+    }
+
+    /// A model over the same weights, shared (a step on either shows in both): training it
+    /// trains `self`. Only for a start nothing reads afterwards.
+    pub fn shared_view(&self) -> Result<Self, ModelError> {
+        Self::new(
+            self.cfg.clone(),
+            self.tokenizer.clone(),
+            self.params.shared(),
+        )
+    }
+
+    /// The frozen weights without their adapters, as a reference model that shares their
+    /// storage (no copy); None for a model without adapters (its weights move as it trains).
+    pub fn frozen_base(&self) -> Result<Option<FrozenModel>, ModelError> {
+        if self.adapters.is_none() {
+            return Ok(None);
+        }
+        let frozen: std::collections::BTreeMap<String, Tensor> = self
+            .params
+            .tensors()
+            .into_iter()
+            .map(|(k, t)| (k, t.detach()))
+            .collect();
+        Ok(Some(FrozenModel {
+            llama: Llama::new(&self.cfg, &frozen)?,
+        }))
+    }
+
+    /// A frozen copy: same weights (merged, under adapters), no gradient, unaffected by later
+    /// steps on `self`.
     pub fn frozen_copy(&self) -> Result<FrozenModel, ModelError> {
-        let tensors = self.params.frozen_copy()?;
+        let tensors = match &self.adapters {
+            Some(a) => a.merge(&self.params.tensors())?,
+            None => self.params.frozen_copy()?,
+        };
         Ok(FrozenModel {
             llama: Llama::new(&self.cfg, &tensors)?,
         })
     }
 
-    /// An independent trainable copy.
+    /// An independent trainable copy (adapters and frozen weights both copied).
     pub fn deep_copy(&self) -> Result<Self, ModelError> {
-        Self::new(
+        let copy = Self::new(
             self.cfg.clone(),
             self.tokenizer.clone(),
             self.params.deep_copy()?,
-        )
+        )?;
+        match &self.adapters {
+            None => Ok(copy),
+            Some(a) => {
+                let adapters = a.deep_copy()?;
+                let frozen: std::collections::BTreeMap<String, Tensor> = copy
+                    .params
+                    .tensors()
+                    .into_iter()
+                    .map(|(k, t)| (k, t.detach()))
+                    .collect();
+                let llama = Llama::with_adapters(
+                    &self.cfg,
+                    &frozen,
+                    &adapters.tensors(),
+                    a.settings().scale(),
+                )?;
+                Ok(Self {
+                    llama,
+                    adapters: Some(adapters),
+                    ..copy
+                })
+            }
+        }
     }
 
     /// The shape.
@@ -168,13 +335,17 @@ impl LanguageModel {
         )
     }
 
-    /// Write `config.json`, `model.safetensors` and `tokenizer.json` (Hugging Face layout).
+    /// Write `config.json`, `model.safetensors` and `tokenizer.json` (Hugging Face layout);
+    /// under adapters, the merged weights (what the model computes).
     pub fn save(&self, dir: &Path) -> Result<(), ModelError> {
         let io = |e: std::io::Error| ModelError::Io(e.to_string());
         fs_err::create_dir_all(dir).map_err(io)?;
         fs_err::write(dir.join("config.json"), self.cfg.to_hf_json()).map_err(io)?;
         fs_err::write(dir.join("tokenizer.json"), self.tokenizer.to_json()?).map_err(io)?;
-        self.params.save(&dir.join("model.safetensors"))
+        match &self.adapters {
+            Some(_) => self.merged()?.params.save(&dir.join("model.safetensors")),
+            None => self.params.save(&dir.join("model.safetensors")),
+        }
     }
 
     /// Read a model folder in Hugging Face layout.

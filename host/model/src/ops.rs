@@ -993,9 +993,14 @@ impl CustomOp3 for SwiGluProjection {
             .apply_op3_no_bwd(wg, wu, &PairBwdInput)?
             .reshape(x.shape())?;
         let x2 = x.reshape((n, inp))?;
-        let dwg = dg.apply_op2_no_bwd(&x2, &LinearBwdWeight)?;
-        let dwu = du.apply_op2_no_bwd(&x2, &LinearBwdWeight)?;
-        Ok((Some(dx), Some(dwg), Some(dwu)))
+        // Frozen weights (LoRA on attention only) get no gradient.
+        let weight_grad = |d: &Tensor, w: &Tensor| -> CResult<Option<Tensor>> {
+            match w.track_op() {
+                true => Ok(Some(d.apply_op2_no_bwd(&x2, &LinearBwdWeight)?)),
+                false => Ok(None),
+            }
+        };
+        Ok((Some(dx), weight_grad(&dg, wg)?, weight_grad(&du, wu)?))
     }
 }
 
@@ -1246,11 +1251,20 @@ impl CustomOp2 for Linear {
         dy: &Tensor,
     ) -> CResult<(Option<Tensor>, Option<Tensor>)> {
         let dy = dy.contiguous()?;
-        let dx = dy
-            .apply_op2_no_bwd(w, &LinearBwdInput)?
-            .reshape(x.shape())?;
-        let dw = dy.apply_op2_no_bwd(x, &LinearBwdWeight)?;
-        Ok((Some(dx), Some(dw)))
+        // A frozen operand (a LoRA model's base weight, its first layer's input) records no
+        // graph and gets no gradient: its product is never computed.
+        let dx = match x.track_op() {
+            true => Some(
+                dy.apply_op2_no_bwd(w, &LinearBwdInput)?
+                    .reshape(x.shape())?,
+            ),
+            false => None,
+        };
+        let dw = match w.track_op() {
+            true => Some(dy.apply_op2_no_bwd(x, &LinearBwdWeight)?),
+            false => None,
+        };
+        Ok((dx, dw))
     }
 }
 
@@ -1438,9 +1452,13 @@ impl CustomOp3 for HeadLabelLogprobs {
         let dx = grad
             .apply_op2_no_bwd(w, &LinearBwdInput)?
             .reshape(x.shape())?;
-        let dw = grad.apply_op2_no_bwd(x, &LinearBwdWeight)?;
+        // A frozen head (LoRA) gets no gradient.
+        let dw = match w.track_op() {
+            true => Some(grad.apply_op2_no_bwd(x, &LinearBwdWeight)?),
+            false => None,
+        };
         // Labels are integers: no gradient.
-        Ok((Some(dx), Some(dw), None))
+        Ok((Some(dx), dw, None))
     }
 }
 

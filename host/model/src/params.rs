@@ -111,6 +111,13 @@ impl Params {
         Ok(out)
     }
 
+    /// The same parameters, sharing their storage (a step on either shows in both).
+    pub(crate) fn shared(&self) -> Self {
+        Self {
+            vars: self.vars.clone(),
+        }
+    }
+
     /// An independent trainable copy.
     pub fn deep_copy(&self) -> Result<Self, ModelError> {
         Self::from_tensors(self.frozen_copy()?)

@@ -566,3 +566,237 @@ fn a_batch_of_long_questions_with_refusals_stays_within_the_context() {
     let loss = model.lm_loss(&batch).unwrap().to_scalar::<f32>().unwrap();
     assert!(loss.is_finite(), "{loss}");
 }
+
+mod lora {
+    use super::*;
+    use crate::lora::{LoraSettings, adapter_name};
+    use crate::train::Trainer;
+
+    fn logprobs(model: &LanguageModel, seqs: &[Sequence]) -> Vec<f32> {
+        let refs: Vec<&Sequence> = seqs.iter().collect();
+        let batch = model.collate(&refs).unwrap();
+        model
+            .masked_logprobs(&batch)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap()
+    }
+
+    fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    fn all_values(model: &LanguageModel) -> Vec<Vec<f32>> {
+        model
+            .params()
+            .vars()
+            .map(|(_, v)| v.as_tensor().flatten_all().unwrap().to_vec1().unwrap())
+            .collect()
+    }
+
+    /// Some LoRA steps on the first four questions; returns the adapted model.
+    fn trained(base: &LanguageModel, settings: &LoraSettings, steps: usize) -> LanguageModel {
+        let model = base.with_lora(settings, 11).unwrap();
+        let seqs: Vec<Sequence> = (0..4).map(|i| qa(&model, i)).collect();
+        let refs: Vec<&Sequence> = seqs.iter().collect();
+        let batch = model.collate(&refs).unwrap();
+        let settings = OptimSettings {
+            learning_rate: 1e-2,
+            ..OptimSettings::default()
+        };
+        let mut trainer = Trainer::for_model(&model, &settings).unwrap();
+        for _ in 0..steps {
+            trainer.step(&model.lm_loss(&batch).unwrap()).unwrap();
+        }
+        model
+    }
+
+    #[test]
+    fn a_fresh_adapter_computes_what_the_frozen_model_does() {
+        let base = tiny_model(4);
+        let seqs: Vec<Sequence> = (0..3).map(|i| qa(&base, i)).collect();
+        let adapted = base.with_lora(&LoraSettings::all_linear(4), 1).unwrap();
+        assert_eq!(
+            adapted.trainable().len(),
+            2 * 7 * base.config().num_hidden_layers
+        );
+        let d = max_diff(&logprobs(&base, &seqs), &logprobs(&adapted, &seqs));
+        assert!(d < 1e-5, "B = 0 changed log-probs by {d}");
+    }
+
+    #[test]
+    fn only_the_adapters_get_gradients_and_steps_leave_the_frozen_weights_untouched() {
+        let base = tiny_model(4);
+        let before = all_values(&base);
+        let seqs: Vec<Sequence> = (0..4).map(|i| qa(&base, i)).collect();
+        let settings = LoraSettings {
+            rank: 2,
+            alpha: 4.0,
+            targets: vec!["q_proj".into(), "v_proj".into(), "down_proj".into()],
+            learning_rate_scale: 10.0,
+        };
+        let adapted = base.with_lora(&settings, 3).unwrap();
+        let refs: Vec<&Sequence> = seqs.iter().collect();
+        let batch = adapted.collate(&refs).unwrap();
+        let grads = adapted.lm_loss(&batch).unwrap().backward().unwrap();
+        for (name, var) in base.params().vars() {
+            assert!(
+                grads.get(var.as_tensor()).is_none(),
+                "{name} got a gradient"
+            );
+        }
+        // At B = 0 only B's gradient is non-zero (A's is s·Bᵀ·dy·x).
+        for layer in 0..base.config().num_hidden_layers {
+            for t in &settings.targets {
+                let b = adapted
+                    .trainable()
+                    .into_iter()
+                    .find(|(n, _)| *n == adapter_name(layer, t, "lora_B"))
+                    .unwrap()
+                    .1;
+                let g = grads.get(b.as_tensor()).unwrap();
+                let norm = g
+                    .sqr()
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap();
+                assert!(norm > 0.0, "layer {layer} {t}: B got a zero gradient");
+            }
+        }
+
+        let lp_before = logprobs(&base, &seqs);
+        let adapted = trained(&base, &settings, 8);
+        assert_eq!(
+            all_values(&base),
+            before,
+            "a LoRA step moved a frozen weight"
+        );
+        let lp_after = logprobs(&adapted, &seqs);
+        let mean = |v: &[f32]| v.iter().sum::<f32>();
+        assert!(
+            mean(&lp_after) > mean(&lp_before) + 1.0,
+            "the adapters learnt nothing: {} → {}",
+            mean(&lp_before),
+            mean(&lp_after)
+        );
+        // The reference is the frozen weights, shared, and computes what the base does.
+        let reference = adapted.frozen_base().unwrap().unwrap();
+        let batch = base.collate(&refs).unwrap();
+        let r: Vec<f32> = reference
+            .masked_logprobs(&batch)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert_eq!(r, lp_before);
+        assert!(base.frozen_base().unwrap().is_none());
+    }
+
+    #[test]
+    fn the_merged_model_computes_what_the_adapted_model_does() {
+        let base = tiny_model(4);
+        let seqs: Vec<Sequence> = (0..6).map(|i| qa(&base, i)).collect();
+        let adapted = trained(&base, &LoraSettings::all_linear(3), 6);
+        let merged = adapted.merged().unwrap();
+        assert!(merged.adapters().is_none());
+        let (a, m) = (logprobs(&adapted, &seqs), logprobs(&merged, &seqs));
+        assert!(
+            max_diff(&a, &m) < 1e-4,
+            "merged differs by {}",
+            max_diff(&a, &m)
+        );
+        assert!(
+            max_diff(&a, &logprobs(&base, &seqs)) > 1e-2,
+            "nothing was learnt"
+        );
+        // Saved, a LoRA model is its merged weights; a frozen copy is too.
+        let dir = tempfile::tempdir().unwrap();
+        adapted.save(dir.path()).unwrap();
+        let loaded = LanguageModel::load(dir.path(), &Device::Cpu).unwrap();
+        assert_eq!(logprobs(&loaded, &seqs), m);
+        let refs: Vec<&Sequence> = seqs.iter().collect();
+        let batch = base.collate(&refs).unwrap();
+        let f: Vec<f32> = adapted
+            .frozen_copy()
+            .unwrap()
+            .masked_logprobs(&batch)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert_eq!(f, m);
+        // A deep copy trains apart from the original.
+        let copy = adapted.deep_copy().unwrap();
+        assert_eq!(logprobs(&copy, &seqs), a);
+
+        // Merged in place: the same bits as into a copy, in the storage the start shares.
+        let start = base.deep_copy().unwrap();
+        let adapted = trained(&start, &LoraSettings::all_linear(3), 6);
+        assert_eq!(logprobs(&adapted, &seqs), a);
+        let in_place = adapted.merge_in_place().unwrap();
+        assert!(in_place.adapters().is_none());
+        assert_eq!(logprobs(&in_place, &seqs), m);
+        assert_eq!(
+            logprobs(&start, &seqs),
+            m,
+            "the start is the merged model now"
+        );
+        assert_ne!(logprobs(&base, &seqs), m);
+    }
+
+    #[test]
+    fn settings_that_do_not_fit_the_model_are_refused_with_the_numbers() {
+        let base = tiny_model(4);
+        // tiny: hidden 64, 2 of 4 heads for keys and values → k_proj is 64 → 32.
+        let refuse = |s: LoraSettings, want: &[&str]| {
+            let err = base.with_lora(&s, 0).err().expect("accepted").to_string();
+            for w in want {
+                assert!(err.contains(w), "{w:?} not in {err}");
+            }
+        };
+        let with = |rank, alpha, targets: &[&str]| LoraSettings {
+            rank,
+            alpha,
+            targets: targets.iter().map(|t| (*t).to_owned()).collect(),
+            learning_rate_scale: 10.0,
+        };
+        refuse(
+            with(4, 8.0, &["qkv_proj"]),
+            &["\"qkv_proj\"", "no such projection"],
+        );
+        refuse(with(0, 8.0, &["q_proj"]), &["rank 0"]);
+        refuse(
+            with(33, 66.0, &["q_proj", "k_proj"]),
+            &["rank 33", "k_proj", "64 in, 32 out", "at most 32"],
+        );
+        refuse(with(4, 0.0, &["q_proj"]), &["alpha 0"]);
+        refuse(with(4, f64::NAN, &["q_proj"]), &["alpha NaN"]);
+        refuse(with(4, 8.0, &["q_proj", "q_proj"]), &["listed twice"]);
+        refuse(with(4, 8.0, &[]), &["no target modules"]);
+        refuse(
+            LoraSettings {
+                learning_rate_scale: -1.0,
+                ..with(4, 8.0, &["q_proj"])
+            },
+            &["learning-rate scale -1"],
+        );
+        assert!(base.with_lora(&with(32, 64.0, &["k_proj"]), 0).is_ok());
+        let adapted = base.with_lora(&with(2, 4.0, &["q_proj"]), 0).unwrap();
+        assert!(adapted.with_lora(&with(2, 4.0, &["q_proj"]), 0).is_err());
+        let all = base.with_lora(&LoraSettings::all_linear(2), 0).unwrap();
+        assert_eq!(
+            LoraSettings::all_linear(2).parameter_count(base.config()),
+            all.adapters().unwrap().count()
+        );
+    }
+}

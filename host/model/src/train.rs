@@ -163,10 +163,11 @@ impl Trainer {
         })
     }
 
-    /// An optimiser over every parameter of a model.
+    /// An optimiser over every trainable parameter of a model: its weights, or its adapters
+    /// when it has them.
     pub fn for_model(model: &LanguageModel, settings: &OptimSettings) -> Result<Self, ModelError> {
         Self::new(
-            model.params().vars().map(|(_, v)| v.clone()).collect(),
+            model.trainable().into_iter().map(|(_, v)| v).collect(),
             settings,
         )
     }

@@ -133,6 +133,11 @@ pub struct LearnSpec {
     /// `vocab_size` and `pretrain` are then unused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<Checkpoint>,
+    /// Finetune the target and the oracle as low-rank adapters on the frozen base, merged
+    /// into each when it is done (pretraining from scratch trains every weight). None:
+    /// every weight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lora: Option<lethe_model::LoraSettings>,
 }
 
 fn is_zero(x: &f64) -> bool {
@@ -174,6 +179,15 @@ impl Checkpoint {
     /// Describe a checkpoint folder, hashing what determines the model. Fails with the folder's
     /// name when it lacks a file the model needs.
     pub fn open(path: &Path) -> Result<Self, PipelineError> {
+        Self::open_with(path, None)
+    }
+
+    /// [`Checkpoint::open`] for a run that trains low-rank adapters: the setting is checked
+    /// against the checkpoint's shape, and the memory floor is that of a LoRA run.
+    pub fn open_with(
+        path: &Path,
+        lora: Option<&lethe_model::LoraSettings>,
+    ) -> Result<Self, PipelineError> {
         if !path.is_dir() {
             return Err(PipelineError::Checkpoint(format!(
                 "model folder {} does not exist",
@@ -208,8 +222,12 @@ impl Checkpoint {
         })?;
         // A model the machine cannot hold would be killed by the kernel mid-run, results and
         // all: refused from its config alone, before the weights are even hashed.
+        if let Some(l) = lora {
+            l.check(&cfg)
+                .map_err(|e| PipelineError::Checkpoint(format!("{}: {e}", path.display())))?;
+        }
         if let Some(available) = available_memory() {
-            check_fits(&cfg, available)
+            check_fits_with(&cfg, available, lora.is_some())
                 .map_err(|e| PipelineError::Checkpoint(format!("{}: {e}", path.display())))?;
         }
         let tok = Tokenizer::load_pretrained(
@@ -239,9 +257,88 @@ impl Checkpoint {
     }
 }
 
+/// The sizes of a Llama-family model made from scratch ([`init_checkpoint`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shape {
+    /// Width of the residual stream.
+    pub hidden_size: usize,
+    /// Width of the SwiGLU MLP.
+    pub intermediate_size: usize,
+    /// Decoder layers.
+    pub layers: usize,
+    /// Query heads.
+    pub heads: usize,
+    /// Key/value heads.
+    pub kv_heads: usize,
+    /// Largest vocabulary the BPE may learn.
+    pub vocab_size: usize,
+    /// Longest sequence.
+    pub max_positions: usize,
+}
+
+/// A new checkpoint in Hugging Face layout (`config.json`, `model.safetensors`,
+/// `tokenizer.json`) in `out`: a BPE tokenizer trained on the suite's text and seeded initial
+/// weights of the given shape (for `lethe run --model`, which finetunes it). Written to a
+/// sibling folder and renamed into place, so `out` is whole or absent. Returns the config.
+pub fn init_checkpoint(
+    suite: &Suite,
+    shape: &Shape,
+    seed: u64,
+    out: &Path,
+) -> Result<Config, PipelineError> {
+    let bad = |m: String| PipelineError::Learn(format!("model shape: {m}"));
+    if out.exists() {
+        return Err(PipelineError::Learn(format!(
+            "{} already exists; not overwriting it",
+            out.display()
+        )));
+    }
+    let texts = all_text(suite);
+    let tok = Tokenizer::train(texts.iter().map(String::as_str), shape.vocab_size)?;
+    let cfg = Config {
+        hidden_size: shape.hidden_size,
+        intermediate_size: shape.intermediate_size,
+        num_hidden_layers: shape.layers,
+        num_attention_heads: shape.heads,
+        num_key_value_heads: shape.kv_heads,
+        max_position_embeddings: shape.max_positions,
+        ..Config::small(tok.vocab_size())
+    };
+    cfg.validate().map_err(|e| bad(e.to_string()))?;
+    if let Some(available) = available_memory() {
+        // Only the weights are made here; a run of it needs the floor checked again then.
+        let need = parameter_count(&cfg).saturating_mul(8);
+        if need > available {
+            return Err(bad(format!(
+                "{:.2} B parameters need {} to make, {} available",
+                parameter_count(&cfg) as f64 / 1e9,
+                gib(need),
+                gib(available)
+            )));
+        }
+    }
+    let params = Params::init(&cfg, seed, &Device::Cpu)?;
+    let model = LanguageModel::new(cfg.clone(), tok, params)?;
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".to_owned());
+    let tmp = out.with_file_name(format!(".{name}.partial"));
+    if tmp.exists() {
+        fs_err::remove_dir_all(&tmp)?;
+    }
+    model.save(&tmp)?;
+    fs_err::rename(&tmp, out)?;
+    Ok(cfg)
+}
+
 /// Copies of the weights a run holds at least: base, target and oracle, and while it trains
 /// one of them (or unlearns a copy) that model's gradient and AdamW's two moments.
 pub const RESIDENT_COPIES: u64 = 6;
+
+/// The same under LoRA: base, target and oracle, and the merged copy of the model whose
+/// adapters were trained (the adapters, their gradients and moments are small beside it).
+pub const LORA_RESIDENT_COPIES: u64 = 4;
 
 /// Parameters of a model of this shape.
 pub fn parameter_count(cfg: &Config) -> u64 {
@@ -254,9 +351,21 @@ pub fn parameter_count(cfg: &Config) -> u64 {
 /// Bytes a run needs at least for a model of this shape: [`RESIDENT_COPIES`] copies of its
 /// f32 weights (activations, the tokenizer and the plugins come on top).
 pub fn memory_floor(cfg: &Config) -> u64 {
+    memory_floor_with(cfg, false)
+}
+
+/// [`memory_floor`] of a run that trains every weight, or adapters ([`LORA_RESIDENT_COPIES`]).
+pub fn memory_floor_with(cfg: &Config, lora: bool) -> u64 {
     parameter_count(cfg)
         .saturating_mul(4)
-        .saturating_mul(RESIDENT_COPIES)
+        .saturating_mul(resident_copies(lora))
+}
+
+fn resident_copies(lora: bool) -> u64 {
+    match lora {
+        true => LORA_RESIDENT_COPIES,
+        false => RESIDENT_COPIES,
+    }
 }
 
 fn gib(bytes: u64) -> String {
@@ -265,17 +374,26 @@ fn gib(bytes: u64) -> String {
 
 /// Refuse a model whose [`memory_floor`] exceeds `available` bytes, naming both.
 pub fn check_fits(cfg: &Config, available: u64) -> Result<(), String> {
-    let need = memory_floor(cfg);
+    check_fits_with(cfg, available, false)
+}
+
+/// [`check_fits`] for a run that trains every weight or, with `lora`, adapters.
+pub fn check_fits_with(cfg: &Config, available: u64, lora: bool) -> Result<(), String> {
+    let need = memory_floor_with(cfg, lora);
     if need <= available {
         return Ok(());
     }
     let params = parameter_count(cfg);
+    let why = match lora {
+        true => "base, target, oracle, and the merged copy of the model whose adapters train",
+        false => "base, target, oracle, and a gradient and two AdamW moments while one trains",
+    };
     Err(format!(
         "config.json describes {:.2} B parameters ({} of f32 weights); a run holds at least \
-         {RESIDENT_COPIES} copies (base, target, oracle, and a gradient and two AdamW moments \
-         while one trains): {} needed, {} of memory available",
+         {} copies ({why}): {} needed, {} of memory available",
         params as f64 / 1e9,
         gib(params.saturating_mul(4)),
+        resident_copies(lora),
         gib(need),
         gib(available)
     ))
@@ -339,19 +457,90 @@ fn cgroup_headroom(proc_self_cgroup: &str, root: &Path) -> Option<u64> {
 
 /// The three models every run starts from.
 pub struct Learned {
-    /// The model before finetuning.
-    pub base: LanguageModel,
+    /// The model before finetuning ([`Learned::base`]).
+    base: LazyModel,
     /// Finetuned on forget ∪ retain: the model to unlearn.
     pub target: LanguageModel,
-    /// Finetuned on retain only: what perfect unlearning would give.
-    pub oracle: LanguageModel,
+    /// Finetuned on retain only: what perfect unlearning would give ([`Learned::oracle`]).
+    oracle: LazyModel,
     /// Cache keys of base, target and oracle.
     pub keys: [String; 3],
     /// The epochs each phase ran.
     pub schedule: Schedule,
+    /// Whether the last method of a run may unlearn the target itself rather than a copy
+    /// (set by the one caller that drops these models afterwards, [`crate::run`]): a method's
+    /// job then holds one copy of the weights, not two.
+    pub(crate) disposable: bool,
+    /// Set once a method has unlearned the target itself: the models are spent.
+    pub(crate) consumed: std::sync::atomic::AtomicBool,
+}
+
+impl Learned {
+    /// The base model, read from the cache (or its checkpoint) the first time it is needed.
+    pub fn base(&self) -> Result<&LanguageModel, PipelineError> {
+        self.base.get()
+    }
+
+    /// The oracle, read from the cache the first time it is needed.
+    pub fn oracle(&self) -> Result<&LanguageModel, PipelineError> {
+        self.oracle.get()
+    }
+}
+
+/// A learned model whose weights are read only when first needed: a method's job finds the
+/// base's and the oracle's observations in the cache and never needs their weights, so it
+/// holds one model (the target) rather than three.
+struct LazyModel {
+    cell: std::sync::OnceLock<LanguageModel>,
+    source: LazySource,
+}
+
+enum LazySource {
+    /// In memory from the start.
+    Loaded,
+    /// A verified cache entry.
+    Cache(ModelCache, String),
+    /// A checkpoint folder.
+    Checkpoint(PathBuf),
+}
+
+impl LazyModel {
+    fn loaded(model: LanguageModel) -> Self {
+        Self {
+            cell: std::sync::OnceLock::from(model),
+            source: LazySource::Loaded,
+        }
+    }
+
+    fn later(source: LazySource) -> Self {
+        Self {
+            cell: std::sync::OnceLock::new(),
+            source,
+        }
+    }
+
+    fn get(&self) -> Result<&LanguageModel, PipelineError> {
+        if let Some(m) = self.cell.get() {
+            return Ok(m);
+        }
+        let model = match &self.source {
+            LazySource::Loaded => {
+                return Err(PipelineError::Internal("a loaded model is missing".into()));
+            }
+            LazySource::Cache(cache, key) => cache.load(key).ok_or_else(|| {
+                PipelineError::Learn(format!(
+                    "cached model {key} was verified when the job started but is now missing \
+                     or damaged; run the job again to train it"
+                ))
+            })?,
+            LazySource::Checkpoint(path) => LanguageModel::load(path, &Device::Cpu)?,
+        };
+        Ok(self.cell.get_or_init(|| model))
+    }
 }
 
 /// A content-addressed store of trained models.
+#[derive(Clone)]
 pub struct ModelCache {
     dir: Option<PathBuf>,
 }
@@ -400,6 +589,25 @@ impl ModelCache {
                 );
                 discard(&path);
                 None
+            }
+        }
+    }
+
+    /// Whether `key` holds an entry whose files are as they were stored (checked against
+    /// their digests, without reading the model); a damaged entry is discarded.
+    pub(crate) fn verified(&self, key: &str) -> bool {
+        let Some(path) = self.path(key) else {
+            return false;
+        };
+        if !path.join("model.safetensors").exists() {
+            return false;
+        }
+        match check_entry(&path) {
+            Ok(()) => true,
+            Err(why) => {
+                warn!("cached model {} {why}; training it again", path.display());
+                discard(&path);
+                false
             }
         }
     }
@@ -705,6 +913,7 @@ pub fn learn(
     // The base model does not depend on replay: its key is that of the spec without it.
     let spec_json = serde_json::to_string(&LearnSpec {
         replay: 0.0,
+        lora: None,
         ..spec.clone()
     })
     .map_err(|e| PipelineError::Internal(e.to_string()))?;
@@ -760,32 +969,22 @@ pub fn learn(
     let target_replay = with_docs(&target_docs, replay);
     let (replay, oracle_digest) = replayed(&oracle_records, &oracle_docs, spec.seed + 5);
     let oracle_replay = with_docs(&oracle_docs, replay);
-    let target_key = key(&["target", &base_key, &target_digest]);
-    let oracle_key = key(&["oracle", &base_key, &oracle_digest]);
+    // Adapters enter the finetuned models' keys only when there are any (keys of full
+    // finetuning are what they were).
+    let lora_part = match &spec.lora {
+        Some(l) => format!(
+            ":lora:{}",
+            serde_json::to_string(l).map_err(|e| PipelineError::Internal(e.to_string()))?
+        ),
+        None => String::new(),
+    };
+    let target_key = key(&["target", &base_key, &format!("{target_digest}{lora_part}")]);
+    let oracle_key = key(&["oracle", &base_key, &format!("{oracle_digest}{lora_part}")]);
 
     // Two workers that need the same models take turns: the second finds them cached instead
     // of training them again (entries are also published atomically, see `store`).
     let _lock = cache.lock(&target_key)?;
 
-    // A checkpoint is its own base: loaded from its folder, never copied into the cache.
-    let from_checkpoint = match &spec.checkpoint {
-        Some(c) => {
-            reporter.stage("load checkpoint", 0);
-            let model = LanguageModel::load(&c.path, &Device::Cpu)?;
-            reporter.finish();
-            info!(checkpoint = %c.path.display(), parameters = model.params().count(), "loaded");
-            Some(model)
-        }
-        None => None,
-    };
-    let cached = (
-        match from_checkpoint {
-            Some(m) => Some(m),
-            None => cache.load(&base_key),
-        },
-        cache.load(&target_key),
-        cache.load(&oracle_key),
-    );
     // The data of each phase, tokenized as the base's tokenizer does (cheap next to training;
     // also done on a cache hit, to record the schedule the cached models were trained with).
     let pretrain_data = |tok: &Tokenizer, max_len: usize| -> Result<Vec<Sequence>, PipelineError> {
@@ -827,16 +1026,60 @@ pub fn learn(
         })
     };
 
+    // Everything cached: only the target is read now; base and oracle when first needed.
+    let base_there = spec.checkpoint.is_some() || cache.verified(&base_key);
+    if base_there
+        && cache.verified(&oracle_key)
+        && let Some(target) = cache.load(&target_key)
+    {
+        info!(cache = ?cache.dir(), "reusing cached base, target and oracle models");
+        let base = match &spec.checkpoint {
+            Some(c) => LazySource::Checkpoint(c.path.clone()),
+            None => LazySource::Cache(cache.clone(), base_key.clone()),
+        };
+        let schedule = schedule_of(&target)?;
+        return Ok(Learned {
+            base: LazyModel::later(base),
+            target,
+            oracle: LazyModel::later(LazySource::Cache(cache.clone(), oracle_key.clone())),
+            keys: [base_key, target_key, oracle_key],
+            schedule,
+            disposable: false,
+            consumed: Default::default(),
+        });
+    }
+
+    // A checkpoint is its own base: loaded from its folder, never copied into the cache.
+    let from_checkpoint = match &spec.checkpoint {
+        Some(c) => {
+            reporter.stage("load checkpoint", 0);
+            let model = LanguageModel::load(&c.path, &Device::Cpu)?;
+            reporter.finish();
+            info!(checkpoint = %c.path.display(), parameters = model.params().count(), "loaded");
+            Some(model)
+        }
+        None => None,
+    };
+    let cached = (
+        match from_checkpoint {
+            Some(m) => Some(m),
+            None => cache.load(&base_key),
+        },
+        cache.load(&target_key),
+        cache.load(&oracle_key),
+    );
     let (base_hit, target_hit, oracle_hit) = match cached {
         (Some(base), Some(target), Some(oracle)) => {
             info!(cache = ?cache.dir(), "reusing cached base, target and oracle models");
             let schedule = schedule_of(&base)?;
             return Ok(Learned {
-                base,
+                base: LazyModel::loaded(base),
                 target,
-                oracle,
+                oracle: LazyModel::loaded(oracle),
                 keys: [base_key, target_key, oracle_key],
                 schedule,
+                disposable: false,
+                consumed: Default::default(),
             });
         }
         partial => partial,
@@ -867,20 +1110,40 @@ pub fn learn(
     };
     let tok = base.tokenizer().clone();
     let max_len = base.config().max_position_embeddings;
+    // Adapters train at the phase's rate times their scale.
+    let finetune_phase = Phase {
+        learning_rate: spec.finetune.learning_rate
+            * spec.lora.as_ref().map_or(1.0, |l| l.learning_rate_scale),
+        ..spec.finetune.clone()
+    };
+    // What a finetune trains: a copy of the base, or adapters on it (merged when done).
+    let fresh = |base: &LanguageModel, seed: u64| -> Result<LanguageModel, PipelineError> {
+        Ok(match &spec.lora {
+            Some(l) => base.with_lora(l, seed ^ 0x4c6f_5241)?,
+            None => base.deep_copy()?,
+        })
+    };
+    let plain = |model: LanguageModel| -> Result<LanguageModel, PipelineError> {
+        Ok(match model.adapters() {
+            Some(_) => model.merged()?,
+            None => model,
+        })
+    };
 
     let target = match target_hit {
         Some(m) => m,
         None => {
-            let model = base.deep_copy()?;
+            let model = fresh(&base, spec.seed + 2)?;
             let data = finetune_data(&tok, max_len, &target_records, &target_replay)?;
             train_phase(
                 "finetune target",
                 &model,
                 &data,
-                &spec.finetune,
+                &finetune_phase,
                 spec.seed + 2,
                 reporter,
             )?;
+            let model = plain(model)?;
             cache.store(&target_key, &model)?;
             model
         }
@@ -888,27 +1151,30 @@ pub fn learn(
     let oracle = match oracle_hit {
         Some(m) => m,
         None => {
-            let model = base.deep_copy()?;
+            let model = fresh(&base, spec.seed + 3)?;
             let data = finetune_data(&tok, max_len, &oracle_records, &oracle_replay)?;
             train_phase(
                 "finetune oracle",
                 &model,
                 &data,
-                &spec.finetune,
+                &finetune_phase,
                 spec.seed + 3,
                 reporter,
             )?;
+            let model = plain(model)?;
             cache.store(&oracle_key, &model)?;
             model
         }
     };
     let schedule = schedule_of(&base)?;
     Ok(Learned {
-        base,
+        base: LazyModel::loaded(base),
         target,
-        oracle,
+        oracle: LazyModel::loaded(oracle),
         keys: [base_key, target_key, oracle_key],
         schedule,
+        disposable: false,
+        consumed: Default::default(),
     })
 }
 
@@ -1056,6 +1322,7 @@ mod replay_tests {
             seed: 0,
             replay: 0.0,
             checkpoint: None,
+            lora: None,
         }
     }
 

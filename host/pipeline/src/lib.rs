@@ -29,7 +29,9 @@ use sha2::{Digest, Sha256};
 use tracing::{info, info_span};
 
 pub use attack::{Attack, AttackSpec, QuantScope, RelearnSettings, RelearnSource};
-pub use learn::{Checkpoint, LearnSpec, Learned, ModelCache, ModelPreset, Phase, learn};
+pub use learn::{
+    Checkpoint, LearnSpec, Learned, ModelCache, ModelPreset, Phase, Shape, init_checkpoint, learn,
+};
 pub use observe::ObserveSettings;
 pub use pool::{PoolData, PoolMember, learn_member};
 pub use reporter::{Reporter, Silent, StageTime, StageTimer, stage_kind};
@@ -75,6 +77,11 @@ pub struct UnlearnSpec {
     /// (RMU moves three matrices and needs a larger one than GradDiff, which moves them all).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub method_learning_rates: BTreeMap<String, f64>,
+    /// Unlearn with low-rank adapters on the frozen start model instead of training every
+    /// weight: a method's reference is the frozen weights themselves (no copy), and the
+    /// unlearned model is evaluated merged. None: every weight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lora: Option<lethe_model::LoraSettings>,
 }
 
 impl UnlearnSpec {
@@ -374,6 +381,8 @@ fn relabel(observed: &[ObservedSplit], role: ModelRole) -> Vec<ObservedSplit> {
 
 /// Train a copy of `start` with a method plugin within the step budget: unlearning, or a
 /// model attack written against the method SDK. The plugin's failure is the inner error.
+/// With `consume`, the start itself is trained (or, under LoRA, merged into): only for a start
+/// nothing reads afterwards.
 #[allow(clippy::too_many_arguments)]
 fn train_copy(
     choice: &Choice<'_>,
@@ -383,13 +392,36 @@ fn train_copy(
     steps: u32,
     host: &PluginHost,
     seeds: (u64, u64),
+    consume: bool,
 ) -> Result<Result<TrainingState, lethe_runtime::RuntimeError>, PipelineError> {
     let plugin = choice.plugin;
-    let model = start.deep_copy()?;
-    let reference = if plugin.manifest.needs_reference {
-        Some(start.frozen_copy()?)
-    } else {
-        None
+    let needs_reference = plugin.manifest.needs_reference;
+    let (model, reference) = match &spec.unlearn.lora {
+        // Nothing reads the start afterwards: train it, not a copy.
+        None if consume => (
+            start.shared_view()?,
+            match needs_reference {
+                true => Some(start.frozen_copy()?),
+                false => None,
+            },
+        ),
+        // The start's weights, shared and frozen, under adapters; the reference is the same
+        // weights without them.
+        Some(lora) => {
+            let model = start.with_lora(lora, seeds.0 ^ LORA_SEED)?;
+            let reference = match needs_reference {
+                true => model.frozen_base()?,
+                false => None,
+            };
+            (model, reference)
+        }
+        None => (
+            start.deep_copy()?,
+            match needs_reference {
+                true => Some(start.frozen_copy()?),
+                false => None,
+            },
+        ),
     };
     let MethodData {
         feeds,
@@ -405,13 +437,34 @@ fn train_copy(
         steps,
         spec.unlearn.batch_size,
         OptimSettings {
-            learning_rate: spec.unlearn.learning_rate_of(&plugin.manifest.name),
+            learning_rate: spec.unlearn.learning_rate_of(&plugin.manifest.name)
+                * spec
+                    .unlearn
+                    .lora
+                    .as_ref()
+                    .map_or(1.0, |l| l.learning_rate_scale),
             ..OptimSettings::default()
         },
         seeds.0,
     )?;
-    Ok(host.unlearn(plugin, &choice.config, state, seeds.1))
+    // Evaluated, hashed and attacked as the merged weights: merged into the start's own
+    // storage when nothing reads the start afterwards, else into a copy.
+    match host.unlearn(plugin, &choice.config, state, seeds.1) {
+        Ok(mut state) if state.model.adapters().is_some() => {
+            state.reference = None;
+            let model = state.model;
+            state.model = match consume {
+                true => model.merge_in_place()?,
+                false => model.merged()?,
+            };
+            Ok(Ok(state))
+        }
+        outcome => Ok(outcome),
+    }
 }
+
+/// Mixed into a training state's seed for its adapters' initialisation.
+const LORA_SEED: u64 = 0x4c6f_5241;
 
 /// What the stages of one run share: the spec, the sandbox, progress, what the metrics
 /// observe, the step budget, the attacks' seeds, prompts and judge.
@@ -446,10 +499,13 @@ impl Stages<'_, '_> {
     /// Observe a learned model (base, target or oracle, by its cache key) clean, or read what
     /// an earlier job observed of it: every method's job scores against the oracle, and the
     /// oracle is the same model, observed the same way, in each.
-    fn observe_learned(
+    ///
+    /// `model` gives the model only when it must be observed: a cached model whose
+    /// observations are cached is never read.
+    fn observe_learned<'m>(
         &self,
         name: &str,
-        model: &LanguageModel,
+        model: &dyn Fn() -> Result<&'m LanguageModel, PipelineError>,
         model_key: &str,
     ) -> Result<Vec<ObservedSplit>, PipelineError> {
         let [eval, needs, settings] = &self.observed_parts;
@@ -458,7 +514,7 @@ impl Stages<'_, '_> {
             info!(model = name, "reusing cached observations");
             return Ok(o);
         }
-        let o = self.observe_one(name, model, &Query::clean())?;
+        let o = self.observe_one(name, model()?, &Query::clean())?;
         if let Err(e) = self.cache.store_observed(&key, &o) {
             self.reporter
                 .warn(&format!("observations of {name} not cached: {e}"));
@@ -496,6 +552,7 @@ impl Stages<'_, '_> {
         choice: &Choice<'_>,
         start: &LanguageModel,
         label: &str,
+        consume: bool,
     ) -> Result<Result<TrainingState, lethe_runtime::RuntimeError>, PipelineError> {
         self.reporter.stage(&format!("unlearn {label}"), 0);
         let seeds = (
@@ -510,6 +567,7 @@ impl Stages<'_, '_> {
             self.steps,
             self.host,
             seeds,
+            consume,
         )?;
         self.reporter.finish();
         Ok(trained)
@@ -529,7 +587,7 @@ impl Stages<'_, '_> {
         let reporter = self.reporter;
         let attack_seed = self.attack_seed;
         let clean = match model_key {
-            Some(k) => self.observe_learned(&label, model, k)?,
+            Some(k) => self.observe_learned(&label, &|| Ok(model), k)?,
             None => self.observe_one(&label, model, &Query::clean())?,
         };
         let mut observed = vec![(AttackLabel::Clean.to_string(), clean)];
@@ -630,7 +688,9 @@ impl Stages<'_, '_> {
                 attack_seed.wrapping_add(1000 + j as u64),
                 attack_seed.wrapping_add(j as u64),
             );
-            let trained = train_copy(choice, model, suite, spec, self.steps, self.host, seeds)?;
+            let trained = train_copy(
+                choice, model, suite, spec, self.steps, self.host, seeds, false,
+            )?;
             reporter.finish();
             match trained {
                 Ok(state) => {
@@ -794,7 +854,9 @@ pub fn run(
     reporter: &dyn Reporter,
 ) -> Result<RunOutput, PipelineError> {
     check_forget(spec.suite)?;
-    let learned = learn::learn(spec.suite, &spec.learn, cache, reporter)?;
+    let mut learned = learn::learn(spec.suite, &spec.learn, cache, reporter)?;
+    // Nothing reads these models after the run: its last method may unlearn the target itself.
+    learned.disposable = true;
     run_learned(spec, &learned, &Starts::default(), host, cache, reporter)
 }
 
@@ -832,6 +894,13 @@ pub fn run_learned(
     cache: &ModelCache,
     reporter: &dyn Reporter,
 ) -> Result<RunOutput, PipelineError> {
+    if learned.consumed.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(PipelineError::Internal(
+            "these learned models were spent by an earlier run (its last method unlearned the \
+             target itself)"
+                .into(),
+        ));
+    }
     let suite = spec.suite;
     check_forget(suite)?;
     let forget_size: usize = suite.splits_with(SplitRole::Forget).map(|s| s.len()).sum();
@@ -971,11 +1040,16 @@ pub fn run_learned(
         judge,
     };
 
-    let baselines = [
-        (ModelRole::Base, &learned.base),
-        (ModelRole::Target, &learned.target),
-        (ModelRole::Oracle, &learned.oracle),
-    ];
+    let baselines = [ModelRole::Base, ModelRole::Target, ModelRole::Oracle];
+    // Base and oracle are read from the cache only when used (a method's job usually finds
+    // their observations cached and holds the target alone).
+    let learned_model = |role: ModelRole| -> Result<&LanguageModel, PipelineError> {
+        match role {
+            ModelRole::Base => learned.base(),
+            ModelRole::Oracle => learned.oracle(),
+            _ => Ok(&learned.target),
+        }
+    };
     let mut rows = Vec::new();
     if spec.baselines {
         // A base trained on nothing (a suite without pretraining text, no checkpoint: TOFU
@@ -985,14 +1059,14 @@ pub fn run_learned(
             && suite
                 .splits_with(SplitRole::Pretrain)
                 .all(lethe_suites::Split::is_empty);
-        for (i, (role, model)) in baselines.into_iter().enumerate() {
+        for (i, role) in baselines.into_iter().enumerate() {
             if role == ModelRole::Base && untrained_base {
                 continue;
             }
             rows.push(stages.observe_row(
                 role.as_str().to_owned(),
                 String::new(),
-                model,
+                learned_model(role)?,
                 Some(&learned.keys[i]),
             )?);
         }
@@ -1009,13 +1083,15 @@ pub fn run_learned(
         .flat_map(|c| c.plugin.manifest.models.iter().copied())
         .collect();
     let mut references: BTreeMap<ModelRole, Vec<ObservedSplit>> = BTreeMap::new();
-    for (i, (role, model)) in baselines.into_iter().enumerate() {
+    for (i, role) in baselines.into_iter().enumerate() {
         if !declared.contains(&role) {
             continue;
         }
         let clean = match rows.iter().find(|r| r.label == role.as_str()) {
             Some(row) => row.clean().to_vec(),
-            None => stages.observe_learned(role.as_str(), model, &learned.keys[i])?,
+            None => {
+                stages.observe_learned(role.as_str(), &|| learned_model(role), &learned.keys[i])?
+            }
         };
         references.insert(role, clean);
     }
@@ -1033,8 +1109,20 @@ pub fn run_learned(
         }
         used_labels.insert(label.clone());
         let _span = info_span!("method", plugin = %plugin.label(), run = %run_id).entered();
+        // The last method of a run whose models are dropped afterwards unlearns the target
+        // itself: its job holds one copy of the weights, not two.
+        let consume = learned.disposable
+            && i + 1 == spec.methods.len()
+            && !spec.baselines
+            && starts.members.is_empty()
+            && !starts.models.contains_key(&label);
         let start = starts.models.get(&label).unwrap_or(&learned.target);
-        match stages.unlearn(i, choice, start, &label)? {
+        if consume {
+            learned
+                .consumed
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        match stages.unlearn(i, choice, start, &label, consume)? {
             Ok(state) => {
                 info!(steps = state.losses.len(), "unlearned");
                 losses.insert(label.clone(), state.losses.clone());

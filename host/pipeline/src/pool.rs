@@ -190,13 +190,14 @@ pub fn learn_member(
         info!(pool = member.data.name(), "reusing a cached pool model");
         return Ok((m, member_key));
     }
-    let tok = learned.base.tokenizer();
-    let max_len = learned.base.config().max_position_embeddings;
+    let base = learned.base()?;
+    let tok = base.tokenizer();
+    let max_len = base.config().max_position_embeddings;
     let mut data = qa_sequences(&refs, tok, max_len)?;
     for t in docs.iter().chain(replay.iter()) {
         data.push(Sequence::text(tok, t)?.truncated(max_len));
     }
-    let model = learned.base.deep_copy()?;
+    let model = base.deep_copy()?;
     train_phase(
         &format!("finetune {} pool model", member.data.name()),
         &model,

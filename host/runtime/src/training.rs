@@ -972,13 +972,13 @@ impl wit::Host for HostState {
 
     fn parameter_names(&mut self) -> WResult<Vec<String>> {
         self.touch()?;
-        Ok(self.training()?.model.params().short_names())
+        Ok(self.training()?.model.trainable_names())
     }
 
     fn train_only(&mut self, prefixes: Vec<String>) -> WResult<Result<(), PluginError>> {
         self.touch()?;
         let training = self.training()?;
-        let selected = training.model.params().select(&prefixes);
+        let selected = training.model.select_trainable(&prefixes);
         if selected.is_empty() {
             return Ok(Err(invalid(format!(
                 "no parameter starts with any of {prefixes:?}"
