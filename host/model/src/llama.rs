@@ -145,12 +145,10 @@ impl Linear {
     /// `x [n, in] → [n, out]` (the fused linear op: no transpose node, one product for the
     /// weight's gradient), plus `scale · (x·Aᵀ)·Bᵀ` under an adapter.
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let mut y = ops::linear(x, &self.weight)?;
-        if let Some(l) = &self.lora {
-            // Scaled on the narrow `[n, r]` side: one small op forward and backward.
-            let xa = (ops::linear(x, &l.a)? * l.scale)?;
-            y = (y + ops::linear(&xa, &l.b)?)?;
-        }
+        let y = match &self.lora {
+            Some(l) => ops::lora_linear(x, &self.weight, &l.a, &l.b, l.scale)?,
+            None => ops::linear(x, &self.weight)?,
+        };
         match &self.bias {
             Some(b) => y.broadcast_add(b),
             None => Ok(y),

@@ -1348,6 +1348,128 @@ pub fn linear(x: &Tensor, weight: &Tensor) -> CResult<Tensor> {
     x.contiguous()?.apply_op2(&weight.contiguous()?, Linear)
 }
 
+/// `x·Wᵀ + s·(x·Aᵀ)·Bᵀ` (a LoRA projection) as one graph node, with `A [r, in]` and
+/// `B [out, r]` packed flat into one operand (`[A; B]`, so each still gets its own gradient
+/// through the concatenation). As five nodes (two products, a scale, a product, an add), each
+/// kept its `[n, out]` output and had its gradient zero-filled and summed by candle.
+struct LoraLinear {
+    r: usize,
+    scale: f32,
+    keep: bool,
+    /// `s·(x·Aᵀ)`, `[n, r]`, for the backward pass.
+    saved: Mutex<Option<Vec<f32>>>,
+}
+
+impl CustomOp3 for LoraLinear {
+    fn name(&self) -> &'static str {
+        "lethe-lora-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> CResult<(CpuStorage, Shape)> {
+        let x = f32s(s1, l1, self.name())?;
+        let w = f32s(s2, l2, self.name())?;
+        let ab = f32s(s3, l3, self.name())?;
+        let (n, inp, out) = linear_dims(l1, l2)?;
+        let r = self.r;
+        if ab.len() != r * (inp + out) {
+            candle_core::bail!(
+                "lora linear: {} adapter values for rank {r}, {inp} in, {out} out",
+                ab.len()
+            )
+        }
+        let (a, b) = ab.split_at(r * inp);
+        let mut xa = project(x, a, n, inp, r)?;
+        for v in &mut xa {
+            *v *= self.scale;
+        }
+        let mut y = project(x, w, n, inp, out)?;
+        gemm::matmul(
+            &mut y,
+            MatRef::rows(&xa, n, r),
+            MatRef::transposed(b, out, r),
+            true,
+        )
+        .map_err(gemm_err)?;
+        if self.keep {
+            *state(&self.saved, "lora linear")? = Some(xa);
+        }
+        let mut dims = l1.dims().to_vec();
+        if let Some(last) = dims.last_mut() {
+            *last = out;
+        }
+        Ok((CpuStorage::F32(y), Shape::from(dims)))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        ab: &Tensor,
+        _res: &Tensor,
+        dy: &Tensor,
+    ) -> CResult<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (out, inp) = w.dims2()?;
+        let r = self.r;
+        let n = x.elem_count() / inp.max(1);
+        let x2 = x.reshape((n, inp))?;
+        let dy = dy.contiguous()?.reshape((n, out))?;
+        let a = ab.narrow(0, 0, r * inp)?.reshape((r, inp))?;
+        let b = ab.narrow(0, r * inp, out * r)?.reshape((out, r))?;
+        // Taken, not cloned: a second backward pass over the same graph recomputes it.
+        let xa = match state(&self.saved, "lora linear")?.take() {
+            Some(v) => Tensor::from_vec(v, (n, r), x.device())?,
+            None => (x2.apply_op2_no_bwd(&a, &Linear)? * f64::from(self.scale))?,
+        };
+        // g = s·(dy·B), [n, r]; dB = dyᵀ·xa; dA = gᵀ·x; dx = dy·W + g·A.
+        let g = (dy.apply_op2_no_bwd(&b, &LinearBwdInput)? * f64::from(self.scale))?;
+        let db = dy.apply_op2_no_bwd(&xa, &LinearBwdWeight)?;
+        let da = g.apply_op2_no_bwd(&x2, &LinearBwdWeight)?;
+        let dab = Tensor::cat(&[da.flatten_all()?, db.flatten_all()?], 0)?;
+        let dx = match x.track_op() {
+            true => {
+                let through_w = dy.apply_op2_no_bwd(w, &LinearBwdInput)?;
+                let through_a = g.apply_op2_no_bwd(&a, &LinearBwdInput)?;
+                Some((through_w + through_a)?.reshape(x.shape())?)
+            }
+            false => None,
+        };
+        let dw = match w.track_op() {
+            true => Some(dy.apply_op2_no_bwd(&x2, &LinearBwdWeight)?),
+            false => None,
+        };
+        Ok((dx, dw, Some(dab)))
+    }
+}
+
+/// `x·Wᵀ + scale·(x·Aᵀ)·Bᵀ` for `x [..., in]`, `W [out, in]`, `A [r, in]`, `B [out, r]` →
+/// `[..., out]`: a LoRA projection in one graph node on CPU f32, composed elsewhere.
+pub fn lora_linear(x: &Tensor, w: &Tensor, a: &Tensor, b: &Tensor, scale: f64) -> CResult<Tensor> {
+    if !fused(&[x, w, a, b]) {
+        let xa = (composed::linear(x, a)? * scale)?;
+        return composed::linear(x, w)? + composed::linear(&xa, b)?;
+    }
+    let r = a.dim(0)?;
+    let ab = Tensor::cat(&[a.flatten_all()?, b.flatten_all()?], 0)?;
+    x.contiguous()?.apply_op3(
+        &w.contiguous()?,
+        &ab,
+        LoraLinear {
+            r,
+            scale: scale as f32,
+            keep: x.track_op() || ab.track_op(),
+            saved: Mutex::new(None),
+        },
+    )
+}
+
 /// The vocabulary projection and label log-probs as one op: `log_softmax(x · wᵀ)[label]`.
 /// The `[n, V]` logits never become a graph node, so candle never allocates, zero-fills and
 /// sums their gradient (16 MB for the benchmark's batch, on one thread): the backward pass turns

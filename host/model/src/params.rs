@@ -193,19 +193,168 @@ impl Params {
                 dir.display()
             )));
         };
-        let mut tensors = BTreeMap::new();
+        let mut vars = BTreeMap::new();
         for file in files {
-            let loaded = candle_core::safetensors::load(&file, device)
+            load_file(&file, device, &mut vars)
                 .map_err(|e| ModelError::Weights(format!("{}: {e}", file.display())))?;
-            tensors.extend(loaded);
         }
-        Self::from_tensors(tensors)
+        Ok(Self { vars })
     }
+}
+
+/// Read one safetensors file tensor by tensor into f32 parameters: the file is never held
+/// whole in memory beside its tensors (reading it whole, then copying each tensor into a
+/// parameter, took three times the weights' size at the peak of a cached model's load).
+///
+/// The header is checked as the format requires: its length within the file, every tensor's
+/// offsets inside the data and its bytes those of its shape and type, the data ending where
+/// the file does.
+fn load_file(file: &Path, device: &Device, vars: &mut BTreeMap<String, Var>) -> Result<(), String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let io = |e: std::io::Error| e.to_string();
+    let mut f = fs_err::File::open(file).map_err(io)?;
+    let size = f.metadata().map_err(io)?.len();
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len)
+        .map_err(|_| "shorter than a safetensors header".to_owned())?;
+    let n = u64::from_le_bytes(len);
+    // The format's own bound on the header (100 MB).
+    if n > 100_000_000 || n.saturating_add(8) > size {
+        return Err(format!(
+            "header length {n} does not fit a file of {size} bytes"
+        ));
+    }
+    let mut header = vec![0u8; n as usize];
+    f.read_exact(&mut header).map_err(io)?;
+    let header: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(&header).map_err(|e| format!("header: {e}"))?;
+    let data_len = size - 8 - n;
+    let mut spans = Vec::new();
+    for (name, info) in &header {
+        if name == "__metadata__" {
+            continue;
+        }
+        let bad = |what: &str| format!("tensor '{name}': {what}");
+        let dtype = match info.get("dtype").and_then(|d| d.as_str()) {
+            Some("F32") => DType::F32,
+            Some("BF16") => DType::BF16,
+            Some("F16") => DType::F16,
+            Some(other) => return Err(bad(&format!("type {other} is not a float weight type"))),
+            None => return Err(bad("no dtype")),
+        };
+        let dims = |key: &str| -> Option<Vec<u64>> {
+            info.get(key)?
+                .as_array()?
+                .iter()
+                .map(serde_json::Value::as_u64)
+                .collect()
+        };
+        let shape = dims("shape").ok_or_else(|| bad("no shape"))?;
+        let offsets = dims("data_offsets").ok_or_else(|| bad("no data_offsets"))?;
+        let &[start, end] = offsets.as_slice() else {
+            return Err(bad("data_offsets is not [start, end]"));
+        };
+        let elems = shape
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+            .ok_or_else(|| bad("shape overflows"))?;
+        let bytes = elems
+            .checked_mul(dtype.size_in_bytes() as u64)
+            .ok_or_else(|| bad("shape overflows"))?;
+        if start > end || end > data_len || end - start != bytes {
+            return Err(bad(&format!(
+                "offsets {start}..{end} for {bytes} bytes of data, in {data_len}"
+            )));
+        }
+        let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+        spans.push((start, end, name.clone(), dtype, shape));
+    }
+    // The data is the tensors, back to back, ending with the file.
+    spans.sort_by_key(|s| s.0);
+    let mut at = 0;
+    for (start, end, name, ..) in &spans {
+        if *start != at {
+            return Err(format!("tensor '{name}' starts at {start}, not {at}"));
+        }
+        at = *end;
+    }
+    if at != data_len {
+        return Err(format!(
+            "the tensors hold {at} bytes of the {data_len} after the header"
+        ));
+    }
+    let mut buf = Vec::new();
+    for (start, end, name, dtype, shape) in spans {
+        f.seek(SeekFrom::Start(8 + n + start)).map_err(io)?;
+        buf.resize((end - start) as usize, 0);
+        f.read_exact(&mut buf).map_err(io)?;
+        let var = match dtype {
+            DType::F32 => {
+                let values: Vec<f32> = buf
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                Var::from_vec(values, shape, device)
+            }
+            _ => Tensor::from_raw_buffer(&buf, dtype, &shape, device)
+                .and_then(|t| t.to_dtype(DType::F32))
+                .and_then(|t| Var::from_tensor(&t)),
+        }
+        .map_err(|e| format!("tensor '{name}': {e}"))?;
+        vars.insert(name, var);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weights_load_tensor_by_tensor_and_a_file_that_breaks_the_format_is_refused()
+    -> Result<(), ModelError> {
+        let cfg = Config::tiny(64);
+        let dir = tempfile::tempdir().map_err(|e| ModelError::Io(e.to_string()))?;
+        let saved = Params::init(&cfg, 5, &Device::Cpu)?;
+        saved.save(&dir.path().join("model.safetensors"))?;
+        let loaded = Params::load(dir.path(), &Device::Cpu)?;
+        for ((a, x), (b, y)) in saved.vars().zip(loaded.vars()) {
+            assert_eq!(a, b);
+            let (x, y) = (x.flatten_all()?, y.flatten_all()?);
+            assert_eq!(x.to_vec1::<f32>()?, y.to_vec1::<f32>()?, "{a}");
+        }
+        let file = dir.path().join("model.safetensors");
+        let clean = fs_err::read(&file).map_err(|e| ModelError::Io(e.to_string()))?;
+        let n = u64::from_le_bytes(clean[..8].try_into().unwrap_or_default()) as usize;
+        let header = String::from_utf8_lossy(&clean[8..8 + n]).into_owned();
+        let first = "model.embed_tokens.weight";
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            ([clean.clone(), vec![0]].concat(), "after the header"),
+            (clean[..clean.len() - 4].to_vec(), "in"),
+            (clean[..5].to_vec(), "shorter than a safetensors header"),
+            (
+                [&u64::MAX.to_le_bytes()[..], &clean[8..]].concat(),
+                "does not fit a file",
+            ),
+            (
+                {
+                    let h = header.replacen("\"F32\"", "\"I64\"", 1);
+                    [&clean[..8], h.as_bytes(), &clean[8 + n..]].concat()
+                },
+                "is not a float weight type",
+            ),
+        ];
+        for (bytes, expected) in cases {
+            fs_err::write(&file, &bytes).map_err(|e| ModelError::Io(e.to_string()))?;
+            let err = Params::load(dir.path(), &Device::Cpu)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains(expected), "{expected:?} not in {err:?}");
+        }
+        assert!(header.contains(first));
+        Ok(())
+    }
 
     #[test]
     fn init_is_seeded() -> Result<(), ModelError> {
