@@ -28,6 +28,21 @@ fn init(dir: &std::path::Path, name: &str, extra: &[&str]) -> std::process::Outp
         .unwrap()
 }
 
+/// A tiny run of GradDiff, scored by probability, from the checkpoint `model`.
+fn graddiff_on(model: &std::path::Path, out: &std::path::Path, extra: &[&str]) {
+    let mut args = vec![
+        "--model",
+        model.to_str().unwrap(),
+        "--methods",
+        "graddiff",
+        "--metrics",
+        "probability",
+    ];
+    args.extend_from_slice(extra);
+    let o = run_tiny(out, &args);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
 #[test]
 fn a_checkpoint_made_by_lethe_is_finetuned_and_unlearned_with_adapters() {
     let dir = tempfile::tempdir().unwrap();
@@ -50,15 +65,10 @@ fn a_checkpoint_made_by_lethe_is_finetuned_and_unlearned_with_adapters() {
     );
 
     let out = dir.path().join("out");
-    let o = run_tiny(
+    graddiff_on(
+        &model,
         &out,
         &[
-            "--model",
-            model.to_str().unwrap(),
-            "--methods",
-            "graddiff",
-            "--metrics",
-            "probability",
             "--lora-rank",
             "4",
             "--lora-targets",
@@ -67,7 +77,6 @@ fn a_checkpoint_made_by_lethe_is_finetuned_and_unlearned_with_adapters() {
             "20",
         ],
     );
-    assert!(o.status.success(), "{}", text(&o));
     let job = crate::job_of(&out, "graddiff");
     let lora = &job["run"]["learn"]["lora"];
     assert_eq!(lora["rank"], 4, "{job}");
@@ -92,18 +101,7 @@ fn a_checkpoint_made_by_lethe_is_finetuned_and_unlearned_with_adapters() {
 
     // The same run with full training writes other models (their keys hold the setting).
     let full = dir.path().join("full");
-    let o = run_tiny(
-        &full,
-        &[
-            "--model",
-            model.to_str().unwrap(),
-            "--methods",
-            "graddiff",
-            "--metrics",
-            "probability",
-        ],
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    graddiff_on(&model, &full, &[]);
     let df2 = lethe_reports::read_parquet(&full.join("results.parquet")).unwrap();
     let q = |row: &str| split_value(&df2, row, "none", "probability", "forget").unwrap();
     assert_eq!(

@@ -745,7 +745,6 @@ pub struct K8sArgs {
     pub name: String,
 }
 
-/// Options of `lethe run` and `lethe plan`: what an experiment computes.
 /// A stage LoRA can replace full training in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LoraStage {
@@ -755,6 +754,7 @@ pub enum LoraStage {
     Unlearn,
 }
 
+/// Options of `lethe run` and `lethe plan`: what an experiment computes.
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Model size, suite size and training lengths.

@@ -237,12 +237,13 @@ pub(crate) fn setup(args: &RunArgs, seed: u64) -> Result<Setup, Failure> {
         }
     }
     if let Some(dir) = &args.model {
-        let lora = settings
-            .learn
-            .lora
-            .as_ref()
-            .or(settings.unlearn.lora.as_ref());
-        settings.learn.checkpoint = Some(Checkpoint::open_with(dir, lora).map_err(Failure::input)?);
+        let c = Checkpoint::open_with(
+            dir,
+            settings.learn.lora.as_ref(),
+            settings.unlearn.lora.as_ref(),
+        )
+        .map_err(Failure::input)?;
+        settings.learn.checkpoint = Some(c);
     }
     // Only the built-ins the run names are compiled (a protocol names its own).
     let (default_methods, default_metrics) = defaults(args);
@@ -547,7 +548,6 @@ pub fn suite_check(args: &SuiteCheckArgs) -> Result<ExitCode, Failure> {
     }
 }
 
-/// `lethe suite generate`.
 /// `lethe model init`: a checkpoint of the asked shape, its tokenizer trained on a suite.
 pub fn model_init(args: &ModelInitArgs) -> Result<ExitCode, Failure> {
     let suite = match &args.suite {
@@ -580,6 +580,7 @@ pub fn model_init(args: &ModelInitArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `lethe suite generate`.
 pub fn suite_generate(args: &SuiteGenerateArgs) -> Result<ExitCode, Failure> {
     if args.out.exists() {
         return Err(Failure::input(anyhow!(

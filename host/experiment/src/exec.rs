@@ -378,10 +378,10 @@ pub fn prepare<'a>(
                 s
             }
         };
-        let lora = job.learn.lora.as_ref().or(job.unlearn.lora.as_ref());
+        let (learn_lora, unlearn_lora) = (job.learn.lora.as_ref(), job.unlearn.lora.as_ref());
         let checkpoint = match &job.model {
             Some(m) => {
-                let c = Checkpoint::open_with(&m.path, lora)
+                let c = Checkpoint::open_with(&m.path, learn_lora, unlearn_lora)
                     .map_err(|e| fail(format!("model: {e}")))?;
                 if c.sha256 != m.sha256 {
                     return Err(fail(format!(
@@ -397,11 +397,11 @@ pub fn prepare<'a>(
         };
         // A LoRA setting that does not fit the preset's shape is refused before anything
         // trains (a checkpoint's was checked against its config.json above).
-        if job.model.is_none()
-            && let Some(l) = lora
-        {
-            l.check(&job.learn.preset.config(job.learn.vocab_size))
-                .map_err(|e| fail(format!("lora: {e}")))?;
+        if job.model.is_none() {
+            let cfg = job.learn.preset.config(job.learn.vocab_size);
+            for l in learn_lora.iter().chain(unlearn_lora.iter()) {
+                l.check(&cfg).map_err(|e| fail(format!("lora: {e}")))?;
+            }
         }
         let method = match &job.rows {
             Rows::Baselines | Rows::Pool { .. } => None,

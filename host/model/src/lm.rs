@@ -72,12 +72,7 @@ impl LanguageModel {
             ));
         }
         let adapters = Adapters::init(&self.cfg, settings, seed, &self.device)?;
-        let frozen: std::collections::BTreeMap<String, Tensor> = self
-            .params
-            .tensors()
-            .into_iter()
-            .map(|(k, t)| (k, t.detach()))
-            .collect();
+        let frozen = self.params.detached_tensors();
         let llama =
             Llama::with_adapters(&self.cfg, &frozen, &adapters.tensors(), settings.scale())?;
         Ok(Self {
@@ -185,12 +180,7 @@ impl LanguageModel {
         if self.adapters.is_none() {
             return Ok(None);
         }
-        let frozen: std::collections::BTreeMap<String, Tensor> = self
-            .params
-            .tensors()
-            .into_iter()
-            .map(|(k, t)| (k, t.detach()))
-            .collect();
+        let frozen = self.params.detached_tensors();
         Ok(Some(FrozenModel {
             llama: Llama::new(&self.cfg, &frozen)?,
         }))
@@ -219,12 +209,7 @@ impl LanguageModel {
             None => Ok(copy),
             Some(a) => {
                 let adapters = a.deep_copy()?;
-                let frozen: std::collections::BTreeMap<String, Tensor> = copy
-                    .params
-                    .tensors()
-                    .into_iter()
-                    .map(|(k, t)| (k, t.detach()))
-                    .collect();
+                let frozen = copy.params.detached_tensors();
                 let llama = Llama::with_adapters(
                     &self.cfg,
                     &frozen,

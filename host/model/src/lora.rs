@@ -2,7 +2,8 @@
 //! `x·Wᵀ + (α/r)·(x·Aᵀ)·Bᵀ` with `A [r, in]` and `B [out, r]` trained and `W` frozen.
 //!
 //! Only the adapters are parameters: the frozen weights are shared with the model the adapters
-//! were put on (no copy), record no gradient graph and get no weight gradient, and the same
+//! were put on (no copy) and record no gradient graph (the fused ops then skip their weight
+//! gradients), and the same
 //! frozen weights without the adapters are the reference model at no cost. `B` starts at zero,
 //! so a fresh adapter computes exactly what the frozen model does. Evaluation and the cache see
 //! the merged weights `W + (α/r)·B·A` ([`crate::LanguageModel::merged`]).

@@ -150,8 +150,12 @@ impl CustomOp2 for RmsNorm {
         let out = x.apply_op3_no_bwd(w, &dy.contiguous()?, &RmsNormBwd { eps: self.eps })?;
         let n = x.elem_count();
         let dx = out.narrow(0, 0, n)?.reshape(x.shape())?;
-        let dw = out.narrow(0, n, w.elem_count())?.reshape(w.shape())?;
-        Ok((Some(dx), Some(dw)))
+        // A frozen weight (LoRA) gets none (the kernel computes it in the same pass).
+        let dw = match w.track_op() {
+            true => Some(out.narrow(0, n, w.elem_count())?.reshape(w.shape())?),
+            false => None,
+        };
+        Ok((Some(dx), dw))
     }
 }
 
@@ -957,11 +961,7 @@ impl CustomOp3 for SwiGluProjection {
         if self.keep {
             *state(&self.saved, "swiglu projection")? = Some(gu);
         }
-        let mut dims = l1.dims().to_vec();
-        if let Some(last) = dims.last_mut() {
-            *last = m;
-        }
-        Ok((CpuStorage::F32(act), Shape::from(dims)))
+        Ok((CpuStorage::F32(act), last_dim(l1, m)))
     }
 
     fn bwd(
@@ -1216,6 +1216,15 @@ fn linear_dims(x: &Layout, w: &Layout) -> CResult<(usize, usize, usize)> {
     Ok((x.shape().elem_count() / inp.max(1), inp, out))
 }
 
+/// The shape of `l` with its last dimension set to `n` (a projection's output).
+fn last_dim(l: &Layout, n: usize) -> Shape {
+    let mut dims = l.dims().to_vec();
+    if let Some(last) = dims.last_mut() {
+        *last = n;
+    }
+    Shape::from(dims)
+}
+
 fn gemm_err(e: String) -> candle_core::Error {
     candle_core::Error::Msg(e)
 }
@@ -1236,11 +1245,7 @@ impl CustomOp2 for Linear {
         let w = f32s(s2, l2, self.name())?;
         let (n, inp, out) = linear_dims(l1, l2)?;
         let y = project(x, w, n, inp, out)?;
-        let mut dims = l1.dims().to_vec();
-        if let Some(last) = dims.last_mut() {
-            *last = out;
-        }
-        Ok((CpuStorage::F32(y), Shape::from(dims)))
+        Ok((CpuStorage::F32(y), last_dim(l1, out)))
     }
 
     fn bwd(
@@ -1401,11 +1406,7 @@ impl CustomOp3 for LoraLinear {
         if self.keep {
             *state(&self.saved, "lora linear")? = Some(xa);
         }
-        let mut dims = l1.dims().to_vec();
-        if let Some(last) = dims.last_mut() {
-            *last = out;
-        }
-        Ok((CpuStorage::F32(y), Shape::from(dims)))
+        Ok((CpuStorage::F32(y), last_dim(l1, out)))
     }
 
     fn bwd(

@@ -102,6 +102,15 @@ impl Params {
             .collect()
     }
 
+    /// The tensors, sharing storage with the parameters but recording no gradient graph
+    /// (frozen weights under adapters).
+    pub fn detached_tensors(&self) -> BTreeMap<String, Tensor> {
+        self.vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
+            .collect()
+    }
+
     /// An independent copy, detached from the gradient: a frozen reference.
     pub fn frozen_copy(&self) -> Result<BTreeMap<String, Tensor>, ModelError> {
         let mut out = BTreeMap::new();
@@ -235,11 +244,16 @@ fn load_file(file: &Path, device: &Device, vars: &mut BTreeMap<String, Var>) -> 
             continue;
         }
         let bad = |what: &str| format!("tensor '{name}': {what}");
+        // Every type candle reads, converted to f32 as candle's own loader did.
         let dtype = match info.get("dtype").and_then(|d| d.as_str()) {
             Some("F32") => DType::F32,
             Some("BF16") => DType::BF16,
             Some("F16") => DType::F16,
-            Some(other) => return Err(bad(&format!("type {other} is not a float weight type"))),
+            Some("F64") => DType::F64,
+            Some("I64") => DType::I64,
+            Some("U32") => DType::U32,
+            Some("U8") => DType::U8,
+            Some(other) => return Err(bad(&format!("type {other} cannot be read as weights"))),
             None => return Err(bad("no dtype")),
         };
         let dims = |key: &str| -> Option<Vec<u64>> {
@@ -270,7 +284,7 @@ fn load_file(file: &Path, device: &Device, vars: &mut BTreeMap<String, Var>) -> 
         spans.push((start, end, name.clone(), dtype, shape));
     }
     // The data is the tensors, back to back, ending with the file.
-    spans.sort_by_key(|s| s.0);
+    spans.sort_by_key(|s| (s.0, s.1));
     let mut at = 0;
     for (start, end, name, ..) in &spans {
         if *start != at {
@@ -338,10 +352,10 @@ mod tests {
             ),
             (
                 {
-                    let h = header.replacen("\"F32\"", "\"I64\"", 1);
+                    let h = header.replacen("\"F32\"", "\"C64\"", 1);
                     [&clean[..8], h.as_bytes(), &clean[8 + n..]].concat()
                 },
-                "is not a float weight type",
+                "cannot be read as weights",
             ),
         ];
         for (bytes, expected) in cases {

@@ -179,14 +179,17 @@ impl Checkpoint {
     /// Describe a checkpoint folder, hashing what determines the model. Fails with the folder's
     /// name when it lacks a file the model needs.
     pub fn open(path: &Path) -> Result<Self, PipelineError> {
-        Self::open_with(path, None)
+        Self::open_with(path, None, None)
     }
 
-    /// [`Checkpoint::open`] for a run that trains low-rank adapters: the setting is checked
-    /// against the checkpoint's shape, and the memory floor is that of a LoRA run.
+    /// [`Checkpoint::open`] for a run that finetunes and/or unlearns with low-rank adapters:
+    /// each setting is checked against the checkpoint's shape, and the memory floor is that
+    /// of a LoRA run when both stages train adapters (one stage that trains every weight
+    /// needs the full floor).
     pub fn open_with(
         path: &Path,
-        lora: Option<&lethe_model::LoraSettings>,
+        finetune_lora: Option<&lethe_model::LoraSettings>,
+        unlearn_lora: Option<&lethe_model::LoraSettings>,
     ) -> Result<Self, PipelineError> {
         if !path.is_dir() {
             return Err(PipelineError::Checkpoint(format!(
@@ -222,12 +225,13 @@ impl Checkpoint {
         })?;
         // A model the machine cannot hold would be killed by the kernel mid-run, results and
         // all: refused from its config alone, before the weights are even hashed.
-        if let Some(l) = lora {
+        for l in finetune_lora.iter().chain(unlearn_lora.iter()) {
             l.check(&cfg)
                 .map_err(|e| PipelineError::Checkpoint(format!("{}: {e}", path.display())))?;
         }
+        let all_lora = finetune_lora.is_some() && unlearn_lora.is_some();
         if let Some(available) = available_memory() {
-            check_fits_with(&cfg, available, lora.is_some())
+            check_fits_with(&cfg, available, all_lora)
                 .map_err(|e| PipelineError::Checkpoint(format!("{}: {e}", path.display())))?;
         }
         let tok = Tokenizer::load_pretrained(
@@ -1216,6 +1220,13 @@ mod tests {
             assert!(err.contains(part), "{part:?} not in {err}");
         }
         assert!(check_fits(&cfg, 180 * gib).is_ok());
+        // With adapters in both stages: four copies, 119.7 GiB.
+        let err = check_fits_with(&cfg, 100 * gib, true).unwrap_err();
+        assert!(
+            err.contains("at least 4 copies") && err.contains("119.7 GiB needed"),
+            "{err}"
+        );
+        assert!(check_fits_with(&cfg, 120 * gib, true).is_ok());
         assert!(available_memory().is_none_or(|b| b > 0));
     }
 

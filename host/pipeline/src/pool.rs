@@ -175,8 +175,14 @@ pub fn learn_member(
         learning_rate: member.learning_rate,
         ..spec.finetune.clone()
     };
-    let schedule = serde_json::to_string(&(member, &phase))
+    // Pool models learn as target and oracle do: with the same adapters when there are any
+    // (in the key only then, so keys without LoRA are what they were).
+    let mut schedule = serde_json::to_string(&(member, &phase))
         .map_err(|e| PipelineError::Internal(e.to_string()))?;
+    if let Some(l) = &spec.lora {
+        let l = serde_json::to_string(l).map_err(|e| PipelineError::Internal(e.to_string()))?;
+        schedule = format!("{schedule}:lora:{l}");
+    }
     let member_key = key(&[
         "pool",
         &learned.keys[0],
@@ -197,7 +203,16 @@ pub fn learn_member(
     for t in docs.iter().chain(replay.iter()) {
         data.push(Sequence::text(tok, t)?.truncated(max_len));
     }
-    let model = base.deep_copy()?;
+    let (model, phase) = match &spec.lora {
+        Some(l) => (
+            base.with_lora(l, (member.seed + 2) ^ 0x4c6f_5241)?,
+            Phase {
+                learning_rate: phase.learning_rate * l.learning_rate_scale,
+                ..phase
+            },
+        ),
+        None => (base.deep_copy()?, phase),
+    };
     train_phase(
         &format!("finetune {} pool model", member.data.name()),
         &model,
@@ -206,6 +221,11 @@ pub fn learn_member(
         member.seed + 2,
         reporter,
     )?;
+    // Into a copy: the adapters' frozen weights are the base's own.
+    let model = match model.adapters() {
+        Some(_) => model.merged()?,
+        None => model,
+    };
     cache.store(&member_key, &model)?;
     Ok((model, member_key))
 }
