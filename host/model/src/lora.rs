@@ -177,7 +177,9 @@ impl Adapters {
         device: &Device,
     ) -> Result<Self, ModelError> {
         settings.check(cfg)?;
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        // Salted: callers pass the seed of the phase the adapters train in, whose own stream
+        // (batch order) must not be the one that draws `A`.
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x4c6f_5241);
         let r = settings.rank;
         let mut vars = BTreeMap::new();
         for layer in 0..cfg.num_hidden_layers {

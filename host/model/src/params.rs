@@ -132,29 +132,9 @@ impl Params {
         Self::from_tensors(self.frozen_copy()?)
     }
 
-    /// The parameters whose names (without the leading "model.") start with a prefix.
-    pub fn select(&self, prefixes: &[String]) -> Vec<(String, Var)> {
-        self.vars
-            .iter()
-            .filter(|(name, _)| {
-                let short = name.strip_prefix("model.").unwrap_or(name);
-                prefixes.iter().any(|p| short.starts_with(p.as_str()))
-            })
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    }
-
     /// Every parameter, by name.
     pub fn vars(&self) -> impl Iterator<Item = (&String, &Var)> {
         self.vars.iter()
-    }
-
-    /// Plugin-facing names: Hugging Face names without the leading "model.".
-    pub fn short_names(&self) -> Vec<String> {
-        self.vars
-            .keys()
-            .map(|n| n.strip_prefix("model.").unwrap_or(n).to_owned())
-            .collect()
     }
 
     /// Number of scalar parameters.

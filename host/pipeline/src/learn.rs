@@ -1123,7 +1123,7 @@ pub fn learn(
     // What a finetune trains: a copy of the base, or adapters on it (merged when done).
     let fresh = |base: &LanguageModel, seed: u64| -> Result<LanguageModel, PipelineError> {
         Ok(match &spec.lora {
-            Some(l) => base.with_lora(l, seed ^ 0x4c6f_5241)?,
+            Some(l) => base.with_lora(l, seed)?,
             None => base.deep_copy()?,
         })
     };

@@ -408,7 +408,7 @@ fn train_copy(
         // The start's weights, shared and frozen, under adapters; the reference is the same
         // weights without them.
         Some(lora) => {
-            let model = start.with_lora(lora, seeds.0 ^ LORA_SEED)?;
+            let model = start.with_lora(lora, seeds.0)?;
             let reference = match needs_reference {
                 true => model.frozen_base()?,
                 false => None,
@@ -462,9 +462,6 @@ fn train_copy(
         outcome => Ok(outcome),
     }
 }
-
-/// Mixed into a training state's seed for its adapters' initialisation.
-const LORA_SEED: u64 = 0x4c6f_5241;
 
 /// What the stages of one run share: the spec, the sandbox, progress, what the metrics
 /// observe, the step budget, the attacks' seeds, prompts and judge.

@@ -205,7 +205,7 @@ pub fn learn_member(
     }
     let (model, phase) = match &spec.lora {
         Some(l) => (
-            base.with_lora(l, (member.seed + 2) ^ 0x4c6f_5241)?,
+            base.with_lora(l, member.seed + 2)?,
             Phase {
                 learning_rate: phase.learning_rate * l.learning_rate_scale,
                 ..phase
