@@ -11,6 +11,7 @@
 pub mod html;
 mod merge;
 pub mod meta;
+pub mod parquet_input;
 pub mod stats;
 mod svg;
 mod tables;
@@ -46,6 +47,9 @@ pub enum ReportError {
         /// Why.
         reason: String,
     },
+    /// A Parquet file could not be read.
+    #[error(transparent)]
+    Parquet(#[from] parquet_input::ParquetInputError),
     /// The results cannot give what was asked (a meta-evaluation's pools too small …).
     #[error("{0}")]
     Invalid(String),
@@ -107,10 +111,10 @@ pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<(), ReportError>
     })
 }
 
-/// Read a Parquet results file (or shard).
+/// Read a Parquet results file (or shard), checked first ([`parquet_input`]): a damaged file
+/// is an error naming it, never a crash.
 pub fn read_parquet(path: &Path) -> Result<DataFrame, ReportError> {
-    let file = fs_err::File::open(path)?;
-    Ok(ParquetReader::new(file.into_parts().0).finish()?)
+    Ok(parquet_input::read(path)?)
 }
 
 /// One column of a leaderboard: a metric output on a split.

@@ -8,6 +8,7 @@ use crate::{ColumnSpec, ReportError};
 
 /// Read many Parquet shards as one lazy scan and collect them, in the order given (the order
 /// of the plans' jobs), so the merged table is the same bytes however the jobs were run.
+/// A shard that fails [`crate::parquet_input::check`] is refused by name.
 pub fn merge_shards(paths: &[PathBuf]) -> Result<DataFrame, ReportError> {
     if paths.is_empty() {
         return crate::results_frame(&[]);
@@ -24,7 +25,15 @@ pub fn merge_shards(paths: &[PathBuf]) -> Result<DataFrame, ReportError> {
         rechunk: true,
         ..Default::default()
     };
-    Ok(LazyFrame::scan_parquet_files(sources.into(), args)?.collect()?)
+    // Each shard is checked before polars decodes any (a damaged one is named, never a crash).
+    for path in paths {
+        crate::parquet_input::check(path, &fs_err::read(path)?)?;
+    }
+    let first = &paths[0];
+    let df = crate::parquet_input::guarded(first, || {
+        LazyFrame::scan_parquet_files(sources.into(), args)?.collect()
+    });
+    Ok(df?)
 }
 
 /// The leaderboard's columns: each metric's first output (in `metrics` order, as results list

@@ -66,6 +66,9 @@ pub enum TableError {
         /// What polars said.
         source: PolarsError,
     },
+    /// A Parquet file could not be read (damaged, or refused by polars).
+    #[error(transparent)]
+    Parquet(#[from] crate::parquet_input::ParquetInputError),
     /// The file could not be opened.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -116,13 +119,7 @@ pub fn read_table(path: &Path) -> Result<TextTable, TableError> {
             };
             (df, Some(records))
         }
-        Some("parquet" | "pq") => {
-            let file = fs_err::File::open(path)?;
-            let df = ParquetReader::new(file.into_parts().0)
-                .finish()
-                .map_err(read)?;
-            (df, None)
-        }
+        Some("parquet" | "pq") => (crate::parquet_input::read(path)?, None),
         _ => return Err(TableError::Format(path.to_owned())),
     };
     let columns: Vec<String> = df

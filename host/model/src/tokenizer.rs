@@ -50,7 +50,8 @@ fn tk_err(e: impl std::fmt::Display) -> ModelError {
 /// Parse a `tokenizer.json`. The tokenizers crate (0.23) panics instead of failing on some
 /// damaged files (a `decoder` that is not an object with a `type`: `expect("Helper")` in its
 /// decoder deserializer), so the text's JSON is checked first and the parse runs under
-/// `catch_unwind`: a damaged file is an error naming it, never a crash.
+/// `catch_unwind`, its panic kept for the message rather than printed: a damaged file is an
+/// error naming it, never a crash.
 fn read_hf(path: &Path) -> Result<HfTokenizer, ModelError> {
     let bad = |why: String| ModelError::Tokenizer(format!("{}: {why}", path.display()));
     let text = fs_err::read_to_string(path).map_err(|e| bad(e.to_string()))?;
@@ -59,9 +60,11 @@ fn read_hf(path: &Path) -> Result<HfTokenizer, ModelError> {
     if let Some(decoder) = value.get("decoder") {
         check_decoder(decoder).map_err(bad)?;
     }
-    match std::panic::catch_unwind(|| text.parse::<HfTokenizer>()) {
+    match lethe_panic_guard::quietly(|| text.parse::<HfTokenizer>()) {
         Ok(parsed) => parsed.map_err(|e| bad(e.to_string())),
-        Err(_) => Err(bad("the tokenizers library could not read it".into())),
+        Err(what) => Err(bad(format!(
+            "the tokenizers library could not read it ({what})"
+        ))),
     }
 }
 
