@@ -188,6 +188,59 @@ impl Shards {
         Ok(())
     }
 
+    /// Remove the temporary files a killed writer left behind (`jobs/.ID.…`, `timings/.ID.…`
+    /// and `.plan.jsonl.…`, for the jobs of `plan`) once they are older than `stale`; returns
+    /// how many. A writer renames its temporary file into place within seconds of making it,
+    /// and another worker of the same plan may be writing one right now (shared storage, two
+    /// pods), so only old ones go: a young one is someone's work in progress.
+    pub fn sweep_stale_temporaries(
+        &self,
+        plan: &Plan,
+        stale: std::time::Duration,
+    ) -> Result<usize, ExperimentError> {
+        let ids: std::collections::BTreeSet<&str> =
+            plan.jobs.iter().map(|j| j.id.as_str()).collect();
+        let ours = |dir: &Path, name: &str| -> bool {
+            let Some(rest) = name.strip_prefix('.') else {
+                return false;
+            };
+            if dir == self.dir {
+                return rest.starts_with("plan.jsonl.");
+            }
+            rest.split_once('.').is_some_and(|(id, _)| ids.contains(id))
+        };
+        let now = std::time::SystemTime::now();
+        let mut removed = 0;
+        for dir in [self.dir.clone(), self.dir.join("jobs"), self.timings_dir()] {
+            let entries = match fs_err::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e.into()),
+            };
+            for entry in entries {
+                let entry = entry?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if !ours(&dir, &name) || !entry.file_type()?.is_file() {
+                    continue;
+                }
+                let age = entry
+                    .metadata()?
+                    .modified()
+                    .ok()
+                    .and_then(|m| now.duration_since(m).ok());
+                if age.is_some_and(|age| age >= stale) {
+                    match fs_err::remove_file(entry.path()) {
+                        Ok(()) => removed += 1,
+                        // Another worker's sweep got there first.
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     /// Write a job's shard, then its record (each through a temporary file and a rename).
     pub fn write(&self, job: &Job, output: JobOutput) -> Result<JobRecord, ExperimentError> {
         fs_err::create_dir_all(self.dir.join("jobs"))?;
@@ -606,6 +659,10 @@ pub struct ExecSummary {
     pub plugin_failures: usize,
 }
 
+/// How old a temporary result file must be before a new run removes it as left by a killed
+/// writer (writers rename theirs into place within seconds).
+pub const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Run the jobs `indices` of `plan` into `shards`, one after another, skipping complete ones.
 /// A job that fails is reported and the others go on.
 pub fn execute(
@@ -636,6 +693,13 @@ pub fn execute(
     // Everything is checked before the first job runs, and before anything is written.
     let prepared = prepare(plan, &pending, env)?;
     shards.adopt(plan)?;
+    let swept = shards.sweep_stale_temporaries(plan, STALE_TEMPORARY)?;
+    if swept > 0 {
+        info!(
+            files = swept,
+            "removed temporary files left by a killed run"
+        );
+    }
     let total = prepared.len();
     for (n, p) in prepared.iter().enumerate() {
         let job = &plan.jobs[p.index];
@@ -684,4 +748,92 @@ pub fn execute(
         }
     }
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::{PlanRequest, PluginRef, Preset};
+    use lethe_manifest::PluginKind;
+    use std::time::{Duration, SystemTime};
+
+    fn tiny_plan() -> Plan {
+        let plugin = |name: &str, kind| PluginRef {
+            name: name.into(),
+            kind,
+            sha256: "0".repeat(64),
+            config: serde_json::json!({}),
+            file: None,
+        };
+        let methods = vec![plugin("ga", PluginKind::Method)];
+        let metrics = vec![plugin("rouge", PluginKind::Metric)];
+        PlanRequest::of_preset(Preset::Tiny, "sweep", methods, metrics, vec![0])
+            .and_then(|r| r.plan())
+            .unwrap()
+    }
+
+    /// Only Lethe's own temporary files of this plan's jobs, and only old ones, are removed:
+    /// a young one may be another worker's shard being written.
+    #[test]
+    fn only_old_temporaries_of_the_plans_jobs_are_swept() {
+        let plan = tiny_plan();
+        let dir = tempfile::tempdir().unwrap();
+        let shards = Shards::new(dir.path());
+        shards.adopt(&plan).unwrap();
+        let id = &plan.jobs[0].id;
+        let jobs = dir.path().join("jobs");
+        std::fs::create_dir_all(shards.timings_dir()).unwrap();
+        let old = SystemTime::now() - Duration::from_secs(7200);
+        let file = |path: PathBuf, aged: bool| {
+            std::fs::write(&path, b"x").unwrap();
+            if aged {
+                std::fs::File::options()
+                    .write(true)
+                    .open(&path)
+                    .unwrap()
+                    .set_modified(old)
+                    .unwrap();
+            }
+            path
+        };
+        let swept = [
+            file(jobs.join(format!(".{id}.Ab12Cd.parquet")), true),
+            file(jobs.join(format!(".{id}.Ab12Cd.parquet.tmp")), true),
+            file(jobs.join(format!(".{id}.json.Xy34Zw")), true),
+            file(
+                shards.timings_dir().join(format!(".{id}.json.Qr56St")),
+                true,
+            ),
+            file(dir.path().join(".plan.jsonl.Mn78Op"), true),
+        ];
+        let kept = [
+            // Someone's write in progress.
+            file(jobs.join(format!(".{id}.Ef90Gh.parquet")), false),
+            // Not a temporary of this plan's jobs, however old.
+            file(jobs.join(".0123456789abcdef.Ij12Kl.parquet"), true),
+            file(jobs.join(".nfs000000001"), true),
+            file(dir.path().join(".keep"), true),
+            file(jobs.join(format!("{id}.parquet")), true),
+        ];
+        let removed = shards
+            .sweep_stale_temporaries(&plan, STALE_TEMPORARY)
+            .unwrap();
+        assert_eq!(removed, swept.len());
+        for path in &swept {
+            assert!(!path.exists(), "{} was kept", path.display());
+        }
+        for path in &kept {
+            assert!(path.exists(), "{} was removed", path.display());
+        }
+        assert!(shards.plan_path().exists());
+        // A second sweep finds nothing.
+        assert_eq!(
+            shards
+                .sweep_stale_temporaries(&plan, STALE_TEMPORARY)
+                .unwrap(),
+            0
+        );
+    }
 }

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use lethe_manifest::PluginKind;
 use lethe_pipeline::{AttackSpec, LearnSpec, ObserveSettings, UnlearnSpec};
 
-use crate::ExperimentError;
 use crate::plan::{Job, ModelSource, Plan, PluginRef, Round, Rows, SuiteSource};
+use crate::{ExperimentError, Preset};
 
 /// One axis of a grid over a method's configuration: `graddiff.alpha=0.5,1,2`.
 #[derive(Debug, Clone, PartialEq)]
@@ -190,6 +190,42 @@ fn grid_configs(
 }
 
 impl PlanRequest {
+    /// The smallest complete request: `preset`'s settings on its generated authors suite, with
+    /// `methods`, `metrics` and `seeds` and nothing else (no attacks, grid, judge or tables),
+    /// for tests and fuzzing seeds that need a real plan.
+    pub fn of_preset(
+        preset: Preset,
+        title: &str,
+        methods: Vec<PluginRef>,
+        metrics: Vec<PluginRef>,
+        seeds: Vec<u64>,
+    ) -> Result<Self, ExperimentError> {
+        let settings = preset.settings(0, 0);
+        let suite = lethe_suites::generate::authors(&settings.suite)
+            .map_err(|e| ExperimentError::Selection(format!("the preset's suite: {e}")))?;
+        Ok(Self {
+            title: title.into(),
+            suites: vec![PlannedSuite::from(SuiteSource::Authors {
+                config: settings.suite.clone(),
+                digest: suite.digest(),
+            })],
+            model: None,
+            learn: settings.learn,
+            unlearn: settings.unlearn,
+            unlearn_lrs: Vec::new(),
+            observe: settings.observe,
+            methods,
+            grid: Vec::new(),
+            metrics,
+            attacks: AttackSpec::default(),
+            attack_methods: Vec::new(),
+            attack_queries: Vec::new(),
+            judge: None,
+            seeds,
+            tables: Vec::new(),
+        })
+    }
+
     /// The unlearning settings of a baselines job: those of its model attacks (method plugins
     /// that train every row), or none when it has none — nothing in it unlearns, and its id
     /// must not change with the methods' settings (or every method's tweak would re-run the

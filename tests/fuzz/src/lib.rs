@@ -423,7 +423,7 @@ mod heavy {
     use std::path::Path;
 
     use lethe_experiment::board::{BoardSpec, Submission};
-    use lethe_experiment::{Plan, PlanRequest, PlannedSuite, PluginRef, Preset, SuiteSource};
+    use lethe_experiment::{Plan, PlanRequest, PluginRef, Preset};
     use lethe_manifest::PluginKind;
 
     use super::{SetupError, setup};
@@ -436,9 +436,6 @@ mod heavy {
     /// A plan of the tiny preset: two seeds, GA and GradDiff, two metrics.
     pub(super) fn plan_seeds() -> Result<Vec<(String, Vec<u8>)>, SetupError> {
         let err = setup("the plan seed");
-        let settings = Preset::Tiny.settings(0, 0);
-        let suite =
-            lethe_suites::generate::authors(&settings.suite).map_err(|e| err(e.to_string()))?;
         let plugin = |name: &str, kind| PluginRef {
             name: name.into(),
             kind,
@@ -446,33 +443,17 @@ mod heavy {
             config: serde_json::json!({}),
             file: None,
         };
-        let request = PlanRequest {
-            title: "fuzz seed".into(),
-            suites: vec![PlannedSuite::from(SuiteSource::Authors {
-                config: settings.suite.clone(),
-                digest: suite.digest(),
-            })],
-            model: None,
-            learn: settings.learn,
-            unlearn: settings.unlearn,
-            unlearn_lrs: Vec::new(),
-            observe: settings.observe,
-            methods: vec![
-                plugin("ga", PluginKind::Method),
-                plugin("graddiff", PluginKind::Method),
-            ],
-            grid: Vec::new(),
-            metrics: vec![
-                plugin("rouge", PluginKind::Metric),
-                plugin("probability", PluginKind::Metric),
-            ],
-            attacks: Default::default(),
-            attack_methods: Vec::new(),
-            attack_queries: Vec::new(),
-            judge: None,
-            seeds: vec![0, 1],
-            tables: Vec::new(),
-        };
+        let methods = vec![
+            plugin("ga", PluginKind::Method),
+            plugin("graddiff", PluginKind::Method),
+        ];
+        let metrics = vec![
+            plugin("rouge", PluginKind::Metric),
+            plugin("probability", PluginKind::Metric),
+        ];
+        let request =
+            PlanRequest::of_preset(Preset::Tiny, "fuzz seed", methods, metrics, vec![0, 1])
+                .map_err(|e| err(e.to_string()))?;
         let text = request
             .plan()
             .and_then(|p| p.to_jsonl())
