@@ -29,8 +29,17 @@ pub fn merge_shards(paths: &[PathBuf]) -> Result<DataFrame, ReportError> {
     for path in paths {
         crate::parquet_input::check(path, &fs_err::read(path)?)?;
     }
-    let first = &paths[0];
-    let df = crate::parquet_input::guarded(first, || {
+    // Each shard passed its check, so a failure now is the merged scan's: name them all.
+    let what = match paths {
+        [one] => one.clone(),
+        [first, rest @ ..] => PathBuf::from(format!(
+            "{} and {} other shard(s)",
+            first.display(),
+            rest.len()
+        )),
+        [] => PathBuf::new(),
+    };
+    let df = crate::parquet_input::guarded(&what, || {
         LazyFrame::scan_parquet_files(sources.into(), args)?.collect()
     });
     Ok(df?)
